@@ -1,0 +1,59 @@
+# SurgViVQA-Audio: `make demo` serves the app on the demo data, `make test` runs every check.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+DATA   ?= data/demo
+CKPT   ?= checkpoints/demo
+PORT   ?= 8501
+
+.PHONY: demo test setup setup-dev data demo-checkpoint evaluate bench lint e2e clean
+
+$(VENV)/.runtime: requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.runtime
+setup-dev: $(VENV)/.dev
+
+# The embedded demo dataset: synthetic clips, then spoken questions (idempotent).
+$(DATA)/splits/test.jsonl: | $(VENV)/.runtime
+	$(PY) -m data.synth --out $(DATA)
+	$(PY) -m data.tts --data $(DATA)
+
+data: $(VENV)/.runtime
+	$(PY) -m data.synth --out $(DATA)
+	$(PY) -m data.tts --data $(DATA)
+
+demo: $(VENV)/.runtime $(DATA)/splits/test.jsonl
+	test -f $(CKPT)/graft_config.json || $(MAKE) demo-checkpoint
+	SURGVIVQA_CHECKPOINT=$(CKPT) SURGVIVQA_DATA=$(DATA) \
+	  $(PY) -m streamlit run app/main.py --server.port $(PORT)
+
+# Rebuild the shipped demo checkpoint from scratch (tiny model, CPU, under an hour).
+demo-checkpoint: $(VENV)/.runtime $(DATA)/splits/test.jsonl
+	$(PY) -m training.train --preset demo --data $(DATA) --output_dir $(CKPT)
+	$(PY) -m training.evaluate --checkpoint $(CKPT) --data $(DATA) --split test --out $(CKPT)/eval
+
+bench: $(VENV)/.runtime
+	$(PY) -m training.bench --checkpoint $(CKPT) --data $(DATA)
+
+lint: $(VENV)/.dev
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: $(VENV)/.dev
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q
+
+e2e: $(VENV)/.dev
+	$(PY) -m pytest -q -m e2e tests/e2e
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache
