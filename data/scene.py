@@ -66,7 +66,7 @@ def look(rng: np.random.Generator, video_hue: float = 0.0) -> dict:
         "val": rng.uniform(0.65, 0.95),
         "fold_freq": rng.uniform(2.2, 4.5),  # rings per unit of log-distance
         "fold_depth": rng.uniform(0.25, 0.55),
-        "fold_sharp": rng.uniform(1.0, 3.0),
+        "fold_sharp": rng.uniform(0.7, 2.0),
         "lumen": rng.uniform(0.1, 0.22),
         "lumen_x": rng.uniform(-0.35, 0.35),
         "lumen_y": rng.uniform(-0.35, 0.35),
@@ -114,7 +114,8 @@ def _shape_distance(site: str, u: np.ndarray, v: np.ndarray, lk: dict) -> np.nda
 def _palette(scene: dict, lk: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mucosa, fold-trough and vessel colours (RGB in [0, 1])."""
     if scene["nbi"]:  # narrow band: teal-green mucosa, brown vessels
-        h = 0.47 + (lk["hue"] - 0.0) * 0.6 + 0.04 * math.sin(7 * lk["hue"])
+        signed = (lk["hue"] + 0.5) % 1.0 - 0.5  # WL hues sit around 0 (red)
+        h = 0.47 + 0.6 * signed
         muc = _hsv(h, 0.35 + 0.35 * lk["sat"], 0.45 + 0.4 * lk["val"])
         trough = muc * np.array([0.55, 0.6, 0.55])
         vessel = np.array([0.42, 0.25, 0.12])
@@ -163,14 +164,14 @@ def _mucosa(scene: dict, lk: dict, rng: np.random.Generator, size: int) -> list[
             blue = np.array([0.18, 0.3, 0.75])
             wall = wall * (1 - pool[..., None] * 0.7) + blue * (pool[..., None] * 0.7)
         img = wall * (bright * light * (0.75 + 0.25 * ring))[..., None]
-        s = (_sample(spec, u, v, span) > 0.86 - 0.08 * lk["speculars"]) & (ring > 0.93)
+        s = (_sample(spec, u, v, span) > 0.9 - 0.06 * lk["speculars"]) & (ring > 0.96)
         img[s & (depth > 0.3)] = 0.97
         frames.append(np.clip(img, 0, 1) ** lk["gamma"])
     return frames
 
 
-def _lesion(scene: dict, lk: dict, rng: np.random.Generator, frames: list, size: int) -> None:
-    """Paint the polyp on every frame, in place."""
+def _lesion(scene: dict, rng: np.random.Generator, frames: list, size: int) -> Capsule:
+    """Paint the polyp on every frame, in place; returns the area it sweeps (unit square)."""
     lin = (np.arange(size) + 0.5) / size * 2 - 1
     x, y = np.meshgrid(lin, lin)
     qx, qy = QUADRANT_CENTRE[scene["quadrant"]]
@@ -207,12 +208,51 @@ def _lesion(scene: dict, lk: dict, rng: np.random.Generator, frames: list, size:
         col = np.clip(col * shade[..., None], 0, 1)
         col[(dome > 0.75) & (dx < -0.2 * r) & (dy < -0.2 * r) & (p > 0.55)] = 1.0  # glint
         f[:] = f * (1 - mask[..., None]) + col * mask[..., None]
+    ends = [
+        np.array([qx + jx + sx * LESION_TRAVEL * t, qy + jy + sy * LESION_TRAVEL * t])
+        for t in (-0.5, 0.5)
+    ]
+    return (ends[0] + 1) / 2, (ends[1] + 1) / 2, r * 0.55
 
 
 def _overlay(frame: np.ndarray, layer: Image.Image) -> np.ndarray:
     rgba = np.asarray(layer, dtype=np.float32) / 255.0
     a = rgba[..., 3:4]
     return frame * (1 - a) + rgba[..., :3] * a
+
+
+Capsule = tuple[np.ndarray, np.ndarray, float]  # segment ends (unit square), half-width
+
+
+def _gap(a: Capsule, b: Capsule) -> float:
+    """Clearance between two capsules (negative when they overlap), by sampling the segments."""
+    t = np.linspace(0, 1, 12)[:, None]
+    pa, pb = a[0] + t * (a[1] - a[0]), b[0] + t * (b[1] - b[0])
+    d = np.linalg.norm(pa[:, None] - pb[None], axis=-1).min()
+    return float(d - a[2] - b[2])
+
+
+EDGES = ("bottom-right", "right", "bottom", "bottom-left", "top", "left")
+
+
+def _place(
+    rng: np.random.Generator, edges: tuple[str, ...], length: float, half: float, avoid: list
+) -> tuple[np.ndarray, np.ndarray]:
+    """An entry point and direction whose capsule keeps clear of `avoid` (then appended).
+
+    Preferred `edges` first, then any edge; the clearest try wins if none is clear, so the
+    lesion and earlier instruments stay visible."""
+    best = None
+    for k in range(48):
+        start, d = _edge_start(rng, edges if k < 24 else EDGES)
+        cap = (start, start + d * length, half)
+        clear = min((_gap(cap, c) for c in avoid), default=1.0)
+        if best is None or clear > best[0]:
+            best = (clear, start, d, cap)
+        if clear > 0.02:
+            break
+    avoid.append(best[3])
+    return best[1], best[2]
 
 
 def _edge_start(rng: np.random.Generator, edges: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -233,13 +273,16 @@ def _edge_start(rng: np.random.Generator, edges: tuple[str, ...]) -> tuple[np.nd
     return start, d / np.linalg.norm(d)
 
 
-def _tool_layers(scene: dict, rng: np.random.Generator, size: int) -> list[Image.Image]:
+def _tool_layers(
+    scene: dict, rng: np.random.Generator, size: int, avoid: list
+) -> list[Image.Image]:
     """RGBA layers of the instrument on each frame (drawn 2x, then downsampled)."""
     ss = 2 * size
-    start, d = _edge_start(rng, ("bottom-right", "right", "bottom", "bottom-left"))
-    n = np.array([-d[1], d[0]])
-    reach = rng.uniform(0.42, 0.55)
     tool = scene["tool"]
+    reach = rng.uniform(0.4, 0.55)
+    head, half = {"catheter": (0.06, 0.06), "forceps": (0.2, 0.1), "snare": (0.33, 0.12)}[tool]
+    start, d = _place(rng, EDGES[:4], reach + 0.08 + head, half, avoid)
+    n = np.array([-d[1], d[0]])
     layers = []
     for i in range(FRAMES):
         im = Image.new("RGBA", (ss, ss), (0, 0, 0, 0))
@@ -287,13 +330,13 @@ def _tool_layers(scene: dict, rng: np.random.Generator, size: int) -> list[Image
     return layers
 
 
-def _scope_layers(rng: np.random.Generator, size: int) -> list[Image.Image]:
+def _scope_layers(rng: np.random.Generator, size: int, avoid: list) -> list[Image.Image]:
     """The endoscope's own shaft (retroflexion): a thick dark glossy tube with white marks."""
     ss = 2 * size
-    start, d = _edge_start(rng, ("top", "left", "right", "bottom"))
-    n = np.array([-d[1], d[0]])
     bend = rng.uniform(-0.25, 0.25)
     w = rng.uniform(0.26, 0.34)
+    start, d = _place(rng, ("top", "left", "right", "bottom"), 0.62, w / 2 + 0.4 * abs(bend), avoid)
+    n = np.array([-d[1], d[0]])
     layers = []
     for i in range(FRAMES):
         im = Image.new("RGBA", (ss, ss), (0, 0, 0, 0))
@@ -321,10 +364,10 @@ def _scope_layers(rng: np.random.Generator, size: int) -> list[Image.Image]:
     return layers
 
 
-def _flush_layers(rng: np.random.Generator, size: int) -> list[Image.Image]:
+def _flush_layers(rng: np.random.Generator, size: int, avoid: list) -> list[Image.Image]:
     """A bright water jet from an edge, with droplets that change every frame."""
     ss = 2 * size
-    start, d = _edge_start(rng, ("top", "left", "right"))
+    start, d = _place(rng, ("top", "left", "right"), 0.9, 0.14, avoid)
     n = np.array([-d[1], d[0]])
     layers = []
     for _ in range(FRAMES):
@@ -433,13 +476,12 @@ def render(scene: dict, seed: int, size: int = 112, video_hue: float = 0.0) -> l
         frames = _outside(rng, size)
     else:
         frames = _mucosa(scene, lk, rng, size)
-        if scene["lesion"]:
-            _lesion(scene, lk, rng, frames, size)
-        layers = [_scope_layers(rng, size)] if scene["scope_visible"] else []
+        avoid = [_lesion(scene, rng, frames, size)] if scene["lesion"] else []
+        layers = [_scope_layers(rng, size, avoid)] if scene["scope_visible"] else []
         if scene["tool"] != "none":
-            layers.append(_tool_layers(scene, rng, size))
+            layers.append(_tool_layers(scene, rng, size, avoid))
         if scene["flush"]:
-            layers.append(_flush_layers(rng, size))
+            layers.append(_flush_layers(rng, size, avoid))
         for group in layers:
             frames = [_overlay(f, layer) for f, layer in zip(frames, group, strict=True)]
     noise = rng.normal(0, 0.012, (FRAMES, size, size, 1))  # sensor noise
