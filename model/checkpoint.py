@@ -1,0 +1,259 @@
+"""Checkpoint save/load for the grafted model (safetensors only, never pickle).
+
+Folder layout:
+  graft_config.json                 GraftConfig
+  README.md                         short model card
+  tokenizer files                   with the added audio tokens
+  image_processor/, feature_extractor/
+  projector.safetensors             projector (+ vision_pos) weights
+  adapter/                          lora mode: PEFT adapter (adapter_config.json + safetensors)
+  base/, audio_encoder/             full mode: the whole Qwen2-VL / Whisper encoder in HF format
+
+    python -c "from model.checkpoint import load_checkpoint; load_checkpoint('checkpoints/demo')"
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import (
+    AutoTokenizer,
+    WhisperConfig,
+    WhisperFeatureExtractor,
+    WhisperModel,
+)
+from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+from model.config import GraftConfig
+from model.constants import AUDIO_PAD, AUDIO_SPECIAL
+from model.graft import AudioQwen2VL, graft_modules
+from model.processor import GraftProcessor
+
+PROJECTOR_FILE = "projector.safetensors"
+BASE_DIR = "base"
+AUDIO_DIR = "audio_encoder"
+ADAPTER_DIR = "adapter"
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+GRAFT_PREFIXES = ("audio_encoder.", "projector.", "vision_pos.")
+
+
+def resolve(folder: str | Path | None, name: str) -> str:
+    """A model reference: a folder inside the checkpoint, a local path, or an HF id."""
+    if folder is not None and (Path(folder) / name).is_dir():
+        return str((Path(folder) / name).resolve())
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser().resolve())
+    return name
+
+
+def pick_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load_encoder(ref: str, dtype: torch.dtype = torch.float32) -> WhisperEncoder:
+    """Whisper encoder from an encoder-only folder or a full Whisper checkpoint (id or path)."""
+    wcfg = WhisperConfig.from_pretrained(ref)
+    if "WhisperEncoder" in (wcfg.architectures or []):
+        return WhisperEncoder.from_pretrained(ref, dtype=dtype)
+    whisper = WhisperModel.from_pretrained(ref, dtype=dtype)
+    return whisper.get_encoder()
+
+
+def load_base(
+    ref: str, device: torch.device, quantize: bool, dtype: torch.dtype | None = None
+) -> AudioQwen2VL:
+    """Qwen2-VL weights into AudioQwen2VL: NF4 (bitsandbytes) when quantize, else full precision."""
+    if dtype is None:
+        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    if not quantize:
+        return AudioQwen2VL.from_pretrained(ref, dtype=dtype).to(device)
+    from transformers import BitsAndBytesConfig
+
+    bnb = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,  # QLoRA: ~0.4 bit/param saved
+        bnb_4bit_compute_dtype=dtype,
+        llm_int8_skip_modules=["visual", "lm_head"],  # keep the vision tower and head exact
+    )
+    return AudioQwen2VL.from_pretrained(
+        ref, quantization_config=bnb, dtype=dtype, device_map={"": str(device)}
+    )
+
+
+def load_projector(folder: Path, model: AudioQwen2VL, cfg: GraftConfig) -> None:
+    """Load projector (+ vision_pos) weights; a shape mismatch names both shapes."""
+    path = folder / PROJECTOR_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing projector weights")
+    state = load_file(str(path))
+    own = {f"projector.{k}": v for k, v in model.projector.state_dict().items()}
+    if model.vision_pos is not None:
+        own |= {f"vision_pos.{k}": v for k, v in model.vision_pos.state_dict().items()}
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise ValueError(f"{path}: missing {missing}, unexpected {unexpected}")
+    for k, v in state.items():
+        if v.shape != own[k].shape:
+            raise ValueError(
+                f"{path}: {k} has shape {tuple(v.shape)} but the model expects "
+                f"{tuple(own[k].shape)} (audio d_model {cfg.audio_dim} -> text hidden "
+                f"{cfg.text_dim}); the projector was trained for another base/encoder"
+            )
+        own[k].copy_(v.to(own[k].dtype))
+
+
+def new_processor(cfg: GraftConfig, base_ref: str, audio_ref: str) -> GraftProcessor:
+    """Processor: the base's tokenizer (+ audio tokens) and image processor, Whisper's extractor."""
+    tok = AutoTokenizer.from_pretrained(base_ref)
+    missing = [t for t in AUDIO_SPECIAL if t not in tok.get_vocab()]
+    if missing:
+        tok.add_tokens(missing, special_tokens=True)
+    ip = Qwen2VLImageProcessorPil.from_pretrained(base_ref)
+    fe = WhisperFeatureExtractor.from_pretrained(audio_ref)
+    return GraftProcessor(tok, ip, fe, cfg)
+
+
+def build_model(
+    cfg: GraftConfig,
+    device: str | torch.device | None = None,
+    quantize: bool | None = None,
+    folder: str | Path | None = None,
+) -> tuple[AudioQwen2VL, GraftProcessor]:
+    """A fresh graft: base + encoder from cfg's references, new projector (start of training)."""
+    dev = pick_device(device)
+    base_ref, audio_ref = resolve(folder, cfg.base_model), resolve(folder, cfg.audio_encoder)
+    q = cfg.quantisation == "nf4" and dev.type == "cuda" if quantize is None else quantize
+    processor = (
+        GraftProcessor.from_pretrained(folder, cfg)
+        if folder
+        else new_processor(cfg, base_ref, audio_ref)
+    )
+    cfg.base_model, cfg.audio_encoder = base_ref, audio_ref  # absolute: survive a save elsewhere
+    model = load_base(base_ref, dev, q)
+    _fit_vocab(model, processor)
+    enc_dtype = torch.float32 if dev.type == "cpu" else torch.bfloat16
+    model.attach(load_encoder(audio_ref, enc_dtype), cfg, processor.ids[AUDIO_PAD])
+    return model, processor
+
+
+def _fit_vocab(model: AudioQwen2VL, processor: GraftProcessor) -> None:
+    n = len(processor.tokenizer)
+    if n > model.config.text_config.vocab_size:
+        model.resize_token_embeddings(n, pad_to_multiple_of=64)
+
+
+def load_checkpoint(
+    folder: str | Path,
+    device: str | torch.device | None = None,
+    quantize: bool | None = None,
+    merge: bool = False,
+    trainable: bool = False,
+):
+    """Load a checkpoint -> (model, processor). model is AudioQwen2VL or a PEFT wrapper of it.
+
+    quantize: None = NF4 where CUDA is available and cfg.quantisation == 'nf4'.
+    merge: fold LoRA into the base weights (faster inference; only when not quantised).
+    trainable: keep the LoRA adapter trainable (to continue training).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such checkpoint folder")
+    cfg = GraftConfig.from_json(folder)
+    dev = pick_device(device)
+    q = cfg.quantisation == "nf4" and dev.type == "cuda" if quantize is None else quantize
+    model, processor = build_model(cfg, dev, q, folder=folder)
+    with torch.no_grad():
+        load_projector(folder, model, cfg)
+    if (folder / ADAPTER_DIR).is_dir():
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(folder / ADAPTER_DIR), is_trainable=trainable)
+        if merge and not q:
+            model = model.merge_and_unload()
+    model.eval()
+    return model, processor
+
+
+def _cast(state: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    return {
+        k: (v.to(dtype) if v.is_floating_point() else v).detach().contiguous().cpu()
+        for k, v in state.items()
+    }
+
+
+def _card(cfg: GraftConfig, processor: GraftProcessor) -> str:
+    return (
+        "# SurgViVQA-Audio checkpoint\n\n"
+        "Qwen2-VL that answers a spoken question about an 8-frame endoscopy clip: a Whisper\n"
+        "encoder's output is projected into the decoder at `<|audio_pad|>` positions.\n\n"
+        f"- base: `{cfg.base_model}`; audio encoder: `{cfg.audio_encoder}`\n"
+        f"- trains: `{cfg.train}`; projector: `{cfg.projector}` "
+        f"({cfg.audio_dim} -> {cfg.text_dim})\n"
+        f"- audio tokens: `{cfg.audio_tokens}` (window {processor.max_seconds:.0f} s); "
+        f"frames: {cfg.frames} at max side {cfg.image_max_side}px\n"
+        f"- vision position embedding: {cfg.vision_pos_embed}; origin: {cfg.origin or '-'}\n\n"
+        "Load: `from model import Predictor; Predictor.from_checkpoint(path)`.\n"
+        "Research prototype: not for clinical use.\n"
+    )
+
+
+def _install(tmp: Path, out: Path) -> None:
+    """Move tmp's entries into out, each with an atomic rename; other files in out stay."""
+    out.mkdir(parents=True, exist_ok=True)
+    for entry in tmp.iterdir():
+        dst = out / entry.name
+        if entry.is_dir() and dst.exists():
+            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old."))
+            os.replace(dst, old / entry.name)
+            os.replace(entry, dst)
+            shutil.rmtree(old)
+        else:
+            os.replace(entry, dst)
+    shutil.rmtree(tmp)
+
+
+def save_checkpoint(model, processor: GraftProcessor, out: str | Path) -> Path:
+    """Write a checkpoint that load_checkpoint (and Predictor.from_checkpoint) reads.
+
+    lora mode: the PEFT adapter + projector; base and encoder stay references (HF id or path).
+    full mode: also the whole base and encoder, stored in cfg.save_dtype.
+    """
+    out = Path(out)
+    g = graft_modules(model)
+    cfg = GraftConfig.from_dict(dict(g.graft.__dict__))  # a copy: in-memory refs stay
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp."))
+    try:
+        proj = {f"projector.{k}": v for k, v in g.projector.state_dict().items()}
+        if g.vision_pos is not None:
+            proj |= {f"vision_pos.{k}": v for k, v in g.vision_pos.state_dict().items()}
+        save_file(_cast(proj, torch.float32), str(tmp / PROJECTOR_FILE))
+        if cfg.train == "full":
+            dtype = DTYPES[cfg.save_dtype]
+            state = {k: v for k, v in g.state_dict().items() if not k.startswith(GRAFT_PREFIXES)}
+            g.config.architectures = ["Qwen2VLForConditionalGeneration"]
+            g.save_pretrained(str(tmp / BASE_DIR), state_dict=_cast(state, dtype))
+            enc = g.audio_encoder
+            enc.config.architectures = ["WhisperEncoder"]
+            enc.save_pretrained(str(tmp / AUDIO_DIR), state_dict=_cast(enc.state_dict(), dtype))
+            cfg.base_model, cfg.audio_encoder = BASE_DIR, AUDIO_DIR
+        elif model is not g:  # a PEFT wrapper: its save_pretrained writes only the adapter
+            model.save_pretrained(str(tmp / ADAPTER_DIR))
+        processor.save_pretrained(tmp)
+        cfg.save(tmp)
+        (tmp / "README.md").write_text(_card(cfg, processor))
+        _install(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,100 @@
+"""GraftConfig: everything needed to rebuild a grafted model; saved as graft_config.json.
+
+python -c "from model.config import GraftConfig; print(GraftConfig().to_json())"
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+CONFIG_NAME = "graft_config.json"
+PROJECTORS = ("linear", "mlp2x_gelu")
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+_POLICY = re.compile(r"^(full|trim|trim\+pool:([1-9]\d*))$")
+
+
+@dataclass
+class GraftConfig:
+    base_model: str = "Qwen/Qwen2-VL-7B-Instruct"  # HF id or path; relative = inside the checkpoint
+    audio_encoder: str = "openai/whisper-large-v3-turbo"  # large-v3 encoder, smaller download
+    projector: str = "linear"  # LLaVA-1.5 showed mlp2x_gelu helps; linear is the cheap baseline
+    audio_dim: int = 0  # Whisper d_model, read from its config at build time
+    text_dim: int = 0  # Qwen2 hidden size, read from its config at build time
+    audio_tokens: str = "trim"  # full (1500 per query, the original) | trim | trim+pool:N
+    image_max_side: int = 384  # 384 px -> 13x13 merged tokens a frame: 8 frames fit a short prompt
+    frames: int = 8  # SurgViVQA clips: 8 frames at stride 4
+    quantisation: str = "nf4"  # nf4 | none; QLoRA's NF4 fits a 7B on one 24 GB GPU
+    train: str = "lora"  # lora (LoRA + projector) | full (tiny model: no pretrained base)
+    lora_r: int = 64  # QLoRA paper setting
+    lora_alpha: int = 16  # QLoRA paper setting
+    lora_dropout: float = 0.05  # QLoRA paper setting for 7B-13B
+    lora_targets: list[str] = field(default_factory=lambda: list(LORA_TARGETS))  # decoder only
+    vision_pos_embed: bool = False  # learned (frame,row,col) embedding; helps the tiny model only
+    pos_max_side: int = 64  # rows/columns the position table covers (merged grid side)
+    audio_trainable: bool = False  # real Whisper is pretrained; the random tiny one must train
+    silence_rms: float = 1e-3  # -60 dBFS: below this a recording holds no usable speech
+    max_new_tokens: int = 24  # answers are short; long answers fit in 24 tokens
+    save_dtype: str = "float32"  # full-mode weights on disk: float32 round-trips exactly
+    origin: str = ""  # free text: how the checkpoint was made
+
+    def __post_init__(self) -> None:
+        if self.projector not in PROJECTORS:
+            raise ValueError(f"projector {self.projector!r}: expected one of {PROJECTORS}")
+        if not _POLICY.match(self.audio_tokens):
+            raise ValueError(
+                f"audio_tokens {self.audio_tokens!r}: expected full, trim or trim+pool:N"
+            )
+        if self.quantisation not in ("nf4", "none"):
+            raise ValueError(f"quantisation {self.quantisation!r}: expected nf4 or none")
+        if self.train not in ("lora", "full"):
+            raise ValueError(f"train {self.train!r}: expected lora or full")
+        if self.save_dtype not in ("float32", "float16", "bfloat16"):
+            raise ValueError(f"save_dtype {self.save_dtype!r}: expected float32|float16|bfloat16")
+        self.lora_targets = list(self.lora_targets)
+
+    @property
+    def trim(self) -> bool:
+        return self.audio_tokens != "full"
+
+    @property
+    def pool(self) -> int:
+        m = _POLICY.match(self.audio_tokens)
+        return int(m.group(2)) if m and m.group(2) else 1
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GraftConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown GraftConfig keys {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> GraftConfig:
+        path = Path(path)
+        if path.is_dir():
+            path = path / CONFIG_NAME
+        try:
+            d = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}: cannot read GraftConfig ({e})") from e
+        return cls.from_dict(d)
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / CONFIG_NAME
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(self.to_json())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+        return path

@@ -1,0 +1,26 @@
+"""Token strings and label constants shared by the model package."""
+
+from __future__ import annotations
+
+IGNORE_INDEX = -100  # label value the loss skips (torch CrossEntropy default)
+
+# Qwen2-VL's own special tokens (same strings in the tiny tokenizer).
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"
+ENDOFTEXT = "<|endoftext|>"
+VISION_START = "<|vision_start|>"
+VISION_END = "<|vision_end|>"
+IMAGE_PAD = "<|image_pad|>"
+VIDEO_PAD = "<|video_pad|>"
+
+# Added audio tokens (added on top of Qwen's tokenizer; kept in every checkpoint).
+AUDIO_START = "<|audio_start|>"
+AUDIO_PAD = "<|audio_pad|>"
+AUDIO_END = "<|audio_end|>"
+
+QWEN_SPECIAL = (ENDOFTEXT, IM_START, IM_END, VISION_START, VISION_END, IMAGE_PAD, VIDEO_PAD)
+AUDIO_SPECIAL = (AUDIO_START, AUDIO_PAD, AUDIO_END)
+SPECIAL_TOKENS = QWEN_SPECIAL + AUDIO_SPECIAL
+
+SAMPLE_RATE = 16_000  # Whisper's input rate
+ENCODER_FRAMES_PER_SECOND = 50  # Whisper: 100 mel frames/s, conv stride 2

@@ -1,0 +1,224 @@
+"""Predictor: load a checkpoint once, answer spoken questions about 8-frame clips.
+
+The frames come before the audio in the prompt, so the key/value cache of that prefix is kept
+per clip and reused when a second question arrives for the same frames.
+
+    python -m model.predictor CHECKPOINT FRAME_DIR QUESTION.wav
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from model.checkpoint import load_checkpoint, pick_device
+from model.constants import AUDIO_PAD, ENDOFTEXT, IM_END, IMAGE_PAD, SPECIAL_TOKENS
+from model.graft import graft_modules
+from model.processor import AudioSource, GraftProcessor
+
+
+@dataclass
+class Answer:
+    text: str
+    latency_ms: float
+    audio_tokens: int
+    vision_tokens: int
+    cached_prefix: bool  # the clip's key/value prefix came from an earlier question
+    new_tokens: int = 0
+    mode: str = "audio"  # audio | text
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def frames_key(frames: list[Image.Image]) -> str:
+    """A hash of the frames' pixels: the prefix cache key."""
+    h = hashlib.sha1()
+    for f in frames:
+        h.update(f"{f.mode}{f.size}".encode())
+        h.update(f.tobytes())
+    return h.hexdigest()
+
+
+class Predictor:
+    """Greedy answers from a grafted model; thread-safe (one generation at a time)."""
+
+    def __init__(
+        self,
+        model,
+        processor: GraftProcessor,
+        max_new_tokens: int | None = None,
+        cache_clips: int = 4,
+    ):
+        self.model = model.eval()
+        self.processor = processor
+        self.graft = graft_modules(model)
+        self.cfg = processor.cfg
+        self.device = self.graft.get_input_embeddings().weight.device
+        self.max_new_tokens = max_new_tokens or self.cfg.max_new_tokens
+        self.lock = threading.Lock()  # the stock model keeps rope_deltas as state
+        self.cache_clips = cache_clips  # clips whose prefix key/values are kept (LRU)
+        self._prefix: OrderedDict[str, tuple[object, int]] = OrderedDict()
+        ids = processor.ids
+        self._eos = [ids[IM_END], ids[ENDOFTEXT]]
+        # Placeholders and structure tokens are never answers.
+        self._suppress = [ids[t] for t in SPECIAL_TOKENS if t not in (IM_END, ENDOFTEXT)]
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, device: str | torch.device | None = None, **kw
+    ) -> Predictor:
+        dev = pick_device(device)
+        model, processor = load_checkpoint(path, dev, merge=True)
+        return cls(model, processor, **kw)
+
+    # -- public ----------------------------------------------------------------------------
+    def answer(
+        self,
+        frames: list[Image.Image],
+        audio: AudioSource,
+        sr: int = 16_000,
+        use_cache: bool = True,
+    ) -> Answer:
+        """Answer the spoken question (path, encoded bytes or a float array at rate sr)."""
+        t = time.perf_counter()
+        inputs = self.processor(frames, audio=audio, sr=sr)
+        return self._run(frames, inputs, t, use_cache, "audio")
+
+    def answer_text(
+        self, frames: list[Image.Image], question: str, use_cache: bool = True
+    ) -> Answer:
+        """Text-mode baseline: the question as text instead of audio."""
+        t = time.perf_counter()
+        inputs = self.processor(frames, question=question)
+        return self._run(frames, inputs, t, use_cache, "text")
+
+    def answer_batch(self, items: list[dict], use_cache: bool = True) -> list[Answer]:
+        """items: dicts with 'frames' and 'audio' (or 'question'); answered one by one."""
+        out = []
+        for i, it in enumerate(items):
+            if "audio" in it:
+                out.append(self.answer(it["frames"], it["audio"], it.get("sr", 16_000), use_cache))
+            elif "question" in it:
+                out.append(self.answer_text(it["frames"], it["question"], use_cache))
+            else:
+                raise ValueError(f"item {i}: needs 'audio' or 'question'")
+        return out
+
+    def clear_cache(self) -> None:
+        with self.lock:
+            self._prefix.clear()
+
+    # -- internals -------------------------------------------------------------------------
+    def _gen_kwargs(self) -> dict:
+        return dict(
+            max_new_tokens=self.max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+            eos_token_id=self._eos,
+            pad_token_id=self.processor.pad_id,
+            suppress_tokens=self._suppress,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+        )
+
+    def _run(self, frames, inputs: dict, t0: float, use_cache: bool, mode: str) -> Answer:
+        ids = inputs["input_ids"]
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        cached = False
+        with self.lock, torch.inference_mode():
+            if use_cache:
+                out, cached = self._generate_cached(frames, inputs)
+            else:
+                out = self.model.generate(**inputs, **self._gen_kwargs())
+        new = out[0, ids.shape[1] :]
+        ptok = self.processor.ids
+        return Answer(
+            text=self.processor.decode(new),
+            latency_ms=(time.perf_counter() - t0) * 1000,
+            audio_tokens=int((ids == ptok[AUDIO_PAD]).sum()),
+            vision_tokens=int((ids == ptok[IMAGE_PAD]).sum()),
+            cached_prefix=cached,
+            new_tokens=int(new.numel()),
+            mode=mode,
+        )
+
+    def _prefix_cache(self, frames, inputs: dict, n: int) -> tuple[object, bool]:
+        key = frames_key(frames)
+        if key in self._prefix and self._prefix[key][1] == n:
+            self._prefix.move_to_end(key)
+            return self._prefix[key][0], True
+        out = self.model(
+            input_ids=inputs["input_ids"][:, :n],
+            attention_mask=inputs["attention_mask"][:, :n],
+            mm_token_type_ids=inputs["mm_token_type_ids"][:, :n],
+            pixel_values=inputs["pixel_values"],
+            image_grid_thw=inputs["image_grid_thw"],
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        self._prefix[key] = (out.past_key_values, n)
+        while len(self._prefix) > self.cache_clips:
+            self._prefix.popitem(last=False)
+        return out.past_key_values, False
+
+    def _generate_cached(self, frames, inputs: dict) -> tuple[torch.Tensor, bool]:
+        """Generate continuing from the clip's prefix key/values.
+
+        M-RoPE: positions for the whole prompt come from get_rope_index on the full input_ids
+        (as the stock prefill computes them), prepended with the 1-D text positions the way
+        generate does ([4, B, L]); generate then slices off the cached part and extends them
+        by +1 per new token. rope_deltas is set for the same prompt, so no stale value is used.
+        """
+        n = self.processor.prefix_length(inputs["input_ids"])
+        cache, hit = self._prefix_cache(frames, inputs, n)
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+        core = self.graft.model
+        vision_pos, deltas = core.get_rope_index(
+            ids,
+            mm_token_type_ids=inputs["mm_token_type_ids"],
+            image_grid_thw=inputs["image_grid_thw"],
+            attention_mask=mask,
+        )
+        text_pos = (mask.long().cumsum(-1) - 1).clamp(min=0)[None]
+        core.rope_deltas = deltas
+        kw = {k: v for k, v in inputs.items() if k != "pixel_values"}
+        try:
+            out = self.model.generate(
+                **kw,
+                past_key_values=cache,
+                position_ids=torch.cat([text_pos, vision_pos]),
+                **self._gen_kwargs(),
+            )
+        finally:
+            extra = cache.get_seq_length() - n
+            if extra > 0:
+                cache.crop(-extra)  # back to the clip prefix for the next question
+        return out, hit
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="answer a spoken question about a clip")
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("frames", type=Path, help="folder of frame images (sorted by name)")
+    ap.add_argument("audio", type=Path)
+    args = ap.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    frames = [Image.open(p) for p in sorted(args.frames.glob("*.jpg"))]
+    if not frames:
+        raise SystemExit(f"{args.frames}: no .jpg frames")
+    pred = Predictor.from_checkpoint(args.checkpoint)
+    print(pred.answer(frames, args.audio).to_dict())
+
+
+if __name__ == "__main__":
+    main()
