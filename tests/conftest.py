@@ -16,3 +16,14 @@ def real_dir() -> Path:
     if not (SHARED / "train_multivideo.jsonl").is_file():
         pytest.skip(f"real SurgViVQA annotations not found at {SHARED}")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A complete, untrained tiny checkpoint (model.tiny.build; about a second, offline)."""
+    import torch
+
+    from model.tiny import build
+
+    torch.set_num_threads(1)  # 2 shared cores: keep test processes single-threaded
+    return build(tmp_path_factory.mktemp("tiny") / "ckpt", seed=0)
