@@ -143,7 +143,7 @@ def _mucosa(scene: dict, lk: dict, rng: np.random.Generator, size: int) -> list[
     spec = _noise(rng, 24, 200)
     dye_field = _noise(rng, 5, 64)
     glow = np.exp(-((x - lk["light_x"]) ** 2 + (y - lk["light_y"]) ** 2) * lk["vignette"] * 1.5)
-    light = 0.45 + 0.6 * glow
+    light = 0.6 + 0.55 * glow
     frames = []
     for z in _zooms(scene["motion"]):
         u, v = (x - cx) / z, (y - cy) / z  # world coordinates around the lumen
@@ -162,7 +162,7 @@ def _mucosa(scene: dict, lk: dict, rng: np.random.Generator, size: int) -> list[
         if scene["dye"]:  # indigo carmine: blue wash that pools in the troughs
             pool = 0.45 + 0.35 * (1 - ring) + 0.2 * _sample(dye_field, u, v, span)
             blue = np.array([0.18, 0.3, 0.75])
-            wall = wall * (1 - pool[..., None] * 0.7) + blue * (pool[..., None] * 0.7)
+            wall = wall * (1 - pool[..., None] * 0.75) + blue * (pool[..., None] * 0.75)
         img = wall * (bright * light * (0.75 + 0.25 * ring))[..., None]
         s = (_sample(spec, u, v, span) > 0.9 - 0.06 * lk["speculars"]) & (ring > 0.96)
         img[s & (depth > 0.3)] = 0.97

@@ -31,7 +31,7 @@ from data import scene as scn
 from data.catalog import CATALOG, TYPE_NAMES
 from data.schema import frame_path, load_jsonl, write_jsonl
 
-VERSION = 1  # bump when rendering changes, so old frames are re-rendered
+VERSION = 2  # bump when rendering changes, so old frames are re-rendered
 STRIDE = 4  # frame-number stride of the real benchmark
 FIRST_FRAME = 1000
 CLIP_GAP = 16  # frame numbers between clips, so clips never overlap in time
