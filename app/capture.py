@@ -1,0 +1,91 @@
+"""The spoken question: browser microphone, built-in recorder, upload or the clip's recording.
+
+    python -c "from app.capture import decode; print(decode(open('q.wav','rb').read(), 'q.wav'))"
+
+Every source ends in `decode`: the model package's loader (16 kHz mono float32, resampled from
+the browser's 44.1/48 kHz), then checks that turn bad input into one clear QuestionError.
+The microphone goes through `record` so tests can patch it (a custom component cannot run in
+AppTest). Its speech_to_text is never used: the model hears the audio itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16_000  # what the model's loader returns
+MAX_SECONDS = 30.0  # Whisper's window; a spoken question lasts a few seconds
+MIN_SECONDS = 0.3  # shorter than any word: an empty or aborted recording
+SILENCE_RMS = 1e-3  # about -60 dBFS: nothing but the noise floor
+UPLOAD_TYPES = ("wav", "flac", "ogg", "mp3")  # what the loader decodes without FFmpeg
+
+
+class QuestionError(ValueError):
+    """Audio the app cannot use as a question; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Question:
+    samples: np.ndarray  # 16 kHz mono float32
+    source: str  # "clip" | "microphone" | "upload"
+    name: str  # file name or a description, for messages and history
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+
+def record(key: str) -> dict | None:
+    """The streamlit-mic-recorder widget: {"bytes", "sample_rate", ...} once recorded, else None."""
+    from streamlit_mic_recorder import mic_recorder
+
+    return mic_recorder(
+        start_prompt="⏺  Record question",
+        stop_prompt="⏹  Stop recording",
+        format="wav",  # webm would need FFmpeg to decode
+        key=key,
+    )
+
+
+def check(samples: np.ndarray, name: str) -> np.ndarray:
+    """`samples` if they can be a spoken question, else QuestionError saying why not."""
+    seconds = len(samples) / SAMPLE_RATE
+    if seconds < MIN_SECONDS:
+        raise QuestionError(
+            f"{name} is empty or too short ({seconds:.2f} s). Record the question again."
+        )
+    if seconds > MAX_SECONDS:
+        raise QuestionError(
+            f"{name} lasts {seconds:.0f} s; a question must be under {MAX_SECONDS:.0f} s. "
+            "Trim it or record just the question."
+        )
+    if not np.all(np.isfinite(samples)):
+        raise QuestionError(f"{name} contains invalid samples (NaN or infinity).")
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    if rms < SILENCE_RMS:
+        raise QuestionError(
+            f"{name} is silent (level {20 * np.log10(max(rms, 1e-12)):.0f} dBFS). Check that the "
+            "right microphone is selected and speak closer to it."
+        )
+    return samples
+
+
+def decode(src: bytes | Path, name: str, source: str = "upload") -> Question:
+    """A checked Question from WAV/FLAC/OGG/MP3 bytes or a file; QuestionError otherwise."""
+    from model.processor import AudioError, load_audio  # the model's own 16 kHz loader
+
+    if isinstance(src, bytes | bytearray) and len(src) == 0:
+        raise QuestionError(f"{name} is empty (0 bytes). Record or choose the file again.")
+    try:
+        samples = load_audio(bytes(src) if isinstance(src, bytearray) else src)
+    except AudioError as e:
+        raise QuestionError(f"Could not read {name} as audio: {e}") from e
+    except (OSError, ValueError, RuntimeError, EOFError) as e:  # decoders raise these too
+        raise QuestionError(
+            f"Could not read {name} as audio ({type(e).__name__}: {e}). "
+            f"Use one of: {', '.join(UPLOAD_TYPES)}."
+        ) from e
+    samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+    return Question(check(samples, name), source, name)

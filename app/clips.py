@@ -1,0 +1,151 @@
+"""The loaded dataset for the app: validated records tagged with their split, cached per folder.
+
+    python -c "from app.clips import read_dataset; print(len(read_dataset('data/demo')))"
+
+Reads <data>/samples.jsonl (or the union of <data>/splits/*.jsonl) through data.schema, so a bad
+line is an error naming file:line, never a silent drop.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import streamlit as st
+from PIL import Image
+
+from data.schema import DataError, frame_path, load_jsonl, record_key
+
+SPLITS = ("train", "eval", "test")
+ALL = "All"  # the filter value meaning "no filter"
+
+
+class NoData(FileNotFoundError):
+    """The data folder holds no dataset yet; the message says how to make one."""
+
+
+class ClipError(ValueError):
+    """A clip whose frames or audio cannot be read; the message names the file."""
+
+
+def _sources(data_dir: Path) -> list[Path]:
+    files = [data_dir / "samples.jsonl"] + [data_dir / "splits" / f"{s}.jsonl" for s in SPLITS]
+    return [f for f in files if f.is_file()]
+
+
+def stamp(data_dir: Path) -> tuple[tuple[str, float], ...]:
+    """File names and mtimes: a new dataset in the same folder invalidates the cache."""
+    return tuple((f.name, f.stat().st_mtime) for f in _sources(data_dir))
+
+
+def read_dataset(data_dir: str | Path) -> list[dict]:
+    """Every record, each with a `split` field ("train", "eval", "test" or "-" when unsplit)."""
+    data_dir = Path(data_dir)
+    samples = data_dir / "samples.jsonl"
+    split_files = {s: data_dir / "splits" / f"{s}.jsonl" for s in SPLITS}
+    if not samples.is_file() and not any(f.is_file() for f in split_files.values()):
+        raise NoData(
+            f"No dataset in {data_dir} (no samples.jsonl or splits/). Build the demo data with "
+            "`make data`, or point the app at another folder with SURGVIVQA_DATA=... or "
+            "`-- --data DIR`."
+        )
+    split_of: dict[tuple[str, str], str] = {}
+    by_split: dict[str, list[dict]] = {}
+    for name, path in split_files.items():
+        if path.is_file():
+            by_split[name] = load_jsonl(path)
+            split_of.update({record_key(r): name for r in by_split[name]})
+    if samples.is_file():
+        records = load_jsonl(samples)
+    else:
+        records = [r for rs in by_split.values() for r in rs]
+    return [{**r, "split": split_of.get(record_key(r), "-")} for r in records]
+
+
+@st.cache_data(show_spinner="Loading the dataset…", max_entries=4)
+def _cached(data_dir: str, _stamp: tuple) -> list[dict]:
+    return read_dataset(data_dir)
+
+
+def dataset(data_dir: Path) -> list[dict]:
+    """The cached dataset of `data_dir`; raises NoData or data.schema.DataError."""
+    return _cached(str(data_dir), stamp(data_dir))
+
+
+def counts(records: Sequence[dict], field: str) -> Counter:
+    return Counter(r[field] for r in records)
+
+
+def option_label(value: str, n: int) -> str:
+    return f"{value} ({n})"
+
+
+def select(records: Sequence[dict], qtype: str = ALL, video: str = ALL) -> list[dict]:
+    """Records matching the filters, in a stable order (video, first frame, id)."""
+    out = [
+        r
+        for r in records
+        if (qtype == ALL or r["question_type"] == qtype)
+        and (video == ALL or r["video_id"] == video)
+    ]
+    return sorted(out, key=lambda r: (r["video_id"], r["frame_numbers"][0], r["id"]))
+
+
+def step(index: int, n: int, move: str, rng: random.Random | None = None) -> int:
+    """The clip index after "prev" / "next" (wrapping) or "random" (a different clip)."""
+    if n <= 0:
+        return 0
+    if move == "prev":
+        return (index - 1) % n
+    if move == "next":
+        return (index + 1) % n
+    if move == "random":
+        if n == 1:
+            return 0
+        pick = (rng or random).randrange(n - 1)
+        return pick if pick < index else pick + 1
+    raise ValueError(f"unknown move {move!r}")
+
+
+def frame_paths(data_dir: Path, rec: dict) -> list[Path]:
+    """The clip's frame files; ClipError names the first missing one."""
+    paths = [frame_path(data_dir / "frames", rec["video_id"], f) for f in rec["frames"]]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise ClipError(
+            f"{len(missing)} of {len(paths)} frames of clip {rec['video_id']}/{rec['id']} are "
+            f"missing, first {missing[0]}. Rebuild the data with `make data`."
+        )
+    return paths
+
+
+def load_frames(data_dir: Path, rec: dict) -> list[Image.Image]:
+    """The clip's 8 frames as RGB images; ClipError on a missing or unreadable file."""
+    images = []
+    for path in frame_paths(data_dir, rec):
+        try:
+            with Image.open(path) as im:
+                images.append(im.convert("RGB"))
+        except OSError as e:
+            raise ClipError(f"cannot read frame {path}: {e}") from e
+    return images
+
+
+def audio_path(data_dir: Path, rec: dict) -> Path | None:
+    """The clip's recorded question, or None when the record has none or the file is missing."""
+    if not rec.get("audio"):
+        return None
+    root = data_dir.resolve()
+    path = (root / rec["audio"]).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        return None
+    return path
+
+
+def find(records: Sequence[dict], key: tuple[str, str]) -> dict | None:
+    return next((r for r in records if record_key(r) == key), None)
+
+
+__all__ = ["ALL", "ClipError", "DataError", "NoData", "SPLITS", "dataset", "read_dataset"]

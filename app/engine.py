@@ -1,0 +1,94 @@
+"""The model, loaded once per process and shared by every session, with the lock that serialises it.
+
+    python -c "from app.engine import checkpoint_problem; print(checkpoint_problem('ckpt'))"
+
+st.cache_resource hands the same Predictor to every browser session and sessions call it at the
+same time; Qwen2-VL keeps per-request state (rope deltas, the vision prefix cache) on the module,
+so every answer runs under the lock cached beside it. Only the Ask page calls `engine()`: the
+other pages read `loaded()` and never import torch.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+HOW_TO_GET_ONE = (
+    "Build the demo checkpoint with `make demo-checkpoint` (tiny model, CPU), or point the app "
+    "at one with `SURGVIVQA_CHECKPOINT=DIR` or `python -m streamlit run app/main.py -- "
+    "--checkpoint DIR`."
+)
+
+
+@dataclass
+class Engine:
+    predictor: Any  # model.Predictor (typed loosely so this module imports no torch)
+    checkpoint: str
+    device: str
+    load_s: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    answered: int = 0  # questions answered by this process, all sessions together
+
+
+_LOADED: dict[str, Engine] = {}  # checkpoint -> engine, so the sidebar can report without loading
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why `path` is not a usable checkpoint, or None when it looks like one."""
+    if not path.exists():
+        return f"No checkpoint at {path}. {HOW_TO_GET_ONE}"
+    if not (path / "graft_config.json").is_file():
+        return f"{path} is not a checkpoint (no graft_config.json). {HOW_TO_GET_ONE}"
+    return None
+
+
+def _stamp(path: Path) -> float:
+    return (path / "graft_config.json").stat().st_mtime
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _load(checkpoint: str, device: str | None, _stamp: float) -> Engine:
+    from model import Predictor  # torch and transformers load here, on the Ask page only
+
+    start = time.perf_counter()
+    predictor = Predictor.from_checkpoint(checkpoint, device=device)
+    dev = str(getattr(predictor, "device", device or "cpu"))
+    eng = Engine(predictor, checkpoint, dev, time.perf_counter() - start)
+    _LOADED[checkpoint] = eng
+    return eng
+
+
+def engine(checkpoint: Path, device: str | None) -> Engine:
+    """The shared engine for `checkpoint` (loads it on first use, with a spinner)."""
+    key = str(checkpoint.resolve())
+    if key in _LOADED and _LOADED[key].checkpoint == key:
+        return _load(key, device, _stamp(checkpoint))
+    with st.spinner(f"Loading the model from {checkpoint.name}… (once per server)"):
+        return _load(key, device, _stamp(checkpoint))
+
+
+def loaded(checkpoint: Path) -> Engine | None:
+    """The engine for `checkpoint` if some session already loaded it, without loading it."""
+    return _LOADED.get(str(checkpoint.resolve()))
+
+
+def ask(eng: Engine, frames: list, audio: Any) -> Any:
+    """One answer, under the engine's lock (one request at a time on the shared model)."""
+    with eng.lock:
+        out = eng.predictor.answer(frames, audio)
+        eng.answered += 1
+    return out
+
+
+def explain(err: Exception) -> str:
+    """A message for the page, never a traceback: bad audio is the user's to fix, the rest ours."""
+    if type(err).__name__ == "AudioError":  # model.AudioError, matched without importing torch
+        return f"The model could not use this audio: {err}"
+    if isinstance(err, MemoryError | RuntimeError) and "memory" in str(err).lower():
+        return f"The model ran out of memory on this question ({err}). Try again in a moment."
+    return f"The model failed on this question ({type(err).__name__}: {err})."

@@ -1,0 +1,324 @@
+"""Evaluation runs and checkpoints on disk, read without loading any model.
+
+    python -m app.runs   # lists the runs the Results page finds (default folders)
+
+A run is a folder holding summary.json (training.evaluate's output: data.score.summarize keys
+plus checkpoint, split, mode, ablation, created) and usually predictions.jsonl. Runs live in
+<runs>/<name>/ and in <checkpoint>/eval/ of every checkpoint beside the configured one.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from data.catalog import CATALOG
+from data.score import INVALID, extract_option, load_predictions, wilson
+
+METRICS = ("strict", "lenient", "prior")
+
+
+class RunError(ValueError):
+    """A run or checkpoint file that cannot be read; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str  # what the user picks: "runs/<name>" or "<checkpoint>/eval"
+    folder: Path
+    summary: dict
+
+    @property
+    def predictions(self) -> Path:
+        return self.folder / "predictions.jsonl"
+
+    def overall(self, metric: str) -> tuple[float, list[float]] | None:
+        """(accuracy, [lo, hi]) of `metric` over the whole run, or None (no prior recorded)."""
+        block = self.summary.get(metric)
+        if not block:
+            return None
+        ci = block.get("ci") or wilson(block.get("correct", 0), self.summary.get("n", 0))
+        return float(block["accuracy"]), [float(ci[0]), float(ci[1])]
+
+
+def read_json(path: Path) -> dict:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RunError(f"cannot read {path}: {e}") from e
+    if not isinstance(obj, dict):
+        raise RunError(f"{path} does not hold a JSON object")
+    return obj
+
+
+def _candidates(runs_dir: Path, checkpoint: Path) -> list[tuple[str, Path]]:
+    out = [(f"{checkpoint.name}/eval", checkpoint / "eval")]
+    root = checkpoint.parent
+    if root.is_dir():
+        out += [(f"{c.name}/eval", c / "eval") for c in sorted(root.iterdir()) if c.is_dir()]
+    if runs_dir.is_dir():
+        out += [(f"runs/{r.name}", r) for r in sorted(runs_dir.iterdir()) if r.is_dir()]
+    return out
+
+
+def find_runs(runs_dir: Path, checkpoint: Path) -> tuple[list[Run], list[str]]:
+    """Readable runs (the configured checkpoint's first) and a message for each unreadable one."""
+    runs, problems, seen = [], [], set()
+    for name, folder in _candidates(runs_dir, checkpoint):
+        path = folder / "summary.json"
+        key = path.resolve()
+        if key in seen or not path.is_file():
+            continue
+        seen.add(key)
+        try:
+            summary = read_json(path)
+            if not isinstance(summary.get("per_type"), dict) or "strict" not in summary:
+                raise RunError(f"{path} is not an evaluation summary (no strict / per_type)")
+        except RunError as e:
+            problems.append(str(e))
+            continue
+        runs.append(Run(name, folder, summary))
+    return runs, problems
+
+
+def headline(checkpoint: Path) -> dict | None:
+    """The checkpoint's own evaluation summary (eval/summary.json), or None."""
+    path = checkpoint / "eval" / "summary.json"
+    if not path.is_file():
+        return None
+    try:
+        return read_json(path)
+    except RunError:
+        return None
+
+
+def overall_rows(runs: list[Run]) -> list[dict]:
+    """One row per (run, metric): accuracy with its 95% interval, for the overall bar chart."""
+    rows = []
+    for run in runs:
+        for metric in METRICS:
+            got = run.overall(metric)
+            if got:
+                acc, (lo, hi) = got
+                rows.append(
+                    {
+                        "run": run.name,
+                        "metric": metric,
+                        "accuracy": acc,
+                        "lo": lo,
+                        "hi": hi,
+                        "n": run.summary.get("n", 0),
+                    }
+                )
+    return rows
+
+
+def type_rows(runs: list[Run]) -> list[dict]:
+    """One row per (run, type, metric) with its interval, for the per-type chart and table."""
+    rows = []
+    for run in runs:
+        for qtype, d in run.summary["per_type"].items():
+            for metric in METRICS:
+                if d.get(metric) is None:
+                    continue
+                ci = (d.get("intervals") or {}).get(metric)
+                if ci is None:
+                    ci = wilson(round(d[metric] * d["n"]), d["n"])
+                rows.append(
+                    {
+                        "run": run.name,
+                        "type": qtype,
+                        "metric": metric,
+                        "accuracy": float(d[metric]),
+                        "lo": ci[0],
+                        "hi": ci[1],
+                        "n": d["n"],
+                    }
+                )
+    return rows
+
+
+def predictions(run: Run) -> list[dict]:
+    """The run's prediction rows (each with `predicted_answer`); [] when the file is absent."""
+    if not run.predictions.is_file():
+        return []
+    try:
+        return load_predictions(run.predictions)
+    except ValueError as e:
+        raise RunError(str(e)) from e
+
+
+def confusion(rows: list[dict], qtype: str) -> tuple[list[str], list[str], list[list[int]]]:
+    """(gold labels, predicted labels incl. 'invalid', counts[gold][pred]) for one type."""
+    options = list(CATALOG[qtype].options)
+    counts: Counter = Counter()
+    for r in rows:
+        if r["question_type"] == qtype:
+            counts[
+                (r["short_answer"], extract_option(qtype, r["predicted_answer"]) or INVALID)
+            ] += 1
+    gold = options + sorted({g for g, _ in counts} - set(options))
+    pred = options + [INVALID]
+    return gold, pred, [[counts[(g, p)] for p in pred] for g in gold]
+
+
+def errors(rows: list[dict]) -> list[dict]:
+    """Rows the strict metric marks wrong (an invalid answer counts as wrong)."""
+    out = []
+    for r in rows:
+        opt = extract_option(r["question_type"], r["predicted_answer"])
+        if opt is None or opt.lower() != r["short_answer"].lower():
+            out.append({**r, "parsed": opt or INVALID})
+    return out
+
+
+# --- checkpoints -------------------------------------------------------------------------------
+
+
+def trainer_state(checkpoint: Path) -> dict | None:
+    """The HF Trainer state of the checkpoint (root, else its newest checkpoint-N folder)."""
+    paths = [checkpoint / "trainer_state.json"]
+    paths += sorted(
+        checkpoint.glob("checkpoint-*/trainer_state.json"),
+        key=lambda p: (
+            int(p.parent.name.split("-")[-1]) if p.parent.name.split("-")[-1].isdigit() else -1
+        ),
+        reverse=True,
+    )
+    for path in paths:
+        if path.is_file():
+            return read_json(path)
+    return None
+
+
+def loss_curves(state: dict) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """(train [(step, loss)], eval [(step, eval_loss)]) from log_history."""
+    train, evals = [], []
+    for entry in state.get("log_history", []):
+        step = entry.get("step")
+        if step is None:
+            continue
+        if "loss" in entry:
+            train.append((int(step), float(entry["loss"])))
+        if "eval_loss" in entry:
+            evals.append((int(step), float(entry["eval_loss"])))
+    return train, evals
+
+
+def best_step(state: dict, evals: list[tuple[int, float]]) -> tuple[int, float] | None:
+    """The step Trainer kept as best (best_model_checkpoint), else the lowest eval loss."""
+    best = state.get("best_model_checkpoint") or ""
+    tail = str(best).rstrip("/").rsplit("-", 1)[-1]
+    if tail.isdigit():
+        step = int(tail)
+        loss = dict(evals).get(step, state.get("best_metric"))
+        if loss is not None:
+            return step, float(loss)
+    if state.get("best_global_step") and state.get("best_metric") is not None:
+        return int(state["best_global_step"]), float(state["best_metric"])
+    return min(evals, key=lambda e: e[1]) if evals else None
+
+
+def safetensors_shapes(path: Path) -> dict[str, int]:
+    """{tensor name: element count}, read from the file's JSON header only (no tensor data)."""
+    try:
+        with path.open("rb") as fh:
+            (size,) = struct.unpack("<Q", fh.read(8))
+            if size > 100_000_000:
+                raise RunError(f"{path}: implausible safetensors header size {size}")
+            header = json.loads(fh.read(size))
+    except (OSError, struct.error, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunError(f"cannot read the safetensors header of {path}: {e}") from e
+    out = {}
+    for name, info in header.items():
+        if name != "__metadata__":
+            n = 1
+            for dim in info.get("shape", []):
+                n *= int(dim)
+            out[name] = n
+    return out
+
+
+def _component(rel: str, name: str) -> str:
+    low = name.lower()
+    if rel.startswith("adapter"):
+        return "LoRA adapters"
+    if rel.startswith("audio_encoder"):
+        return "audio encoder (Whisper)"
+    if low.startswith("vision_pos"):
+        return "vision position embedding"
+    if low.startswith("projector") or rel.startswith("projector"):
+        return "audio projector"
+    if "visual" in low:
+        return "vision tower"
+    if "lm_head" in low:
+        return "LM head"
+    if "embed_tokens" in low:
+        return "token embeddings"
+    return "language model"
+
+
+def _trainable(component: str, cfg: dict) -> bool:
+    if component in ("LoRA adapters", "audio projector", "vision position embedding"):
+        return True
+    if component == "audio encoder (Whisper)":
+        return bool(cfg.get("audio_trainable"))
+    return cfg.get("train") == "full"  # the base trains whole only in full mode (tiny model)
+
+
+def parameter_counts(checkpoint: Path) -> tuple[list[dict], str]:
+    """Rows {component, parameters, trainable, files} and where the numbers came from: counts
+    the checkpoint stores (param_counts.json) if any, else its safetensors headers (no weights
+    are loaded, so the page stays light even for a 7B checkpoint)."""
+    stored = checkpoint / "param_counts.json"
+    if stored.is_file():
+        obj = read_json(stored)
+        rows = [
+            {
+                "component": k,
+                "parameters": int(v["parameters"] if isinstance(v, dict) else v),
+                "trainable": bool(v.get("trainable")) if isinstance(v, dict) else None,
+                "files": "",
+            }
+            for k, v in obj.items()
+            if isinstance(v, int | float | dict)
+        ]
+        return rows, stored.name
+    cfg = read_json(checkpoint / "graft_config.json")
+    totals: Counter = Counter()
+    files: dict[str, set[str]] = {}
+    for f in sorted(checkpoint.rglob("*.safetensors")):
+        rel = f.relative_to(checkpoint).as_posix()
+        if rel.startswith(("checkpoint-", ".")):
+            continue  # intermediate Trainer checkpoints repeat the same weights
+        for name, n in safetensors_shapes(f).items():
+            comp = _component(rel, name)
+            totals[comp] += n
+            files.setdefault(comp, set()).add(rel)
+    rows = [
+        {
+            "component": c,
+            "parameters": n,
+            "trainable": _trainable(c, cfg),
+            "files": ", ".join(sorted(files[c])),
+        }
+        for c, n in sorted(totals.items(), key=lambda kv: -kv[1])
+    ]
+    return rows, "safetensors headers"
+
+
+if __name__ == "__main__":
+    from app.settings import load
+
+    cfg = load([])
+    found, bad = find_runs(cfg.runs, cfg.checkpoint)
+    for run in found:
+        print(
+            f"{run.name:32} n={run.summary.get('n', '?'):>5}  strict "
+            f"{run.summary['strict']['accuracy']:.3f}  {run.folder}"
+        )
+    for msg in bad:
+        print(f"unreadable: {msg}")

@@ -1,0 +1,137 @@
+"""Shared look: page frame, sidebar, answer card and small formatting helpers.
+
+    python -m streamlit run app/main.py   # every page draws through these
+
+The CSS lives in assets/app.css; HTML built here escapes everything that comes from data or
+from the model.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import streamlit as st
+
+from app import engine, runs
+from app.settings import ROOT, Settings
+
+ASSETS = ROOT / "assets"
+NOTICE = "Research demo — not for clinical use"
+
+
+def settings() -> Settings:
+    """The settings main.py put in this run's session state."""
+    return st.session_state["settings"]
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    return "–" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def style() -> None:
+    st.html(ASSETS / "app.css")
+    st.logo(str(ASSETS / "logo.svg"), icon_image=str(ASSETS / "icon.svg"), size="large")
+
+
+def header(title: str, subtitle: str) -> None:
+    st.markdown(
+        f'<div class="svq-header"><h1>{html.escape(title)}</h1>'
+        f"<p>{html.escape(subtitle)}</p></div>",
+        unsafe_allow_html=True,
+    )
+
+
+def _short(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def sidebar(cfg: Settings) -> None:
+    """Checkpoint, device, data folder, the checkpoint's headline accuracy and the notice."""
+    with st.sidebar:
+        st.markdown(f'<div class="svq-notice">⚠ {NOTICE}</div>', unsafe_allow_html=True)
+        st.markdown("##### Model")
+        problem = engine.checkpoint_problem(cfg.checkpoint)
+        eng = None if problem else engine.loaded(cfg.checkpoint)
+        if problem:
+            st.markdown(
+                f'<div class="svq-kv"><span>checkpoint</span><b>none</b></div>'
+                f'<div class="svq-dim">{html.escape(_short(cfg.checkpoint))} is missing</div>',
+                unsafe_allow_html=True,
+            )
+        else:
+            dev = eng.device if eng else (cfg.device or "auto")
+            status = f"loaded in {eng.load_s:.1f} s" if eng else "loads on first question"
+            st.markdown(
+                f'<div class="svq-kv"><span>checkpoint</span>'
+                f"<b>{html.escape(cfg.checkpoint.name)}</b></div>"
+                f'<div class="svq-kv"><span>device</span><b>{html.escape(dev)}</b></div>'
+                f'<div class="svq-dim">{html.escape(_short(cfg.checkpoint))} · '
+                f"{html.escape(status)}</div>",
+                unsafe_allow_html=True,
+            )
+        summary = None if problem else runs.headline(cfg.checkpoint)
+        if summary:
+            strict = summary.get("strict") or {}
+            prior = summary.get("prior") or {}
+            st.metric(
+                f"Accuracy, {summary.get('split', 'test')} split (strict)",
+                pct(strict.get("accuracy")),
+                delta=(
+                    f"{100 * (strict['accuracy'] - prior['accuracy']):+.1f} pts vs blind prior"
+                    if prior.get("accuracy") is not None and "accuracy" in strict
+                    else None
+                ),
+                help=f"n = {summary.get('n', '?')} questions; blind prior "
+                f"{pct(prior.get('accuracy'))} (each type's most frequent train answer).",
+            )
+        elif not problem:
+            st.caption("No evaluation yet (eval/summary.json).")
+        st.markdown("##### Data")
+        st.markdown(
+            f'<div class="svq-dim">{html.escape(_short(cfg.data))}</div>', unsafe_allow_html=True
+        )
+
+
+def verdict_badge(correct: bool | None) -> str:
+    if correct is None:
+        return '<span class="svq-badge svq-na">not scored</span>'
+    if correct:
+        return '<span class="svq-badge svq-ok">✓ correct</span>'
+    return '<span class="svq-badge svq-bad">✗ incorrect</span>'
+
+
+def answer_card(result: dict) -> None:
+    """The model's answer, large; the ground truth with the strict verdict; speed and tokens."""
+    cls = {True: "svq-correct", False: "svq-wrong"}.get(result["correct"], "")
+    own = result["source"] == "clip"
+    judged = (
+        ""
+        if own
+        else (
+            '<div class="svq-dim">Judged against the clip\'s own question; your spoken question '
+            "may ask something else.</div>"
+        )
+    )
+    st.markdown(
+        f'<div class="svq-card {cls}">'
+        f'<div class="svq-label">Model answer</div>'
+        f'<div class="svq-answer">{html.escape(result["text"]) or "<i>(empty answer)</i>"}</div>'
+        f'<div class="svq-truth">{verdict_badge(result["correct"])} '
+        f"Ground truth: <b>{html.escape(result['gold'])}</b> · "
+        f'<span class="svq-dim">{html.escape(result["question"])}</span></div>'
+        f"{judged}</div>",
+        unsafe_allow_html=True,
+    )
+    c = st.columns(4)
+    c[0].metric("Latency", f"{result['latency_ms']:.0f} ms")
+    c[1].metric("Audio tokens", f"{result['audio_tokens']}")
+    c[2].metric("Vision tokens", f"{result['vision_tokens']}")
+    c[3].metric(
+        "Vision prefix",
+        "cached" if result["cached_prefix"] else "computed",
+        help="A second question on the same clip reuses the encoded frames and answers faster.",
+    )

@@ -1,0 +1,293 @@
+"""Ask: pick a clip, ask a spoken question, get the model's answer beside the ground truth.
+
+    python -m streamlit run app/main.py   # the default page
+
+The question is audio only: the microphone (streamlit-mic-recorder, or st.audio_input), an
+uploaded file, or the clip's own recorded question. The model answers under the shared lock.
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from app import capture, clips, engine, media, state, ui
+from app.clips import ALL
+from data.catalog import TYPE_NAMES
+from data.schema import DataError, record_key
+from data.score import is_correct_strict
+
+SOURCES = {
+    "clip": "Clip's recording",
+    "microphone": "Microphone",
+    "upload": "Upload",
+}
+SPEEDS = (0.5, 1.0, 2.0, 4.0, 8.0)  # flipbook frames per second; 2 is the default
+
+cfg = ui.settings()
+ss = st.session_state
+ui.header("Ask about a clip", "Pick a clip, ask your question out loud, read the answer.")
+
+try:
+    records = clips.dataset(cfg.data)
+except clips.NoData as e:
+    st.error(str(e))
+    st.stop()
+except (DataError, OSError) as e:
+    st.error(f"The dataset in {cfg.data} cannot be read: {e}")
+    st.stop()
+
+
+def _filter_changed(widget_key: str, key: str) -> None:
+    state.keep(widget_key, key)
+    ss["clip_index"] = 0
+
+
+def _move(how: str, n: int) -> None:
+    ss["clip_index"] = clips.step(ss["clip_index"], n, how)
+
+
+# --- a clip opened from another page (Results: "open in Ask") ---------------------------------
+if ss["focus"] is not None:
+    key = tuple(ss["focus"])
+    ss["focus"] = None
+    rec = clips.find(records, key)
+    if rec is None:
+        st.warning(f"Clip {key[0]}/{key[1]} is not in the loaded dataset ({cfg.data}).")
+    else:
+        ss["qtype"], ss["video"] = rec["question_type"], rec["video_id"]
+        for w in ("w_qtype", "w_video"):
+            ss.pop(w, None)
+        ss["clip_index"] = clips.select(records, ss["qtype"], ss["video"]).index(rec)
+
+# --- filters ------------------------------------------------------------------------------------
+videos = sorted(clips.counts(records, "video_id"))
+present = set(clips.counts(records, "question_type"))
+types = [t for t in TYPE_NAMES if t in present]
+if ss["qtype"] not in (ALL, *types):
+    ss["qtype"] = ALL
+if ss["video"] not in (ALL, *videos):
+    ss["video"] = ALL
+by_type = clips.counts(clips.select(records, video=ss["video"]), "question_type")
+by_video = clips.counts(clips.select(records, qtype=ss["qtype"]), "video_id")
+n_video = sum(by_video.values())
+
+f1, f2, f3 = st.columns([3, 2, 3], vertical_alignment="bottom")
+state.seed("w_qtype", "qtype")
+f1.selectbox(
+    f"Question type ({len(types)} types)",
+    [ALL, *types],
+    key="w_qtype",
+    format_func=lambda t: (
+        f"All types ({sum(by_type.values())})"
+        if t == ALL
+        else f"{t.replace('_', ' ')} ({by_type.get(t, 0)})"
+    ),
+    on_change=_filter_changed,
+    args=("w_qtype", "qtype"),
+)
+state.seed("w_video", "video")
+f2.selectbox(
+    "Video",
+    [ALL, *videos],
+    key="w_video",
+    format_func=lambda v: f"All videos ({n_video})" if v == ALL else f"{v} ({by_video.get(v, 0)})",
+    on_change=_filter_changed,
+    args=("w_video", "video"),
+)
+selection = clips.select(records, ss["qtype"], ss["video"])
+n = len(selection)
+with f3:
+    b1, b2, b3 = st.columns(3)
+    b1.button(
+        "Previous",
+        icon=":material/chevron_left:",
+        on_click=_move,
+        args=("prev", n),
+        disabled=n < 2,
+        width="stretch",
+        key="prev",
+    )
+    b2.button(
+        "Next",
+        icon=":material/chevron_right:",
+        on_click=_move,
+        args=("next", n),
+        disabled=n < 2,
+        width="stretch",
+        key="next",
+    )
+    b3.button(
+        "Random",
+        icon=":material/shuffle:",
+        on_click=_move,
+        args=("random", n),
+        disabled=n < 2,
+        width="stretch",
+        key="random",
+    )
+
+if not selection:
+    st.info("No clip matches these filters. Choose another question type or video.")
+    st.stop()
+ss["clip_index"] = min(ss["clip_index"], n - 1)
+rec = selection[ss["clip_index"]]
+key = record_key(rec)
+st.markdown(
+    f'<div class="svq-clip">Clip <b>{ss["clip_index"] + 1}</b> of {n} · video '
+    f"<b>{rec['video_id']}</b> · frames {rec['frame_numbers'][0]}–{rec['frame_numbers'][-1]} · "
+    f"id {rec['id']} · {rec['split']} split · {rec['question_type'].replace('_', ' ')}</div>",
+    unsafe_allow_html=True,
+)
+
+# --- the clip: flipbook beside the question, all frames below ---------------------------------
+frames, paths = None, []
+try:
+    paths = clips.frame_paths(cfg.data, rec)
+    frames = clips.load_frames(cfg.data, rec)
+except (clips.ClipError, DataError) as e:
+    st.error(f"Cannot show this clip: {e}")
+left, right = st.columns([5, 6], gap="large")
+with left:
+    if frames is not None:
+        gif = media.flipbook(tuple(map(str, paths)), float(ss["fps"]), tuple(rec["frame_numbers"]))
+        st.image(gif, width="stretch")
+        state.seed("w_fps", "fps")
+        st.select_slider(
+            "Flipbook speed",
+            SPEEDS,
+            key="w_fps",
+            format_func=lambda v: f"{v:g} frames/s",
+            on_change=state.keep,
+            args=("w_fps", "fps"),
+        )
+
+# --- the question -------------------------------------------------------------------------------
+question: capture.Question | None = None
+with right:
+    st.markdown('<div class="svq-step">1 · Question</div>', unsafe_allow_html=True)
+    state.seed("w_source", "source")
+    st.radio(
+        "Where does the question come from?",
+        list(SOURCES),
+        key="w_source",
+        format_func=SOURCES.get,
+        horizontal=True,
+        label_visibility="collapsed",
+        on_change=state.keep,
+        args=("w_source", "source"),
+    )
+    source = ss["source"]
+    try:
+        if source == "clip":
+            path = clips.audio_path(cfg.data, rec)
+            if path is None:
+                st.info(
+                    "This clip has no recorded question. Make the spoken questions with "
+                    f"`python -m data.tts --data {cfg.data}`, or use the microphone."
+                )
+            else:
+                st.audio(str(path), format="audio/wav")
+                voice = f" ({rec['voice']})" if rec.get("voice") else ""
+                st.caption(f"Recorded question{voice}: “{rec['question']}”")
+                question = capture.decode(path, f"the recorded question {path.name}", "clip")
+        elif source == "microphone":
+            st.caption("Press record, ask your question, press stop.")
+            take = capture.record(key="mic")
+            builtin = st.audio_input("Or use the built-in recorder", key="w_builtin")
+            # the newest take wins, whichever recorder made it
+            if take and take.get("id") not in ss["mic_seen"]:
+                ss["mic_seen"] = (*ss["mic_seen"], take.get("id"))
+                ss["mic_take"] = ("recorder", take["bytes"])
+            if builtin is not None and builtin.file_id not in ss["mic_seen"]:
+                ss["mic_seen"] = (*ss["mic_seen"], builtin.file_id)
+                ss["mic_take"] = ("builtin", builtin.getvalue())
+            if ss["mic_take"] is not None:
+                which, wav = ss["mic_take"]
+                if which == "recorder":  # st.audio_input plays back by itself
+                    st.audio(wav, format="audio/wav")
+                question = capture.decode(wav, "your recording", "microphone")
+                st.caption(f"Recorded {question.seconds:.1f} s.")
+        else:
+            upload = st.file_uploader(
+                "A spoken question (WAV, FLAC, OGG or MP3, under 30 s)",
+                type=list(capture.UPLOAD_TYPES),
+                key="w_upload",
+            )
+            if upload is not None:
+                data = upload.getvalue()
+                st.audio(data)
+                question = capture.decode(data, upload.name, "upload")
+    except capture.QuestionError as e:
+        st.error(str(e))
+        question = None
+
+    # --- the answer -----------------------------------------------------------------------------
+    st.markdown('<div class="svq-step">2 · Answer</div>', unsafe_allow_html=True)
+    problem = engine.checkpoint_problem(cfg.checkpoint)
+    if problem:
+        st.warning(problem)
+    go = st.button(
+        "Answer",
+        type="primary",
+        icon=":material/graphic_eq:",
+        disabled=bool(problem) or question is None or frames is None,
+        width="stretch",
+        key="answer",
+    )
+    if go and question is not None and frames is not None:
+        try:
+            eng = engine.engine(cfg.checkpoint, cfg.device)
+            with st.spinner("Listening and looking…"):
+                out = engine.ask(eng, frames, question.samples)
+        except Exception as e:  # the app must keep working whatever the model says
+            st.error(engine.explain(e))
+        else:
+            ss["result"] = {
+                "clip": key,
+                "time": time.strftime("%H:%M:%S"),
+                "source": question.source,
+                "name": question.name,
+                "seconds": round(question.seconds, 2),
+                "text": out.text,
+                "latency_ms": float(out.latency_ms),
+                "audio_tokens": int(out.audio_tokens),
+                "vision_tokens": int(out.vision_tokens),
+                "cached_prefix": bool(out.cached_prefix),
+                "qtype": rec["question_type"],
+                "question": rec["question"],
+                "gold": rec["short_answer"],
+                "correct": is_correct_strict(rec["question_type"], rec["short_answer"], out.text),
+            }
+            ss["history"] = [ss["result"], *ss["history"]][:50]
+    result = ss["result"]
+    if result is not None and tuple(result["clip"]) == key:
+        ui.answer_card(result)
+    elif not problem:
+        st.caption("The answer appears here.")
+
+if frames is not None:
+    st.markdown('<div class="svq-step">The 8 frames</div>', unsafe_allow_html=True)
+    media.frame_grid(frames, rec["frame_numbers"])
+
+if ss["history"]:
+    with st.expander(f"This session's answers ({len(ss['history'])})"):
+        st.dataframe(
+            [
+                {
+                    "time": h["time"],
+                    "clip": f"{h['clip'][0]}/{h['clip'][1]}",
+                    "type": h["qtype"],
+                    "question from": SOURCES[h["source"]],
+                    "answer": h["text"],
+                    "truth": h["gold"],
+                    "correct": h["correct"],
+                    "latency ms": round(h["latency_ms"]),
+                    "prefix": "cached" if h["cached_prefix"] else "computed",
+                }
+                for h in ss["history"]
+            ],
+            hide_index=True,
+            width="stretch",
+        )

@@ -1,0 +1,169 @@
+"""Results: accuracy of one or more evaluation runs, overall and per question type.
+
+    python -m streamlit run app/main.py   # then the Results page
+
+Strict and lenient accuracy beside the blind prior, each with its 95% Wilson interval; the
+confusion matrix of one type; the wrong answers, each of which opens its clip in Ask.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import charts, runs, ui
+from app.ui import pct
+
+cfg = ui.settings()
+ss = st.session_state
+ui.header("Results", "How often the model is right, per question type, against the blind prior.")
+
+found, problems = runs.find_runs(cfg.runs, cfg.checkpoint)
+for p in problems:
+    st.warning(p)
+if not found:
+    st.info(
+        "No evaluation runs yet. Evaluate a checkpoint with `python -m training.evaluate "
+        f"--checkpoint {cfg.checkpoint} --data {cfg.data} --split test --out runs/NAME`, or build "
+        "the demo checkpoint (evaluated into checkpoints/demo/eval) with `make demo-checkpoint`."
+    )
+    st.stop()
+
+names = [r.name for r in found]
+if ss["runs"] is None or not set(ss["runs"]) & set(names):
+    ss["runs"] = names[:1]
+ss["w_runs"] = [n for n in ss.get("w_runs", ss["runs"]) if n in names] or names[:1]
+
+
+def _keep_runs() -> None:
+    ss["runs"] = ss["w_runs"]
+
+
+st.multiselect(
+    "Evaluation runs",
+    names,
+    key="w_runs",
+    on_change=_keep_runs,
+    help=f"From {cfg.runs}/*/summary.json and <checkpoint>/eval/summary.json.",
+)
+chosen = [r for r in found if r.name in (ss["w_runs"] or names[:1])]
+
+# --- overall ------------------------------------------------------------------------------------
+st.subheader("Overall")
+table = []
+for r in chosen:
+    s = r.summary
+    prior = s.get("prior") or {}
+    table.append(
+        {
+            "run": r.name,
+            "split": s.get("split", "?"),
+            "mode": s.get("mode", "audio")
+            + ("" if s.get("ablation", "none") == "none" else f" ({s['ablation']} audio)"),
+            "n": s.get("n"),
+            "strict": pct(s["strict"]["accuracy"]),
+            "strict 95% CI": "–".join(pct(x, 0) for x in s["strict"].get("ci", [])),
+            "lenient": pct(s["lenient"]["accuracy"]),
+            "blind prior": pct(prior.get("accuracy")),
+            "invalid answers": pct(s["strict"].get("invalid_rate")),
+            "created": s.get("created", ""),
+        }
+    )
+st.dataframe(table, hide_index=True, width="stretch")
+st.plotly_chart(
+    charts.accuracy_bars(runs.overall_rows(chosen)), width="stretch", key="overall_chart"
+)
+st.caption(
+    "Bars: accuracy; whiskers: 95% Wilson interval. Blind prior: each type's most "
+    "frequent training answer, given without looking or listening."
+)
+
+# --- per type -----------------------------------------------------------------------------------
+st.subheader("Per question type")
+rows = runs.type_rows(chosen)
+if len(chosen) == 1:
+    fig = charts.type_bars(rows, color="metric")
+else:
+    metric = st.segmented_control("Metric", list(runs.METRICS), default="strict", key="w_metric")
+    fig = charts.type_bars([r for r in rows if r["metric"] == (metric or "strict")], color="run")
+st.plotly_chart(fig, width="stretch", key="type_chart")
+with st.expander("Per-type table"):
+    st.dataframe(
+        [
+            {
+                "run": r.name,
+                "type": t,
+                "n": d["n"],
+                "kind": d.get("kind", ""),
+                "strict": pct(d["strict"]),
+                "lenient": pct(d["lenient"]),
+                "prior": pct(d.get("prior")),
+                "prior answer": d.get("prior_answer") or "",
+                "invalid": pct(d.get("invalid_rate")),
+            }
+            for r in chosen
+            for t, d in r.summary["per_type"].items()
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+
+# --- one run in detail: confusion and errors ----------------------------------------------------
+st.subheader("Answers of one run")
+run = chosen[0]
+if len(chosen) > 1:
+    pick = st.selectbox("Run", [r.name for r in chosen], key="w_detail_run")
+    run = next(r for r in chosen if r.name == pick)
+try:
+    preds = runs.predictions(run)
+except runs.RunError as e:
+    st.error(str(e))
+    preds = []
+if not preds:
+    st.info(f"{run.name} has no predictions.jsonl: no confusion matrix or error list.")
+    st.stop()
+
+types = list(dict.fromkeys(p["question_type"] for p in preds))
+c1, c2 = st.columns([2, 3], gap="large")
+with c1:
+    qtype = st.selectbox(
+        "Confusion matrix of", types, key="w_conf_type", format_func=lambda t: t.replace("_", " ")
+    )
+    gold, pred, counts = runs.confusion(preds, qtype)
+    st.plotly_chart(
+        charts.confusion_heatmap(gold, pred, counts), width="stretch", key="confusion_chart"
+    )
+with c2:
+    wrong = runs.errors(preds)
+    st.markdown(f"**{len(wrong)} wrong answers** of {len(preds)} (strict).")
+    if wrong:
+        st.dataframe(
+            [
+                {
+                    "video": w.get("video_id", ""),
+                    "id": w.get("id", w.get("question_id", "")),
+                    "type": w["question_type"],
+                    "truth": w["short_answer"],
+                    "answered": w["predicted_answer"],
+                    "parsed": w["parsed"],
+                }
+                for w in wrong
+            ],
+            hide_index=True,
+            width="stretch",
+            height=300,
+        )
+        openable = [w for w in wrong if w.get("video_id") and w.get("id")]
+        if openable:
+            i = st.selectbox(
+                "Open a wrong answer's clip in Ask",
+                range(len(openable)),
+                key="w_error_pick",
+                format_func=lambda i: (
+                    f"{openable[i]['video_id']}/{openable[i]['id']} · "
+                    f"{openable[i]['question_type'].replace('_', ' ')} · truth "
+                    f"{openable[i]['short_answer']}"
+                ),
+            )
+            if st.button("Open in Ask", icon=":material/open_in_new:", key="open_in_ask"):
+                ss["focus"] = (openable[i]["video_id"], openable[i]["id"])
+                st.switch_page("../pages/ask.py")

@@ -1,0 +1,113 @@
+"""Training: how a checkpoint was trained (loss curves, best step), its graft config and size.
+
+    python -m streamlit run app/main.py   # then the Training page
+
+Reads trainer_state.json, graft_config.json, README.md and safetensors headers: never loads
+the model.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import charts, engine, runs, ui
+
+cfg = ui.settings()
+ss = st.session_state
+ui.header("Training", "Loss curves, the kept step, the graft configuration and what trains.")
+
+root = cfg.checkpoints_root
+options = [cfg.checkpoint]
+if root.is_dir():
+    options += [
+        c
+        for c in sorted(root.iterdir())
+        if c != cfg.checkpoint and (c / "graft_config.json").is_file()
+    ]
+options = [c for c in options if engine.checkpoint_problem(c) is None]
+if not options:
+    st.info(engine.checkpoint_problem(cfg.checkpoint))
+    st.stop()
+ckpt = st.selectbox("Checkpoint", options, key="w_train_ckpt", format_func=lambda p: p.name)
+
+try:
+    state = runs.trainer_state(ckpt)
+    graft = runs.read_json(ckpt / "graft_config.json")
+except runs.RunError as e:
+    st.error(str(e))
+    st.stop()
+
+# --- loss curves --------------------------------------------------------------------------------
+st.subheader("Loss")
+if state is None:
+    st.info(
+        f"{ckpt.name} has no trainer_state.json (it was not made by training.train, e.g. "
+        "an untrained tiny checkpoint): no loss curves."
+    )
+else:
+    train, evals = runs.loss_curves(state)
+    best = runs.best_step(state, evals)
+    m = st.columns(4)
+    m[0].metric("Steps", f"{state.get('global_step', train[-1][0] if train else 0):,}")
+    m[1].metric(
+        "Best step",
+        f"{best[0]:,}" if best else "–",
+        help="Trainer's best_model_checkpoint, else the lowest eval loss.",
+    )
+    m[2].metric("Best eval loss", f"{best[1]:.3f}" if best else "–")
+    m[3].metric("Last train loss", f"{train[-1][1]:.3f}" if train else "–")
+    if train or evals:
+        st.plotly_chart(charts.loss_curves(train, evals, best), width="stretch", key="loss_chart")
+    else:
+        st.info("trainer_state.json holds no loss entries yet.")
+
+# --- config and parameters ----------------------------------------------------------------------
+c1, c2 = st.columns([3, 2], gap="large")
+with c1:
+    st.subheader("Trainable parameters")
+    try:
+        rows, source = runs.parameter_counts(ckpt)
+    except runs.RunError as e:
+        st.error(str(e))
+        rows, source = [], ""
+    if rows:
+        trainable = sum(r["parameters"] for r in rows if r["trainable"])
+        total = sum(r["parameters"] for r in rows)
+        a, b = st.columns(2)
+        a.metric("Trainable", f"{trainable:,}")
+        b.metric("Stored in the checkpoint", f"{total:,}")
+        st.dataframe(
+            [
+                {
+                    **r,
+                    "parameters": f"{r['parameters']:,}",
+                    "trainable": {True: "yes", False: "frozen", None: "?"}[r["trainable"]],
+                }
+                for r in rows
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+        note = f"From {source}."
+        if graft.get("train") == "lora":
+            note += (
+                f" The frozen base `{graft.get('base_model')}` and encoder "
+                f"`{graft.get('audio_encoder')}` are referenced, not stored."
+            )
+        st.caption(note)
+with c2:
+    st.subheader("Graft config")
+    st.dataframe(
+        [
+            {"setting": k, "value": ", ".join(map(str, v)) if isinstance(v, list) else str(v)}
+            for k, v in graft.items()
+        ],
+        hide_index=True,
+        width="stretch",
+        height=min(36 * (len(graft) + 1), 640),
+    )
+
+card = ckpt / "README.md"
+if card.is_file():
+    with st.expander("Model card"):
+        st.markdown(card.read_text(encoding="utf-8"))
