@@ -1,0 +1,163 @@
+"""The demo dataset generator: layout, schema, balance, determinism, split, idempotence."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from data import synth
+from data.catalog import CATALOG, TYPE_NAMES
+from data.schema import frame_path, load_jsonl
+
+SMALL = dict(videos=3, samples_per_video=60, size=48, workers=2)  # 180 records, seconds
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory) -> Path:
+    return synth.generate(tmp_path_factory.mktemp("synth") / "demo", seed=0, **SMALL)
+
+
+def _load(ds: Path) -> tuple[list[dict], dict[str, list[dict]]]:
+    splits = {s: load_jsonl(ds / "splits" / f"{s}.jsonl") for s in ("train", "eval", "test")}
+    return load_jsonl(ds / "samples.jsonl"), splits
+
+
+def test_layout_and_schema(ds):
+    samples, splits = _load(ds)
+    assert len(samples) == 3 * 60
+    assert sum(len(v) for v in splits.values()) == len(samples)
+    for r in samples:
+        assert r["frame_numbers"] == list(
+            range(r["frame_numbers"][0], r["frame_numbers"][0] + 32, 4)
+        )
+        for f in r["frames"]:
+            with Image.open(frame_path(ds / "frames", r["video_id"], f)) as im:
+                assert im.size == (48, 48) and im.format == "JPEG"
+        qt = CATALOG[r["question_type"]]
+        assert r["answer"] == qt.answers[r["short_answer"]]
+        assert r["question"] == qt.phrasings[r["phrasing"]]
+        # the answer is what the clip's scene shows, and the caption describes that scene
+        assert synth.answer_of(r["question_type"], r["scene"]) == r["short_answer"]
+        assert r["caption"] == synth.caption(r["scene"])
+
+
+def test_every_type_balanced(ds):
+    samples, _ = _load(ds)
+    per_type = defaultdict(Counter)
+    for r in samples:
+        per_type[r["question_type"]][r["short_answer"]] += 1
+    assert set(per_type) == set(TYPE_NAMES)
+    for name, counts in per_type.items():
+        assert set(counts) == set(CATALOG[name].options), name
+        assert max(counts.values()) - min(counts.values()) <= 1, (name, counts)
+
+
+def test_default_plan_size_and_balance():
+    records, jobs = synth.build_records(synth.Config())  # plan only: no pixels
+    assert len(records) >= 3700
+    assert len({(r["video_id"], r["id"]) for r in records}) == len(records)
+    counts = Counter((r["question_type"], r["short_answer"]) for r in records)
+    for name in TYPE_NAMES:
+        c = [counts[(name, o)] for o in CATALOG[name].options]
+        assert max(c) - min(c) <= 1, (name, c)
+    assert len(jobs) < len(records) / 3  # most clips carry several questions
+
+
+def test_clip_records_share_frames_and_split(ds):
+    samples, splits = _load(ds)
+    where = {(r["video_id"], r["id"]): s for s, recs in splits.items() for r in recs}
+    by_clip = defaultdict(list)
+    for r in samples:
+        by_clip[(r["video_id"], tuple(r["frames"]))].append(where[(r["video_id"], r["id"])])
+    assert all(len(set(s)) == 1 for s in by_clip.values())  # a clip's records stay together
+    assert max(len(s) for s in by_clip.values()) > 1  # and clips do carry several questions
+    # clips of one video never overlap in time
+    for v in {r["video_id"] for r in samples}:
+        starts = sorted({r["frame_numbers"][0] for r in samples if r["video_id"] == v})
+        assert all(b - a > 28 for a, b in zip(starts, starts[1:], strict=False))
+
+
+def test_heldout_video_and_phrasing(ds):
+    _, splits = _load(ds)
+    test_video = synth.video_ids(3)[-1]
+    assert {r["video_id"] for r in splits["test"]} == {test_video}
+    assert {r["phrasing"] for r in splits["test"]} == {synth.TEST_PHRASING}
+    for s in ("train", "eval"):
+        assert splits[s], s
+        assert test_video not in {r["video_id"] for r in splits[s]}
+        assert synth.TEST_PHRASING not in {r["phrasing"] for r in splits[s]}
+
+
+def test_same_seed_same_bytes(ds, tmp_path):
+    again = synth.generate(tmp_path / "again", seed=0, **SMALL)
+    for rel in ("samples.jsonl", "splits/train.jsonl", "splits/eval.jsonl", "splits/test.jsonl"):
+        assert (again / rel).read_bytes() == (ds / rel).read_bytes(), rel
+    other = synth.generate(tmp_path / "other", seed=1, **SMALL)
+    assert (other / "samples.jsonl").read_bytes() != (ds / "samples.jsonl").read_bytes()
+
+
+def test_rerun_restores_deleted_and_corrupt_frames(tmp_path):
+    out = synth.generate(tmp_path / "d", seed=3, videos=2, samples_per_video=20, size=32)
+    samples = load_jsonl(out / "samples.jsonl")
+    paths = sorted(
+        {frame_path(out / "frames", r["video_id"], f) for r in samples for f in r["frames"]}
+    )
+    gone, bad, kept = paths[0], paths[9], paths[-1]
+    gone.unlink()
+    bad.write_bytes(b"not a jpeg")
+    kept_mtime = kept.stat().st_mtime_ns
+    before = (out / "samples.jsonl").read_bytes()
+    synth.generate(out, seed=3, videos=2, samples_per_video=20, size=32)
+    for p in (gone, bad):
+        with Image.open(p) as im:
+            im.load()
+            assert im.size == (32, 32)
+    assert kept.stat().st_mtime_ns == kept_mtime  # valid frames are not re-rendered
+    assert (out / "samples.jsonl").read_bytes() == before
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_rerun_keeps_speech_fields(tmp_path):
+    out = synth.generate(tmp_path / "d", seed=4, videos=2, samples_per_video=20, size=32)
+    samples = load_jsonl(out / "samples.jsonl")
+    for r in samples:
+        r["audio"], r["voice"] = "audio/x.wav", "espeak:en-us+m1:r160:p50"
+    from data.schema import write_jsonl
+
+    write_jsonl(out / "samples.jsonl", samples)
+    synth.generate(out, seed=4, videos=2, samples_per_video=20, size=32)
+    assert all(r.get("audio") == "audio/x.wav" for r in load_jsonl(out / "samples.jsonl"))
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="size"):
+        synth.generate(tmp_path, size=1000)
+    with pytest.raises(ValueError, match="2 videos"):
+        synth.generate(tmp_path, videos=1)
+
+
+def test_contact_sheet(tmp_path):
+    path = synth.contact_sheet(tmp_path / "sheet.jpg", size=32)
+    with Image.open(path) as im:
+        assert im.height == 32 * len(TYPE_NAMES) and im.width > 8 * 32
+
+
+def test_cli(tmp_path):
+    rc = synth.main(
+        [
+            "--out",
+            str(tmp_path / "c"),
+            "--videos",
+            "2",
+            "--samples-per-video",
+            "20",
+            "--size",
+            "32",
+            "--workers",
+            "1",
+        ]
+    )
+    assert rc == 0 and len(load_jsonl(tmp_path / "c" / "samples.jsonl")) == 40
