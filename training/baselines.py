@@ -1,0 +1,240 @@
+"""Baselines through the evaluator's own harness: blind prior, zero-shot base, ASR cascade.
+
+    python -m training.baselines --checkpoint checkpoints/demo --data data/demo --split test \
+        --runs runs [--only prior,zero-shot,asr] [--asr runs/asr-tiny|openai/whisper-large-v3-turbo]
+
+Each baseline goes through training.evaluate.evaluate with its own predictor, so it writes the
+same RUNS/baseline-<name>/{predictions.jsonl,summary.json} as a model run (the summary adds
+`baseline` and `baseline_detail`), and the Results page shows them side by side.
+- prior: each question type's most frequent train answer; looks at nothing (the question text
+  only tells it the type).
+- zero-shot: the base without fine-tuning, reading the question as text. Tiny checkpoints
+  (train=full) hold a fine-tuned base, so their zero-shot model is the same architecture and
+  tokenizer with fresh weights (what model.tiny.build makes); LoRA checkpoints use the
+  pretrained base Qwen2-VL without the adapter.
+- asr: the original's baseline 3. A Whisper encoder-decoder transcribes the audio and the
+  fine-tuned checkpoint reads the transcript as text (Predictor.answer_text). Transcripts go to
+  transcripts.jsonl beside the predictions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from data.schema import DataError, load_jsonl
+from data.score import blind_prior, format_table
+from training.evaluate import evaluate, write_json
+
+NAMES = ("prior", "zero-shot", "asr")
+
+
+def answer(text: str, t0: float, mode: str, **kw):
+    from model.predictor import Answer
+
+    ms = (time.perf_counter() - t0) * 1000
+    base = dict(audio_tokens=0, vision_tokens=0, cached_prefix=False, new_tokens=0)
+    return Answer(text=text, latency_ms=ms, mode=mode, **(base | kw))
+
+
+class BlindPrior:
+    """Answers each question with its type's most frequent train answer."""
+
+    def __init__(self, prior: dict[str, str], records: list[dict]):
+        self.prior = prior
+        self.qtype: dict[str, str] = {}
+        for r in records:  # the question text names the type; nothing else is read
+            old = self.qtype.setdefault(r["question"], r["question_type"])
+            if old != r["question_type"]:
+                raise DataError(
+                    f"question {r['question']!r} has types {old} and {r['question_type']}: "
+                    "the prior cannot tell them apart"
+                )
+        missing = sorted(set(self.qtype.values()) - set(prior))
+        if missing:
+            raise DataError(f"no train records of types {missing}: no prior answer for them")
+
+    def answer_text(self, frames, question: str, use_cache: bool = True):
+        t0 = time.perf_counter()
+        return answer(self.prior[self.qtype[question]], t0, "prior")
+
+    def answer(self, frames, audio, sr: int = 16_000, use_cache: bool = True):
+        raise TypeError("the blind prior runs in text mode (it hears nothing)")
+
+
+class Cascade:
+    """ASR -> transcript -> the VLM reading it as text; timing covers both."""
+
+    def __init__(self, predictor, asr, record_transcripts: bool = True):
+        self.predictor, self.asr = predictor, asr
+        self.transcripts: list[dict] = []
+        self.record = record_transcripts
+
+    def answer(self, frames, audio, sr: int = 16_000, use_cache: bool = True):
+        t0 = time.perf_counter()
+        tr = self.asr.transcribe(audio, sr)
+        a = self.predictor.answer_text(frames, tr.text, use_cache=use_cache)
+        if self.record:
+            self.transcripts.append(
+                {"audio": str(audio), "transcript": tr.text, "asr_ms": round(tr.latency_ms, 2)}
+            )
+        return answer(
+            a.text,
+            t0,
+            "asr",
+            vision_tokens=a.vision_tokens,
+            new_tokens=a.new_tokens,
+            cached_prefix=a.cached_prefix,
+        )
+
+    def answer_text(self, frames, question: str, use_cache: bool = True):
+        return self.predictor.answer_text(frames, question, use_cache=use_cache)
+
+
+def zero_shot_predictor(checkpoint: str | Path, device: str | None = None, seed: int = 0):
+    """The base model without fine-tuning, with the checkpoint's tokenizer and processor."""
+    from transformers import AutoConfig, WhisperConfig
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    from model.checkpoint import build_model, pick_device, resolve
+    from model.config import GraftConfig
+    from model.constants import AUDIO_PAD
+    from model.graft import AudioQwen2VL
+    from model.predictor import Predictor
+    from model.processor import GraftProcessor
+
+    checkpoint = Path(checkpoint)
+    cfg = GraftConfig.from_json(checkpoint)
+    dev = pick_device(device)
+    if cfg.train == "lora":  # pretrained base, no adapter (the projector is unused in text mode)
+        model, processor = build_model(cfg, dev, folder=checkpoint)
+        return Predictor(model, processor)
+    processor = GraftProcessor.from_pretrained(checkpoint, cfg)
+    qcfg = AutoConfig.from_pretrained(resolve(checkpoint, cfg.base_model))
+    wcfg = WhisperConfig.from_pretrained(resolve(checkpoint, cfg.audio_encoder))
+    torch.manual_seed(seed)
+    model = AudioQwen2VL(qcfg)
+    model.attach(WhisperEncoder(wcfg), cfg, processor.ids[AUDIO_PAD])
+    return Predictor(model.to(dev), processor)
+
+
+def _finish(out: Path, name: str, detail: str, summary: dict) -> dict:
+    summary["baseline"] = name
+    summary["baseline_detail"] = detail
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def run_prior(data: Path, split: str, out: Path, limit: int = 0) -> dict:
+    records = load_jsonl(data / "splits" / f"{split}.jsonl")
+    prior = blind_prior(load_jsonl(data / "splits" / "train.jsonl"))
+    pred = BlindPrior(prior, records)
+    s = evaluate("baseline:prior", data, split, out, mode="text", limit=limit, predictor=pred)
+    return _finish(out, "prior", "most frequent train answer per question type", s)
+
+
+def run_zero_shot(
+    checkpoint: Path, data: Path, split: str, out: Path, limit: int = 0, device: str | None = None
+) -> dict:
+    pred = zero_shot_predictor(checkpoint, device)
+    ref = f"baseline:zero-shot:{checkpoint}"
+    s = evaluate(ref, data, split, out, mode="text", limit=limit, predictor=pred)
+    kind = "pretrained base, no adapter" if pred.cfg.train == "lora" else "untrained tiny base"
+    return _finish(out, "zero-shot", f"{kind}; question as text", s)
+
+
+def run_asr(
+    checkpoint: Path,
+    data: Path,
+    split: str,
+    out: Path,
+    asr_ref: str | None = None,
+    limit: int = 0,
+    device: str | None = None,
+) -> dict:
+    from model import Predictor
+    from training.asr import Transcriber, build_tiny
+
+    pred = Predictor.from_checkpoint(checkpoint, device=device)
+    if asr_ref:
+        asr = Transcriber.from_pretrained(asr_ref, device=str(pred.device))
+        detail = f"ASR {asr_ref}"
+    else:
+        asr = build_tiny(pred)
+        asr.model.generation_config.max_new_tokens = 32  # untrained: it never stops by itself
+        detail = "ASR tiny Whisper with an untrained decoder (transcripts are noise)"
+    cas = Cascade(pred, asr)
+    s = evaluate(
+        f"baseline:asr:{checkpoint}:{asr_ref or 'tiny'}",
+        data,
+        split,
+        out,
+        mode="audio",
+        limit=limit,
+        predictor=cas,
+    )
+    _append_transcripts(out, data, cas.transcripts)
+    return _finish(out, "asr", f"{detail} -> {checkpoint} reading the transcript", s)
+
+
+def _append_transcripts(out: Path, data: Path, rows: list[dict]) -> None:
+    """One line per transcribed audio file (a transcript depends on the file alone)."""
+    with (out / "transcripts.jsonl").open("a", encoding="utf-8") as fh:
+        for row in rows:
+            path = Path(row["audio"])
+            rel = path.relative_to(data) if path.is_relative_to(data) else path
+            fh.write(json.dumps({**row, "audio": str(rel)}, ensure_ascii=False) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m training.baselines", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--checkpoint", type=Path, help="needed by zero-shot and asr")
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--runs", type=Path, default=Path("runs"), help="parent of baseline-<name>/")
+    ap.add_argument("--only", default=",".join(NAMES), help=f"comma list of {', '.join(NAMES)}")
+    ap.add_argument("--asr", help="Whisper id or tiny ASR folder (default: untrained tiny)")
+    ap.add_argument("--limit", type=int, default=0, help="first N samples only (0: all)")
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (shared CPU: 1)")
+    args = ap.parse_args(argv)
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    bad = sorted(set(names) - set(NAMES))
+    if bad:
+        ap.error(f"unknown baselines {bad}; known: {', '.join(NAMES)}")
+    if set(names) - {"prior"} and args.checkpoint is None:
+        ap.error("zero-shot and asr need --checkpoint")
+    torch.set_num_threads(args.threads)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # generate's per-call notes would bury the progress bars
+    try:
+        for name in names:
+            out = args.runs / f"baseline-{name}"
+            if name == "prior":
+                s = run_prior(args.data, args.split, out, args.limit)
+            elif name == "zero-shot":
+                s = run_zero_shot(
+                    args.checkpoint, args.data, args.split, out, args.limit, args.device
+                )
+            else:
+                s = run_asr(
+                    args.checkpoint, args.data, args.split, out, args.asr, args.limit, args.device
+                )
+            print(f"== baseline {name}: {s['baseline_detail']} -> {out}")
+            print(format_table(s))
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
