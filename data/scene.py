@@ -236,7 +236,12 @@ EDGES = ("bottom-right", "right", "bottom", "bottom-left", "top", "left")
 
 
 def _place(
-    rng: np.random.Generator, edges: tuple[str, ...], length: float, half: float, avoid: list
+    rng: np.random.Generator,
+    edges: tuple[str, ...],
+    length: float,
+    half: float,
+    avoid: list,
+    spread: float = 0.12,
 ) -> tuple[np.ndarray, np.ndarray]:
     """An entry point and direction whose capsule keeps clear of `avoid` (then appended).
 
@@ -244,7 +249,7 @@ def _place(
     lesion and earlier instruments stay visible."""
     best = None
     for k in range(48):
-        start, d = _edge_start(rng, edges if k < 24 else EDGES)
+        start, d = _edge_start(rng, edges if k < 24 else EDGES, spread)
         cap = (start, start + d * length, half)
         clear = min((_gap(cap, c) for c in avoid), default=1.0)
         if best is None or clear > best[0]:
@@ -255,7 +260,9 @@ def _place(
     return best[1], best[2]
 
 
-def _edge_start(rng: np.random.Generator, edges: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _edge_start(
+    rng: np.random.Generator, edges: tuple[str, ...], spread: float = 0.12
+) -> tuple[np.ndarray, np.ndarray]:
     """A point on a frame edge (unit square) and the inward direction to the centre area."""
     e = edges[int(rng.integers(len(edges)))]
     s = rng.uniform(0.55, 0.9)
@@ -267,7 +274,7 @@ def _edge_start(rng: np.random.Generator, edges: tuple[str, ...]) -> tuple[np.nd
         "top": (1 - s, -0.05),
         "left": (-0.05, s - 0.2),
     }[e]
-    target = np.array([0.5, 0.5]) + rng.uniform(-0.12, 0.12, 2)
+    target = np.array([0.5, 0.5]) + rng.uniform(-spread, spread, 2)
     start = np.array(start)
     d = target - start
     return start, d / np.linalg.norm(d)
@@ -326,7 +333,7 @@ def _tool_layers(
                 p = c + d * ax * math.cos(a) + n * bx * math.sin(a)
                 pts.append(P(p))
             g.line(pts, fill=(245, 245, 250, 255), width=max(2, int(0.02 * ss)))
-        layers.append(im.resize((size, size), Image.LANCZOS))
+        layers.append(im.reduce(2))
     return layers
 
 
@@ -360,20 +367,20 @@ def _scope_layers(rng: np.random.Generator, size: int, avoid: list) -> list[Imag
             c, m = pts[k], n * w * 0.45
             a, b = (c + m) * ss, (c - m) * ss
             g.line([tuple(a), tuple(b)], fill=(235, 235, 235, 255), width=max(2, int(0.02 * ss)))
-        layers.append(im.resize((size, size), Image.LANCZOS))
+        layers.append(im.reduce(2))
     return layers
 
 
 def _flush_layers(rng: np.random.Generator, size: int, avoid: list) -> list[Image.Image]:
     """A bright water jet from an edge, with droplets that change every frame."""
     ss = 2 * size
-    start, d = _place(rng, ("top", "left", "right"), 0.9, 0.14, avoid)
+    start, d = _place(rng, ("top", "left", "right"), 0.65, 0.13, avoid, spread=0.35)
     n = np.array([-d[1], d[0]])
     layers = []
     for _ in range(FRAMES):
         im = Image.new("RGBA", (ss, ss), (0, 0, 0, 0))
         g = ImageDraw.Draw(im)
-        end = start + d * rng.uniform(0.75, 0.95)
+        end = start + d * rng.uniform(0.5, 0.65)
         spread = rng.uniform(0.12, 0.18)
         poly = [start + n * 0.04, end + n * spread, end - n * spread, start - n * 0.04]
         g.polygon([tuple(p * ss) for p in poly], fill=(235, 245, 255, 200))
@@ -387,7 +394,7 @@ def _flush_layers(rng: np.random.Generator, size: int, avoid: list) -> list[Imag
                 [p[0] * ss - r, p[1] * ss - r, p[0] * ss + r, p[1] * ss + r],
                 fill=(250, 252, 255, 230),
             )
-        layers.append(im.filter(ImageFilter.GaussianBlur(ss * 0.006)).resize((size, size)))
+        layers.append(im.filter(ImageFilter.GaussianBlur(ss * 0.006)).reduce(2))
     return layers
 
 
@@ -477,12 +484,17 @@ def render(scene: dict, seed: int, size: int = 112, video_hue: float = 0.0) -> l
     else:
         frames = _mucosa(scene, lk, rng, size)
         avoid = [_lesion(scene, rng, frames, size)] if scene["lesion"] else []
-        layers = [_scope_layers(rng, size, avoid)] if scene["scope_visible"] else []
+        layers = {}  # placed in this order (the tool gets first pick of the edges) ...
+        if scene["scope_visible"]:
+            layers["shaft"] = _scope_layers(rng, size, avoid)
         if scene["tool"] != "none":
-            layers.append(_tool_layers(scene, rng, size, avoid))
+            layers["tool"] = _tool_layers(scene, rng, size, avoid)
         if scene["flush"]:
-            layers.append(_flush_layers(rng, size, avoid))
-        for group in layers:
+            layers["flush"] = _flush_layers(rng, size, avoid)
+        for key in ("shaft", "flush", "tool"):  # ... and drawn so the tool stays in front
+            if key not in layers:
+                continue
+            group = layers[key]
             frames = [_overlay(f, layer) for f, layer in zip(frames, group, strict=True)]
     noise = rng.normal(0, 0.012, (FRAMES, size, size, 1))  # sensor noise
     return [

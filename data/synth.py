@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import sys
+import textwrap
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -31,7 +32,7 @@ from data import scene as scn
 from data.catalog import CATALOG, TYPE_NAMES
 from data.schema import frame_path, load_jsonl, write_jsonl
 
-VERSION = 2  # bump when rendering changes, so old frames are re-rendered
+VERSION = 3  # bump when rendering changes, so old frames are re-rendered
 STRIDE = 4  # frame-number stride of the real benchmark
 FIRST_FRAME = 1000
 CLIP_GAP = 16  # frame numbers between clips, so clips never overlap in time
@@ -433,14 +434,17 @@ def contact_sheet(path: Path, seed: int = 0, size: int = 112) -> Path:
     label_w = 260
     sheet = Image.new("RGB", (label_w + 8 * size, len(TYPE_NAMES) * size), (255, 255, 255))
     g = ImageDraw.Draw(sheet)
+    used: set[tuple] = set()
     for row, qtype in enumerate(TYPE_NAMES):
         opts = CATALOG[qtype].options
         want = "yes" if "yes" in opts else opts[-1]
-        rec = next(r for r in records if r["question_type"] == qtype and r["short_answer"] == want)
+        fits = [r for r in records if r["question_type"] == qtype and r["short_answer"] == want]
+        rec = next((r for r in fits if tuple(r["frames"]) not in used), fits[0])  # distinct clips
+        used.add(tuple(rec["frames"]))
         job = by_frames[tuple(rec["frames"])]
         for k, im in enumerate(scn.render(job["scene"], job["seed"], size, job["hue"])):
             sheet.paste(im, (label_w + k * size, row * size))
-        text = f"{qtype}\n-> {want}\n{rec['question']}"
+        text = f"{qtype}\n-> {want}\n" + "\n".join(textwrap.wrap(rec["question"], 40))
         g.multiline_text((6, row * size + 8), text, fill=(0, 0, 0))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
