@@ -1,0 +1,88 @@
+"""Baselines through the evaluator's harness: blind prior, zero-shot, ASR cascade (tiny, offline).
+
+.venv/bin/python -m pytest tests/test_baselines.py -q
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from data.schema import DataError, load_jsonl
+from data.score import blind_prior
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory) -> Path:
+    """2 videos x 20 questions with offline espeak-ng speech (the test split: video 2)."""
+    from data.synth import generate
+    from data.tts import speak
+
+    data = generate(
+        tmp_path_factory.mktemp("spoken") / "data", videos=2, samples_per_video=20, workers=1
+    )
+    speak(data, workers=1)
+    return data
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def test_blind_prior_scores_exactly_the_prior(spoken, tmp_path):
+    from training.baselines import run_prior
+
+    s = run_prior(spoken, "test", tmp_path / "prior")
+    test = load_jsonl(spoken / "splits" / "test.jsonl")
+    prior = blind_prior(load_jsonl(spoken / "splits" / "train.jsonl"))
+    expected = sum(prior[r["question_type"]] == r["short_answer"] for r in test) / len(test)
+    assert s["n"] == len(test)
+    assert s["prior"]["accuracy"] == pytest.approx(expected)
+    assert s["strict"]["accuracy"] == s["prior"]["accuracy"] == s["lenient"]["accuracy"]
+    assert s["strict"]["invalid_rate"] == 0.0
+    assert s["baseline"] == "prior"
+    rows = lines(tmp_path / "prior" / "predictions.jsonl")
+    assert [r["prediction"] for r in rows] == [prior[r["question_type"]] for r in test]
+    on_disk = json.loads((tmp_path / "prior" / "summary.json").read_text())
+    assert on_disk["strict"] == s["strict"] and on_disk["baseline"] == "prior"
+
+
+def test_blind_prior_refuses_a_question_shared_by_two_types():
+    from training.baselines import BlindPrior
+
+    recs = [
+        {"question": "What is it?", "question_type": "nbi_status"},
+        {"question": "What is it?", "question_type": "flush_action"},
+    ]
+    with pytest.raises(DataError, match="What is it"):
+        BlindPrior({"nbi_status": "no", "flush_action": "no"}, recs)
+
+
+def test_asr_cascade_answers_every_sample(spoken, tiny_checkpoint, tmp_path):
+    from training.baselines import run_asr
+
+    out = tmp_path / "asr"
+    s = run_asr(tiny_checkpoint, spoken, "test", out, device="cpu")
+    test = load_jsonl(spoken / "splits" / "test.jsonl")
+    rows = lines(out / "predictions.jsonl")
+    assert s["n"] == len(rows) == len(test)
+    assert [(r["video_id"], r["id"]) for r in rows] == [(r["video_id"], r["id"]) for r in test]
+    assert all(isinstance(r["prediction"], str) and r["vision_tokens"] > 0 for r in rows)
+    assert s["baseline"] == "asr" and s["mode"] == "audio"
+    transcripts = lines(out / "transcripts.jsonl")
+    assert len(transcripts) == len(test)
+    assert all((spoken / t["audio"]).is_file() for t in transcripts)
+
+
+def test_zero_shot_reads_text_with_the_checkpoint_tokenizer(spoken, tiny_checkpoint, tmp_path):
+    from model import Predictor
+    from training.baselines import run_zero_shot, zero_shot_predictor
+
+    z = zero_shot_predictor(tiny_checkpoint, "cpu")
+    tuned = Predictor.from_checkpoint(tiny_checkpoint, device="cpu")
+    assert z.processor.tokenizer.get_vocab() == tuned.processor.tokenizer.get_vocab()
+    s = run_zero_shot(tiny_checkpoint, spoken, "test", tmp_path / "zs", limit=4, device="cpu")
+    assert s["n"] == 4 and s["mode"] == "text" and s["baseline"] == "zero-shot"
+    assert len(lines(tmp_path / "zs" / "predictions.jsonl")) == 4

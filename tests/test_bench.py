@@ -1,0 +1,71 @@
+"""The benchmark in quick mode: it builds its own tiny checkpoint and data; sane figures.
+
+.venv/bin/python -m pytest tests/test_bench.py -q
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory) -> tuple[dict, object]:
+    import torch
+
+    from training.bench import main
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("bench") / "benchmarks.md"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["--quick", "--json", "--out", str(out)]) == 0
+    return json.loads(buf.getvalue()), out
+
+
+def test_quick_json_has_the_headline_figures(bench):
+    res, _ = bench
+    for key in ("grafted_vs_asr_speedup", "trim_vs_full_latency_ratio", "prefix_cache_speedup"):
+        assert math.isfinite(res[key]) and res[key] > 0, key
+    assert res["quick"] and res["samples"] == 4
+    assert set(res["targets"]) == {
+        "trim_token_reduction",
+        "trim_vs_full_latency_ratio",
+        "grafted_vs_asr_speedup",
+        "prefix_cache_speedup",
+    }
+
+
+def test_audio_tokens_per_policy(bench):
+    res, _ = bench
+    real, tiny = res["audio_tokens"], res["audio_tokens_checkpoint"]
+    assert real["full"] == 1500  # Whisper's 30 s window
+    assert tiny["full"] == res["policies"]["checkpoint"]["window_positions"] == 250  # tiny: 5 s
+    for t in (real, tiny):
+        assert 0 < t["trim+pool:4"] < t["trim+pool:2"] < t["trim"] < t["full"]
+        assert t["trim+pool:2"] == pytest.approx(t["trim"] / 2, abs=1)
+    assert real["trim"] == tiny["trim"]  # trimming keeps only speech: the window does not matter
+    assert res["trim_token_reduction"] == pytest.approx(real["full"] / real["trim"])
+
+
+def test_prefix_cache_hits_and_agrees(bench):
+    c = bench[0]["prefix_cache"]
+    assert c["cache_hits"] == c["clips"] == 2
+    assert c["same_answer_as_recomputed"] == c["clips"]  # greedy: the cache must not change it
+
+
+def test_markdown_records_the_machine(bench, tmp_path):
+    res, out = bench
+    text = out.read_text()
+    assert res["machine"]["cpu"] in text and f"torch {res['machine']['torch']}" in text
+    assert json.loads(out.with_suffix(".json").read_text())["created"] == res["created"]
+    from training.bench import main
+
+    again = tmp_path / "again.md"
+    with contextlib.redirect_stdout(io.StringIO()):
+        main(["--from-json", str(out.with_suffix(".json")), "--out", str(again)])
+    assert again.read_text() == text
