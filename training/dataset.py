@@ -1,0 +1,170 @@
+"""Training data: records -> model inputs through the model's own processor, features cached.
+
+    python -c "from training.dataset import QADataset; help(QADataset)"
+
+Every clip's pixel tensors and every recording's log-mel features are computed once (tqdm) and
+kept in memory as float16: on 2 CPU cores the image and audio preprocessing would otherwise
+cost about as much as the training step itself. The prompt is still built by
+GraftProcessor.__call__ (the same code the predictor runs), so training and inference agree.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from data.schema import DataError, frame_path, record_key
+from model.processor import GraftProcessor
+
+TARGETS = ("short", "long", "caption")
+
+
+class ClipKey(tuple):
+    """(video_id, frame names): stands in for the PIL frames of a cached clip."""
+
+
+class CachedProcessor(GraftProcessor):
+    """GraftProcessor whose images() and audio_features() read precomputed tensors.
+
+    frames may be a ClipKey and audio a cache key (the record's audio path); anything else
+    falls through to the stock processing.
+    """
+
+    def __init__(self, base: GraftProcessor):
+        super().__init__(base.tokenizer, base.image_processor, base.feature_extractor, base.cfg)
+        self.clips: dict[ClipKey, dict[str, torch.Tensor]] = {}
+        self.sounds: dict[str, tuple[torch.Tensor, int]] = {}
+
+    def images(self, frames) -> dict[str, torch.Tensor]:
+        if isinstance(frames, ClipKey):
+            v = self.clips[frames]
+            return {
+                "pixel_values": v["pixel_values"].float(),
+                "image_grid_thw": v["image_grid_thw"],
+            }
+        return super().images(frames)
+
+    def audio_features(self, audio, sr: int = 16_000):
+        if isinstance(audio, str) and audio in self.sounds:
+            feats, n = self.sounds[audio]
+            return feats.float(), n
+        return super().audio_features(audio, sr)
+
+
+def clip_key(rec: dict) -> ClipKey:
+    return ClipKey((rec["video_id"], *rec["frames"]))
+
+
+def load_frames(data: Path, rec: dict) -> list[Image.Image]:
+    frames = []
+    for name in rec["frames"]:
+        path = frame_path(data / "frames", rec["video_id"], name)
+        if not path.is_file():
+            raise DataError(f"frame {path} of record {record_key(rec)} is missing")
+        with Image.open(path) as im:
+            frames.append(im.convert("RGB"))
+    return frames
+
+
+def audio_file(data: Path, rec: dict) -> Path:
+    if not rec.get("audio"):
+        raise DataError(
+            f"record {record_key(rec)} has no 'audio' field: run python -m data.tts --data {data}"
+        )
+    path = data / rec["audio"]
+    if not path.is_file():
+        raise DataError(f"audio {path} of record {record_key(rec)} is missing")
+    return path
+
+
+def precompute(
+    proc: CachedProcessor, data: Path, records: Sequence[dict], audio: bool = True
+) -> None:
+    """Fill proc's caches for these records (clips and recordings already cached are kept)."""
+    clips = {clip_key(r): r for r in records if clip_key(r) not in proc.clips}
+    for key, rec in tqdm(clips.items(), desc="frames", unit="clip", leave=False):
+        v = GraftProcessor.images(proc, load_frames(data, rec))
+        proc.clips[key] = {
+            "pixel_values": v["pixel_values"].half(),
+            "image_grid_thw": v["image_grid_thw"],
+        }
+    if not audio:
+        return
+    todo = {r["audio"]: r for r in records if r.get("audio") not in proc.sounds}
+    for rel, rec in tqdm(todo.items(), desc="audio", unit="wav", leave=False):
+        feats, n = GraftProcessor.audio_features(proc, audio_file(data, rec))
+        proc.sounds[rel] = (feats.half(), n)
+
+
+def target_text(rec: dict, target: str) -> str:
+    """What the model learns to say: the short or long answer, or transcript + scene caption."""
+    if target == "short":
+        return rec["short_answer"]
+    if target == "long":
+        return rec["answer"]
+    if target == "caption":
+        if not rec.get("caption"):
+            raise DataError(f"record {record_key(rec)} has no 'caption' for the caption stage")
+        return f"{rec['question']} {rec['caption']}"
+    raise ValueError(f"target {target!r}: expected one of {TARGETS}")
+
+
+class QADataset(torch.utils.data.Dataset):
+    """One item per record: the processor's tensors with labels on the target text.
+
+    caption_mix: probability that an item's target is transcript + caption instead of the
+    answer (the curriculum's later stages); 0 for evaluation data.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[dict],
+        data: str | Path,
+        proc: CachedProcessor,
+        target: str = "short",
+        caption_mix: float = 0.0,
+        mode: str = "audio",
+        seed: int = 0,
+    ):
+        if target not in TARGETS:
+            raise ValueError(f"target {target!r}: expected one of {TARGETS}")
+        if mode not in ("audio", "text"):
+            raise ValueError(f"mode {mode!r}: expected audio or text")
+        if not records:
+            raise DataError(f"no records to train on under {data}")
+        self.records = list(records)
+        self.data = Path(data)
+        self.proc = proc
+        self.target = target
+        self.caption_mix = caption_mix
+        self.mode = mode
+        self.rng = random.Random(seed)
+        precompute(proc, self.data, self.records, audio=mode == "audio")
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        rec = self.records[i]
+        target = self.target
+        if self.caption_mix and self.rng.random() < self.caption_mix:
+            target = "caption"
+        answer = target_text(rec, target)
+        if self.mode == "text":
+            return self.proc(clip_key(rec), question=rec["question"], answer=answer)
+        return self.proc(clip_key(rec), audio=rec["audio"], answer=answer)
+
+
+class Collator:
+    """The model package's collate (right padding for training)."""
+
+    def __init__(self, proc: GraftProcessor):
+        self.proc = proc
+
+    def __call__(self, samples: list[dict]) -> dict[str, torch.Tensor]:
+        return self.proc.collate(samples, padding_side="right")

@@ -1,0 +1,274 @@
+"""Evaluate a checkpoint on one split: per-sample predictions and a scored summary.
+
+    python -m training.evaluate --checkpoint checkpoints/demo --data data/demo --split test \
+        --out checkpoints/demo/eval [--mode audio|text] [--audio-ablation shuffled|silent]
+
+Writes OUT/predictions.jsonl (one line per sample, appended and flushed as it goes, so a killed
+run continues where it stopped without duplicates) and OUT/summary.json (data.score.summarize
+plus run metadata). The blind prior comes from the train split. `--audio-ablation shuffled`
+feeds each clip the spoken question of another sample and `silent` feeds silence: a model that
+scores as well that way has not learned to listen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from data.schema import DataError, frame_path, load_jsonl, record_key
+from data.score import blind_prior, format_table, is_correct_lenient, is_correct_strict, summarize
+
+MODES = ("audio", "text")
+ABLATIONS = ("none", "shuffled", "silent")
+SAMPLE_RATE = 16_000  # what the processor resamples everything to
+SILENCE_S = 3.0  # about one spoken question
+
+
+def write_json(path: Path, obj: dict) -> None:
+    """Write JSON atomically (temp file in the same folder, then os.replace)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=1)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_frames(data: Path, rec: dict) -> list[Image.Image]:
+    frames = []
+    for name in rec["frames"]:
+        path = frame_path(data / "frames", rec["video_id"], name)
+        if not path.is_file():
+            raise DataError(f"frame {path} of record {record_key(rec)} is missing")
+        with Image.open(path) as im:
+            frames.append(im.convert("RGB"))
+    return frames
+
+
+def audio_path(data: Path, rec: dict) -> Path:
+    if not rec.get("audio"):
+        raise DataError(f"record {record_key(rec)} has no 'audio' field: run python -m data.tts")
+    path = data / rec["audio"]
+    if not path.is_file():
+        raise DataError(f"audio {path} of record {record_key(rec)} is missing")
+    return path
+
+
+def audio_sources(records: list[dict], ablation: str, seed: int = 0) -> list[dict | None]:
+    """The record whose audio each sample hears: itself, another sample (shuffled), or None
+    (silence). Shuffling is a seeded derangement that prefers another question type."""
+    if ablation == "none":
+        return list(records)
+    if ablation == "silent":
+        return [None] * len(records)
+    if len(records) < 2:
+        raise ValueError("the shuffled ablation needs at least 2 samples")
+    rng = random.Random(seed)
+    order = list(range(len(records)))
+    rng.shuffle(order)
+    # rotate by one inside the shuffled order: nobody keeps their own audio
+    src = {order[i]: order[(i + 1) % len(order)] for i in range(len(order))}
+    return [records[src[i]] for i in range(len(records))]
+
+
+def read_done(path: Path) -> dict[tuple[str, str], dict]:
+    """Rows already written by an earlier (maybe killed) run; a torn last line is dropped."""
+    done: dict[tuple[str, str], dict] = {}
+    if not path.is_file():
+        return done
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    good = 0
+    for i, line in enumerate(lines):
+        if not line.strip():
+            good += len(line) + 1
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:  # killed mid-write: cut the torn tail and redo that sample
+                with path.open("r+b") as fh:
+                    fh.truncate(good)
+                break
+            raise DataError(f"{path}:{i + 1}: malformed JSON in an earlier evaluation") from None
+        done[(row["video_id"], row["id"])] = row
+        good += len(line) + 1
+    return done
+
+
+def check_run(out: Path, meta: dict) -> None:
+    """Refuse to append to predictions made under another checkpoint, split, mode or ablation."""
+    run = out / "run.json"
+    if run.is_file():
+        old = json.loads(run.read_text())
+        keys = ("checkpoint", "data", "split", "mode", "ablation")
+        diff = [k for k in keys if old.get(k) != meta.get(k)]
+        if diff:
+            raise SystemExit(
+                f"{out} holds predictions of another run ({', '.join(f'{k}={old.get(k)!r}' for k in diff)}); "
+                "choose another --out or delete it"
+            )
+    else:
+        write_json(run, {k: meta[k] for k in ("checkpoint", "data", "split", "mode", "ablation")})
+
+
+def predict(predictor, data: Path, rec: dict, src: dict | None, mode: str):
+    frames = load_frames(data, rec)
+    if mode == "text":
+        return predictor.answer_text(frames, rec["question"])
+    if src is None:
+        audio = np.zeros(int(SILENCE_S * SAMPLE_RATE), dtype=np.float32)
+    else:
+        audio = audio_path(data, src)
+    return predictor.answer(frames, audio)
+
+
+def evaluate(
+    checkpoint: str | Path,
+    data: str | Path,
+    split: str,
+    out: str | Path,
+    mode: str = "audio",
+    ablation: str = "none",
+    limit: int = 0,
+    seed: int = 0,
+    device: str | None = None,
+    predictor=None,
+    quiet: bool = False,
+) -> dict:
+    """Evaluate and return the summary (also written to out/summary.json)."""
+    from model import Predictor  # torch-heavy: imported only when evaluating
+
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r} is not one of {MODES}")
+    if ablation not in ABLATIONS:
+        raise ValueError(f"ablation {ablation!r} is not one of {ABLATIONS}")
+    if mode == "text" and ablation != "none":
+        raise ValueError("audio ablations apply to --mode audio only")
+    data, out = Path(data), Path(out)
+    records = load_jsonl(data / "splits" / f"{split}.jsonl")
+    if limit:
+        records = records[:limit]
+    prior = blind_prior(load_jsonl(data / "splits" / "train.jsonl"))
+    sources = audio_sources(records, ablation, seed)
+    meta = {
+        "checkpoint": str(checkpoint),
+        "data": str(data),
+        "split": split,
+        "mode": mode,
+        "ablation": ablation,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    check_run(out, meta)
+    pred_path = out / "predictions.jsonl"
+    done = read_done(pred_path)
+    todo = [(r, s) for r, s in zip(records, sources, strict=True) if record_key(r) not in done]
+    if predictor is None and todo:
+        predictor = Predictor.from_checkpoint(checkpoint, device=device)
+    with pred_path.open("a", encoding="utf-8") as fh:
+        bar = tqdm(
+            total=len(records),
+            initial=len(records) - len(todo),
+            desc=f"eval {split}",
+            unit="q",
+            disable=quiet,
+        )
+        for rec, src in todo:
+            ans = predict(predictor, data, rec, src, mode)
+            row = {
+                "id": rec["id"],
+                "video_id": rec["video_id"],
+                "question_type": rec["question_type"],
+                "question": rec["question"],
+                "answer": rec["answer"],
+                "short_answer": rec["short_answer"],
+                "prediction": ans.text,
+                "strict": is_correct_strict(rec["question_type"], rec["short_answer"], ans.text),
+                "lenient": is_correct_lenient(rec["short_answer"], ans.text),
+                "latency_ms": round(float(ans.latency_ms), 2),
+                "audio_tokens": int(ans.audio_tokens),
+                "vision_tokens": int(ans.vision_tokens),
+            }
+            if src is not None and src is not rec:
+                row["audio_from"] = list(record_key(src))
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.flush()
+            done[record_key(rec)] = row
+            bar.update(1)
+        bar.close()
+    keys = {record_key(r) for r in records}
+    rows = [done[k] for k in (record_key(r) for r in records) if k in keys]
+    summary = summarize(rows, prior)
+    lat = [r["latency_ms"] for r in rows]
+    summary.update(meta)
+    summary["created"] = datetime.now(UTC).isoformat(timespec="seconds")
+    summary["latency_ms"] = {"median": float(np.median(lat)), "p90": float(np.percentile(lat, 90))}
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m training.evaluate", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument("--checkpoint", required=True, help="checkpoint folder (graft_config.json)")
+    ap.add_argument("--data", required=True, help="dataset folder (splits/, frames/, audio/)")
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--out", required=True, help="output folder for predictions and summary")
+    ap.add_argument(
+        "--mode",
+        choices=MODES,
+        default="audio",
+        help="audio: hear the question; text: read it (baseline)",
+    )
+    ap.add_argument(
+        "--audio-ablation",
+        choices=ABLATIONS,
+        default="none",
+        help="shuffled: another sample's audio; silent: silence",
+    )
+    ap.add_argument("--limit", type=int, default=0, help="first N samples only (0: all)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the shuffled ablation")
+    ap.add_argument("--device", default=None, help="torch device (default: the predictor's)")
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    try:
+        s = evaluate(
+            args.checkpoint,
+            args.data,
+            args.split,
+            args.out,
+            args.mode,
+            args.audio_ablation,
+            args.limit,
+            args.seed,
+            args.device,
+        )
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_table(s))
+    print(
+        f"mode {s['mode']}, ablation {s['ablation']}, {s['n']} samples in {time.time() - t0:.0f}s"
+        f" -> {args.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,530 @@
+"""Train the grafted model with the HF Trainer: QLoRA on CUDA, full precision on the CPU.
+
+    python -m training.train --preset demo --data data/demo --output_dir checkpoints/demo
+    python -m training.train --model CKPT --data DATA --output_dir runs/x --max_steps 2000
+    python -m training.train --model CKPT --data DATA --output_dir runs/x --overfit 32
+    python -m training.train ... --resume_from_checkpoint last      # or a checkpoint-N folder
+    torchrun --nproc_per_node 4 -m training.train ...               # multi-GPU, same code
+
+--model is a graft checkpoint (model.tiny, or a grafted Qwen2-VL + Whisper); its GraftConfig
+says whether LoRA (+ projector) or every weight trains. The recipe runs up to three stages:
+  0. vision warm-up: the tower learns the clips' scene labels through small heads (training.warmup)
+  1. captions: the target is the spoken transcript + the scene caption
+  2. questions, with some captions mixed in: early stopping on the eval loss (patience 3), the
+     best checkpoint loaded at the end and saved to --output_dir.
+Every checkpoint is a complete model.checkpoint folder + trainer_state.json, marked finished by
+a COMPLETE file written last: resume and the final copy only ever take marked ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import (
+    EarlyStoppingCallback,
+    HfArgumentParser,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from data.schema import DataError, load_jsonl
+from training.dataset import CachedProcessor, Collator, QADataset
+
+COMPLETE = "COMPLETE"  # written last into a finished checkpoint folder
+STAGES = ("stage0", "stage1")  # sub-folders of output_dir holding the early stages' results
+
+PRESETS: dict[str, dict] = {
+    # The tiny model from scratch on the 2-core CPU in under an hour (DESIGN.md, measured).
+    "demo": dict(
+        tiny=True,
+        audio_tokens="trim+pool:2",  # 25 tokens/s of speech: halves the prompt's audio part
+        target="short",  # one-word answers: the tiny decoder's budget goes to the decision
+        vision_warmup_steps=250,  # ~2 min: measured +0.05 held-out, size read 0.48 -> 0.97
+        caption_steps=500,  # captions pull the visual features along before the questions
+        caption_mix=0.25,  # some captions kept in stage 2 so the features stay anchored
+        max_minutes=50.0,  # wall budget of all stages together (the issue's hour, with margin)
+        per_device_train_batch_size=16,
+        per_device_eval_batch_size=32,
+        learning_rate=2e-3,  # from scratch, small model: a large step
+        warmup_steps=50,
+        lr_scheduler_type="cosine",
+        weight_decay=0.01,
+        max_steps=6000,  # an upper bound; the wall budget sets the real length
+        eval_steps=200,
+        save_steps=200,
+        logging_steps=25,
+        gradient_checkpointing=False,  # 1.6M parameters fit; recompute would cost ~30% time
+        prune=True,  # ship only the final checkpoint
+    ),
+}
+
+
+@dataclass
+class ModelArguments:
+    model: str = ""  # graft checkpoint folder to start from (empty with --tiny)
+    tiny: bool = False  # start from a fresh model.tiny build (no pretrained base: trains fully)
+    tiny_seed: int = 0  # seed of the fresh tiny weights
+    audio_tokens: str = ""  # override GraftConfig.audio_tokens of a fresh tiny build
+    quantisation: str = "auto"  # auto: NF4 where CUDA and the config ask for it; none on the CPU
+    lora_r: int = 64  # QLoRA paper setting
+    lora_alpha: int = 16  # QLoRA paper setting
+
+
+@dataclass
+class DataArguments:
+    data: str = "data/demo"  # dataset folder: splits/, frames/, audio/
+    train_split: str = "train"
+    eval_split: str = "eval"  # held-out voices: the early-stopping signal
+    target: str = "short"  # short | long answer as the stage-2 target
+    mode: str = "audio"  # audio (the product) | text (baseline: question as text)
+    overfit: int = 0  # >0: train on the first N train records only, evaluated on the same N
+    eval_samples: int = 0  # >0: evaluate on the first N eval records (faster early stopping)
+    train_samples: int = 0  # >0: train on the first N train records (smoke tests)
+
+
+@dataclass
+class TrainArguments(TrainingArguments):
+    preset: str = ""  # demo: the recipe above (explicit flags still win)
+    output_dir: str | None = "runs/train"
+    vision_warmup_steps: int = 0  # stage 0 steps (0: skip)
+    caption_steps: int = 0  # stage 1 steps (0: skip)
+    caption_mix: float = 0.0  # stage 2: chance an item's target is transcript + caption
+    max_minutes: float = 0.0  # wall budget of all stages (0: none); stage 2 sizes its schedule
+    early_stopping_patience: int = 3  # evaluations without a better eval loss before stopping
+    prune: bool = False  # after the final save: remove checkpoint-*/stage* folders
+    eval_strategy: str = "steps"
+    eval_steps: float | None = 200
+    save_strategy: str = "steps"
+    save_steps: float = 200
+    save_total_limit: int | None = 2  # the best one is always kept besides the latest
+    load_best_model_at_end: bool = True
+    metric_for_best_model: str | None = "eval_loss"
+    greater_is_better: bool | None = False
+    remove_unused_columns: bool = False  # the collator's keys are the model's inputs
+    gradient_checkpointing: bool = True
+    gradient_checkpointing_kwargs: dict | str | None = field(
+        default_factory=lambda: {"use_reentrant": False}
+    )
+    logging_steps: float = 10
+    dataloader_num_workers: int = 0  # features are cached in memory: workers only copy them
+    save_safetensors: bool = True
+
+
+# -- checkpoints -------------------------------------------------------------------------------
+def mark_complete(folder: str | Path, **info) -> None:
+    """Write the COMPLETE marker (atomically) after everything else of the checkpoint."""
+    folder = Path(folder)
+    tmp = folder / f".{COMPLETE}.tmp"
+    tmp.write_text(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **info}) + "\n")
+    os.replace(tmp, folder / COMPLETE)
+
+
+def is_complete(folder: str | Path) -> bool:
+    return (Path(folder) / COMPLETE).is_file()
+
+
+def last_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest checkpoint-N under output_dir with a COMPLETE marker (half-written ones skip)."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        return None
+    done = [
+        p
+        for p in root.glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+        if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit() and is_complete(p)
+    ]
+    return max(done, key=lambda p: int(p.name.rsplit("-", 1)[-1]), default=None)
+
+
+def load_weights(model, folder: str | Path) -> None:
+    """Load a checkpoint's trained weights into a live model (resume, best-model reload)."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from model.checkpoint import ADAPTER_DIR, AUDIO_DIR, BASE_DIR, load_projector
+    from model.config import GraftConfig
+    from model.graft import graft_modules
+
+    folder = Path(folder)
+    if not is_complete(folder):
+        raise DataError(f"{folder}: checkpoint has no {COMPLETE} marker (half-written?)")
+    g = graft_modules(model)
+    cfg = GraftConfig.from_json(folder)
+    with torch.no_grad():
+        load_projector(folder, g, cfg)
+        if cfg.train == "full":
+            for sub, module in ((BASE_DIR, g), (AUDIO_DIR, g.audio_encoder)):
+                state = {}
+                for f in sorted((folder / sub).glob("*.safetensors")):
+                    state |= load_file(str(f))
+                own = module.state_dict()
+                missing = [
+                    k
+                    for k in own
+                    if k not in state
+                    and not k.startswith(("audio_encoder.", "projector.", "vision_pos."))
+                ]
+                if missing or not state:
+                    raise DataError(f"{folder / sub}: missing weights {missing[:5]}")
+                for k, v in state.items():
+                    own[k].copy_(v.to(own[k].dtype))
+        adapter = folder / ADAPTER_DIR / "adapter_model.safetensors"
+        if adapter.is_file():
+            set_peft_model_state_dict(model, load_file(str(adapter)))
+
+
+class GraftTrainer(Trainer):
+    """Trainer whose every save is a complete model.checkpoint folder (predictor-loadable)."""
+
+    def __init__(self, *args, graft_processor=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.graft_processor = graft_processor
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        from model.checkpoint import save_checkpoint
+
+        if not self.args.should_save:
+            return
+        out = Path(output_dir or self.args.output_dir)
+        (out / COMPLETE).unlink(missing_ok=True)  # being rewritten: not finished until marked
+        save_checkpoint(self.accelerator.unwrap_model(self.model), self.graft_processor, out)
+        args = {k: v for k, v in self.args.to_dict().items() if k != "hub_token"}
+        (out / "training_args.json").write_text(json.dumps(args, indent=1, default=str) + "\n")
+
+    def _save_checkpoint(self, model, trial) -> None:
+        super()._save_checkpoint(model, trial)
+        if self.args.should_save:
+            folder = (
+                Path(self._get_output_dir(trial))
+                / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            )
+            mark_complete(folder, step=self.state.global_step)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        load_weights(model if model is not None else self.model, resume_from_checkpoint)
+
+    def _load_best_model(self) -> None:
+        print(
+            f"loading the best checkpoint {self.state.best_model_checkpoint} "
+            f"(eval loss {self.state.best_metric:.4f})",
+            file=sys.stderr,
+        )
+        load_weights(self.model, self.state.best_model_checkpoint)
+
+
+class WallBudget(TrainerCallback):
+    """Stop training (evaluating and saving first) once the wall-clock deadline passes."""
+
+    def __init__(self, deadline: float | None):
+        self.deadline = deadline
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.deadline is not None and time.time() >= self.deadline:
+            print(f"wall budget reached at step {state.global_step}", file=sys.stderr)
+            control.should_training_stop = True
+            control.should_evaluate = args.eval_strategy != "no"
+            control.should_save = True
+        return control
+
+
+def save_final(trainer: GraftTrainer, out: Path, **info) -> None:
+    """The final model + trainer_state.json (loss history) at out's root, then the marker."""
+    (out / COMPLETE).unlink(missing_ok=True)
+    trainer.save_model(str(out))
+    trainer.state.save_to_json(str(out / "trainer_state.json"))
+    mark_complete(out, step=trainer.state.global_step, **info)
+
+
+# -- model ---------------------------------------------------------------------------------------
+def start_checkpoint(margs: ModelArguments, dargs: DataArguments, out: Path) -> Path:
+    """The folder training starts from: --model, or a fresh tiny build under out/init."""
+    if margs.model:
+        if not Path(margs.model).is_dir():
+            raise DataError(f"--model {margs.model}: no such checkpoint folder")
+        return Path(margs.model)
+    if not margs.tiny:
+        raise SystemExit("give --model CHECKPOINT (a graft checkpoint) or --tiny / --preset demo")
+    from model.tiny import build
+
+    init = out / "init"
+    if not is_complete(init):
+        recs = load_jsonl(Path(dargs.data) / "splits" / f"{dargs.train_split}.jsonl")
+        texts = sorted(
+            {r["question"] for r in recs}
+            | {r["answer"] for r in recs}
+            | {r.get("caption", "") for r in recs}
+        )
+        kw = {"audio_tokens": margs.audio_tokens} if margs.audio_tokens else {}
+        build(init, seed=margs.tiny_seed, texts=texts, **kw)
+        mark_complete(init, origin="model.tiny")
+    return init
+
+
+def load_model(path: Path, margs: ModelArguments, args: TrainArguments):
+    """(model ready to train, processor): QLoRA (NF4 + LoRA) on CUDA, full precision on CPU."""
+    from model.checkpoint import load_checkpoint
+    from model.config import GraftConfig
+    from model.graft import lora_config, set_trainable
+
+    cfg = GraftConfig.from_json(path)
+    device = args.device  # under torchrun: this rank's GPU
+    if margs.quantisation == "auto":
+        quantize = cfg.quantisation == "nf4" and device.type == "cuda"
+    else:
+        quantize = margs.quantisation == "nf4"
+    model, processor = load_checkpoint(path, device, quantize=quantize, trainable=True)
+    g_cfg = processor.cfg
+    g_cfg.lora_r, g_cfg.lora_alpha = margs.lora_r, margs.lora_alpha
+    if g_cfg.train == "lora" and not hasattr(model, "peft_config"):
+        from peft import get_peft_model, prepare_model_for_kbit_training
+
+        if quantize:
+            model = prepare_model_for_kbit_training(
+                model,
+                use_gradient_checkpointing=args.gradient_checkpointing,
+                gradient_checkpointing_kwargs=args.gradient_checkpointing_kwargs,
+            )
+        model = get_peft_model(model, lora_config(g_cfg))
+        if device.type == "cuda" and args.bf16:  # QLoRA: LoRA weights in bf16 with the base
+            for n, p in model.named_parameters():
+                if "lora_" in n:
+                    p.data = p.data.to(torch.bfloat16)
+    trainable = set_trainable(model, g_cfg)
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    n_all = sum(p.numel() for p in model.parameters())
+    print(
+        f"model {path}: train={g_cfg.train} quantised={quantize} device={device}; "
+        f"{n_train:,} of {n_all:,} parameters train ({len(trainable)} tensors)",
+        file=sys.stderr,
+    )
+    model.train()
+    return model, processor
+
+
+# -- stages --------------------------------------------------------------------------------------
+def split_records(dargs: DataArguments) -> tuple[list[dict], list[dict]]:
+    data = Path(dargs.data)
+    train = load_jsonl(data / "splits" / f"{dargs.train_split}.jsonl")
+    if dargs.train_samples:
+        train = train[: dargs.train_samples]
+    if dargs.overfit:
+        train = train[: dargs.overfit]
+        return train, list(train)
+    ev = load_jsonl(data / "splits" / f"{dargs.eval_split}.jsonl")
+    if dargs.eval_samples:
+        ev = ev[: dargs.eval_samples]
+    return train, ev
+
+
+def stage_args(args: TrainArguments, out: Path, **over) -> TrainArguments:
+    """A copy of the training arguments for one stage (its own output_dir and length)."""
+    return dataclasses.replace(args, output_dir=str(out), **over)
+
+
+def run_stage0(model, proc, dargs, args, train, ev, out: Path) -> dict:
+    from model.checkpoint import save_checkpoint
+    from training.warmup import fit_heads
+
+    info = fit_heads(
+        model, proc, dargs.data, train, ev, args.vision_warmup_steps, tower=True, seed=args.seed
+    )
+    save_checkpoint(model, proc, out)
+    (out / "warmup.json").write_text(json.dumps(info, indent=1) + "\n")
+    mark_complete(out, stage=0)
+    print(f"stage 0: heads on held-out clips {json.dumps(info['held_out'])}", file=sys.stderr)
+    return info
+
+
+def run_stage1(model, proc, dargs, args, train, out: Path, deadline: float | None) -> float:
+    """Caption stage; returns seconds per step (sizes stage 2 to the wall budget)."""
+    ds = QADataset(train, dargs.data, proc, target="caption", mode=dargs.mode, seed=args.seed)
+    sargs = stage_args(
+        args,
+        out,
+        max_steps=args.caption_steps,
+        eval_strategy="no",
+        save_strategy="steps",
+        load_best_model_at_end=False,
+        metric_for_best_model=None,
+        save_steps=max(50, args.caption_steps // 4),
+        lr_scheduler_type="constant_with_warmup",
+    )
+    trainer = GraftTrainer(
+        model=model,
+        args=sargs,
+        train_dataset=ds,
+        data_collator=Collator(proc),
+        graft_processor=proc,
+        callbacks=[WallBudget(deadline)],
+    )
+    t0 = time.time()
+    resume = last_checkpoint(out)
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    done = trainer.state.global_step - (_step(resume) if resume else 0)
+    spd = (time.time() - t0) / max(done, 1)
+    save_final(trainer, out, stage=1, seconds_per_step=spd)
+    return spd
+
+
+def _step(path: Path) -> int:
+    return int(path.name.rsplit("-", 1)[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = HfArgumentParser((ModelArguments, DataArguments, TrainArguments))
+    preset = _preset_name(argv)
+    if preset:
+        if preset not in PRESETS:
+            raise SystemExit(f"unknown --preset {preset!r}; known: {', '.join(PRESETS)}")
+        parser.set_defaults(**PRESETS[preset])
+    margs, dargs, args = parser.parse_args_into_dataclasses(args=argv)
+    return train(margs, dargs, args)
+
+
+def _preset_name(argv: list[str]) -> str:
+    for i, a in enumerate(argv):
+        if a == "--preset" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--preset="):
+            return a.split("=", 1)[1]
+    return ""
+
+
+def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> int:
+    t_start = time.time()
+    deadline = t_start + 60 * args.max_minutes if args.max_minutes else None
+    torch.manual_seed(args.seed)
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train_recs, eval_recs = split_records(dargs)
+    if dargs.overfit:  # feasibility: no curriculum, no early stop, until the loss is ~0
+        args.vision_warmup_steps = args.caption_steps = 0
+        args.caption_mix = 0.0
+        args.eval_strategy = "no"
+        args.load_best_model_at_end = False
+    resume = args.resume_from_checkpoint
+    if resume in ("last", "true", "True", "auto"):
+        resume = last_checkpoint(out)
+        if resume is None:
+            print(f"no finished checkpoint under {out}: starting afresh", file=sys.stderr)
+    elif resume:
+        resume = Path(resume)
+        if not is_complete(resume):
+            raise SystemExit(f"{resume}: not a finished checkpoint (no {COMPLETE} marker)")
+
+    # The model: the latest finished stage's weights, else the starting checkpoint.
+    stage0, stage1 = out / STAGES[0], out / STAGES[1]
+    start = start_checkpoint(margs, dargs, out)
+    model, base_proc = load_model(start, margs, args)
+    proc = CachedProcessor(base_proc)
+    later = resume is not None
+    if args.vision_warmup_steps and not later:
+        if is_complete(stage0):
+            load_weights(model, stage0)
+        else:
+            run_stage0(model, proc, dargs, args, train_recs, eval_recs, stage0)
+    spd = None
+    if args.caption_steps and not later:
+        if not is_complete(stage1):
+            spd = run_stage1(model, proc, dargs, args, train_recs, stage1, deadline)
+        else:
+            load_weights(model, stage1)
+            spd = json.loads((stage1 / COMPLETE).read_text()).get("seconds_per_step")
+
+    # Stage 2: the questions (with some captions), early stopping on eval loss.
+    plan_path = out / "plan.json"
+    if plan_path.is_file() and later:
+        plan = json.loads(plan_path.read_text())
+    else:
+        max_steps = args.max_steps
+        if deadline is not None and spd:
+            # schedule sized to the time left: steps + evaluations (~1 step each per 10 items)
+            left = deadline - time.time()
+            per_eval = spd * max(1, len(eval_recs) // args.per_device_train_batch_size) * 0.4
+            evals = lambda n: n / max(1, args.eval_steps)  # noqa: E731
+            n = int(left / spd)
+            while n > 10 and n * spd + evals(n) * per_eval > left:
+                n = int(n * 0.95)
+            max_steps = min(max_steps, max(n, 10)) if max_steps > 0 else max(n, 10)
+        plan = {"max_steps": int(max_steps), "seconds_per_step": spd}
+        plan_path.write_text(json.dumps(plan) + "\n")
+    train_ds = QADataset(
+        train_recs,
+        dargs.data,
+        proc,
+        target=dargs.target,
+        caption_mix=args.caption_mix,
+        mode=dargs.mode,
+        seed=args.seed,
+    )
+    eval_ds = QADataset(eval_recs, dargs.data, proc, target=dargs.target, mode=dargs.mode)
+    over = {"max_steps": plan["max_steps"]}
+    if dargs.overfit:
+        over |= {
+            "eval_strategy": "no",
+            "load_best_model_at_end": False,
+            "save_strategy": "no",
+            "metric_for_best_model": None,
+        }
+    sargs = stage_args(args, out, **over)
+    callbacks: list = [WallBudget(deadline)]
+    if sargs.load_best_model_at_end:
+        callbacks.append(
+            EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience)
+        )
+    trainer = GraftTrainer(
+        model=model,
+        args=sargs,
+        train_dataset=train_ds,
+        eval_dataset=None if dargs.overfit else eval_ds,
+        data_collator=Collator(proc),
+        graft_processor=proc,
+        callbacks=callbacks,
+    )
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    if not dargs.overfit and sargs.eval_strategy != "no":
+        metrics = trainer.evaluate()  # the loaded best model's eval loss, into the log history
+        print(f"final eval loss {metrics['eval_loss']:.4f}", file=sys.stderr)
+    info = {
+        "minutes": round((time.time() - t_start) / 60, 2),
+        "recipe": _recipe(margs, dargs, args),
+    }
+    if (stage0 / "warmup.json").is_file():
+        info["vision_warmup"] = json.loads((stage0 / "warmup.json").read_text())
+    save_final(trainer, out, **info)
+    (out / "recipe.json").write_text(json.dumps(info, indent=1) + "\n")
+    if args.prune:
+        for p in [*out.glob(f"{PREFIX_CHECKPOINT_DIR}-*"), stage0, stage1, out / "init"]:
+            shutil.rmtree(p, ignore_errors=True)
+    print(f"done in {info['minutes']:.1f} min -> {out}", file=sys.stderr)
+    return 0
+
+
+def _recipe(margs, dargs, args) -> dict:
+    keep = (
+        "preset",
+        "vision_warmup_steps",
+        "caption_steps",
+        "caption_mix",
+        "max_minutes",
+        "learning_rate",
+        "per_device_train_batch_size",
+        "lr_scheduler_type",
+        "seed",
+    )
+    return {**asdict(margs), **asdict(dargs), **{k: getattr(args, k) for k in keep}}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
