@@ -1,0 +1,247 @@
+"""The app's shared pieces on their own: settings, clip navigation, flipbook, audio checks,
+run and checkpoint readers, and the shared model under concurrent sessions.
+
+    .venv/bin/python -m pytest tests/test_app_parts.py -q
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app import capture, clips, engine, media, runs, settings
+from data.schema import load_jsonl
+from data.score import summarize
+from tests.e2e.support import make_dataset, make_run, make_trainer_state, speech_like, wav_bytes
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("parts") / "data")
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+def test_settings_env_then_cli(tmp_path):
+    env = {"SURGVIVQA_CHECKPOINT": str(tmp_path / "a"), "SURGVIVQA_DATA": "rel/data"}
+    s = settings.load(["app/main.py"], env)
+    assert s.checkpoint == tmp_path / "a"
+    assert s.data == (Path.cwd() / "rel" / "data").resolve()
+    assert s.runs == settings.Settings().runs and s.device is None
+    argv = ["app/main.py", "--checkpoint", str(tmp_path / "b"), "--device", "cuda:0"]
+    s = settings.load(argv, env)
+    assert s.checkpoint == tmp_path / "b" and s.device == "cuda:0"
+    # another host's argv (pytest, a notebook) is not ours to parse
+    assert settings.load(["pytest", "--checkpoint", "x"], {}).checkpoint == settings.ROOT / (
+        "checkpoints/demo"
+    )
+
+
+# --- clips --------------------------------------------------------------------------------------
+
+
+def test_dataset_tags_splits_and_filters(dataset):
+    recs = clips.read_dataset(dataset)
+    test = {(r["video_id"], r["id"]) for r in load_jsonl(dataset / "splits" / "test.jsonl")}
+    assert {(r["video_id"], r["id"]) for r in recs if r["split"] == "test"} == test
+    some = clips.select(recs, qtype="nbi_status")
+    assert some and all(r["question_type"] == "nbi_status" for r in some)
+    assert clips.select(recs) == sorted(
+        recs, key=lambda r: (r["video_id"], r["frame_numbers"][0], r["id"])
+    )
+
+
+def test_no_dataset_says_make_data(tmp_path):
+    with pytest.raises(clips.NoData, match="make data"):
+        clips.read_dataset(tmp_path)
+
+
+def test_step_wraps_and_random_moves():
+    assert clips.step(0, 5, "prev") == 4 and clips.step(4, 5, "next") == 0
+    rng = random.Random(0)
+    assert all(clips.step(2, 5, "random", rng) != 2 for _ in range(50))
+    assert clips.step(0, 1, "random") == 0
+    with pytest.raises(ValueError):
+        clips.step(0, 5, "sideways")
+
+
+def test_missing_frame_and_escaping_audio(dataset, tmp_path):
+    rec = dict(clips.read_dataset(dataset)[0])
+    assert len(clips.load_frames(dataset, rec)) == 8
+    rec["frames"] = [*rec["frames"][:7], rec["video_id"] + "_999999"]
+    with pytest.raises(clips.ClipError, match="missing"):
+        clips.frame_paths(dataset, rec)
+    assert clips.audio_path(dataset, {"audio": "../../etc/passwd"}) is None
+    assert clips.audio_path(dataset, {}) is None
+
+
+# --- flipbook and contact sheet -----------------------------------------------------------------
+
+
+def test_flipbook_is_a_looping_gif_at_the_chosen_speed(dataset):
+    rec = clips.read_dataset(dataset)[0]
+    paths = clips.frame_paths(dataset, rec)
+    for fps, ms in ((2.0, 500), (4.0, 250)):
+        gif = Image.open(io.BytesIO(media.build_flipbook(paths, fps, rec["frame_numbers"])))
+        assert gif.format == "GIF" and gif.n_frames == 8
+        assert gif.info["loop"] == 0 and gif.info["duration"] == ms
+        assert gif.width == media.FLIPBOOK_WIDTH  # under st.image's re-encode limit
+    with pytest.raises(ValueError):
+        media.build_flipbook(paths, 0)
+
+
+def test_contact_sheet_marks_missing_frames(dataset, tmp_path):
+    rec = clips.read_dataset(dataset)[0]
+    paths = [str(p) for p in clips.frame_paths(dataset, rec)]
+    sheet = Image.open(
+        io.BytesIO(media.build_contact_sheet([paths, [str(tmp_path / "x.jpg")]], ["a", "b"]))
+    )
+    assert sheet.width == 8 * (media.THUMB + 2) + 2
+    x, y = 2 + media.THUMB // 2, (media.THUMB + 26) + 22 + media.THUMB // 2
+    r, g, b = sheet.getpixel((x, y))
+    assert r > 150 and g < 110  # the missing frame is a red tile
+
+
+# --- audio --------------------------------------------------------------------------------------
+
+
+def test_decode_resamples_browser_audio_to_16k():
+    q = capture.decode(wav_bytes(speech_like(2.0, sr=44_100), 44_100), "take", "microphone")
+    assert q.samples.dtype == np.float32 and q.seconds == pytest.approx(2.0, abs=0.01)
+    stereo = io.BytesIO()
+    import soundfile as sf
+
+    sf.write(stereo, np.stack([speech_like(1.0, sr=48_000)] * 2, axis=1), 48_000, format="WAV")
+    assert capture.decode(stereo.getvalue(), "stereo").seconds == pytest.approx(1.0, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("audio", "message"),
+    [
+        (b"", "empty"),
+        (b"not audio", "Could not read"),
+        (wav_bytes(np.zeros(16_000, dtype=np.float32)), "silent"),
+        (wav_bytes(speech_like(0.1)), "too short"),
+        (wav_bytes(speech_like(30.5)), "under 30 s"),
+    ],
+)
+def test_bad_audio_is_a_question_error(audio, message):
+    with pytest.raises(capture.QuestionError, match=message):
+        capture.decode(audio, "q.wav")
+
+
+# --- runs and checkpoints -----------------------------------------------------------------------
+
+
+def test_runs_are_found_and_read_in_the_summary_format(dataset, tmp_path):
+    ckpt = tmp_path / "checkpoints" / "demo"
+    make_run(ckpt / "eval", dataset)
+    make_run(tmp_path / "runs" / "b", dataset, seed=3)
+    (tmp_path / "runs" / "bad").mkdir()
+    (tmp_path / "runs" / "bad" / "summary.json").write_text("[]")
+    found, problems = runs.find_runs(tmp_path / "runs", ckpt)
+    assert [r.name for r in found] == ["demo/eval", "runs/b"]
+    assert len(problems) == 1 and "bad" in problems[0]
+    rows = runs.overall_rows(found[:1])
+    assert {r["metric"] for r in rows} == {"strict", "lenient", "prior"}
+    assert all(r["lo"] <= r["accuracy"] <= r["hi"] for r in rows)
+    assert runs.headline(ckpt)["n"] == len(load_jsonl(dataset / "splits" / "test.jsonl"))
+
+
+def test_confusion_and_errors_agree_with_the_scorer(dataset, tmp_path):
+    run = make_run(tmp_path / "r", dataset)
+    preds = runs.predictions(runs.Run("r", run, json.loads((run / "summary.json").read_text())))
+    s = summarize(preds)
+    assert len(runs.errors(preds)) == s["n"] - s["strict"]["correct"]
+    for qtype, table in s["confusion"].items():
+        gold, pred, counts = runs.confusion(preds, qtype)
+        for g, row in table.items():
+            for p, n in row.items():
+                assert counts[gold.index(g)][pred.index(p)] == n
+
+
+def test_loss_curves_and_best_step(tmp_path):
+    state = json.loads(make_trainer_state(tmp_path).read_text())
+    train, evals = runs.loss_curves(state)
+    assert len(train) == 12 and len(evals) == 6
+    assert runs.best_step(state, evals) == min(evals, key=lambda e: e[1])
+    assert runs.best_step({}, [(10, 2.0), (20, 1.5), (30, 1.7)]) == (20, 1.5)
+    assert runs.best_step({}, []) is None
+
+
+def test_parameter_counts_from_headers_and_stored(tiny_checkpoint, tmp_path):
+    rows, source = runs.parameter_counts(tiny_checkpoint)
+    assert source == "safetensors headers"
+    cfg = json.loads((tiny_checkpoint / "graft_config.json").read_text())
+    by = {r["component"]: r for r in rows}
+    assert by["audio projector"]["trainable"]
+    assert by["language model"]["trainable"] == (cfg["train"] == "full")
+    (tmp_path / "graft_config.json").write_text("{}")
+    (tmp_path / "param_counts.json").write_text(
+        json.dumps({"projector": {"parameters": 10, "trainable": True}})
+    )
+    rows, source = runs.parameter_counts(tmp_path)
+    assert source == "param_counts.json" and rows[0]["parameters"] == 10
+    (tmp_path / "w.safetensors").write_bytes(b"\xff" * 16)
+    (tmp_path / "param_counts.json").unlink()
+    with pytest.raises(runs.RunError, match="w.safetensors"):
+        runs.parameter_counts(tmp_path)
+
+
+# --- the shared model -----------------------------------------------------------------------------
+
+
+def test_checkpoint_problem_names_the_fix(tmp_path):
+    assert "make demo-checkpoint" in engine.checkpoint_problem(tmp_path / "nope")
+    assert "graft_config.json" in engine.checkpoint_problem(tmp_path)
+
+
+def test_concurrent_sessions_get_their_own_answers(dataset, tiny_checkpoint):
+    """Four threads on one shared predictor (as four browser sessions): each answer equals the
+    answer the predictor gives for that thread's own clip and question asked alone."""
+    from model import Predictor
+
+    pred = Predictor.from_checkpoint(tiny_checkpoint, device="cpu")
+    eng = engine.Engine(pred, str(tiny_checkpoint), "cpu", 0.0)
+    recs = clips.select(clips.read_dataset(dataset))
+    jobs = [recs[i] for i in (0, 9, 18, 27)]
+    inputs = [(clips.load_frames(dataset, r), dataset / r["audio"]) for r in jobs]
+    alone = [pred.answer(f, a, use_cache=False).text for f, a in inputs]
+    got: dict[int, str] = {}
+    inside, peak = [0], [0]
+    real = pred.answer
+
+    def counted(*a, **k):  # counts callers inside the model at once: must never exceed one
+        inside[0] += 1
+        peak[0] = max(peak[0], inside[0])
+        try:
+            return real(*a, **k)
+        finally:
+            inside[0] -= 1
+
+    pred.answer = counted
+    threads = [
+        threading.Thread(target=lambda i=i: got.__setitem__(i, engine.ask(eng, *inputs[i]).text))
+        for i in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert [got[i] for i in range(4)] == alone
+    assert peak[0] == 1 and eng.answered == 4
+
+
+def test_explain_never_shows_a_traceback():
+    from model import AudioError
+
+    assert engine.explain(AudioError("audio is silent")).startswith("The model could not use")
+    assert "RuntimeError" in engine.explain(RuntimeError("boom"))
