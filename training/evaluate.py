@@ -6,8 +6,8 @@
 Writes OUT/predictions.jsonl (one line per sample, appended and flushed as it goes, so a killed
 run continues where it stopped without duplicates) and OUT/summary.json (data.score.summarize
 plus run metadata). The blind prior comes from the train split. `--audio-ablation shuffled`
-feeds each clip the spoken question of another sample and `silent` feeds silence: a model that
-scores as well that way has not learned to listen.
+feeds each clip the spoken question of another sample and `silent` feeds 3 s of a quiet room's
+noise floor (no speech): a model that scores as well that way has not learned to listen.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ MODES = ("audio", "text")
 ABLATIONS = ("none", "shuffled", "silent")
 SAMPLE_RATE = 16_000  # what the processor resamples everything to
 SILENCE_S = 3.0  # about one spoken question
+SILENCE_RMS = 3e-3  # a quiet room's noise floor (-50 dBFS): the processor refuses digital zeros
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -71,7 +72,7 @@ def audio_path(data: Path, rec: dict) -> Path:
 
 def audio_sources(records: list[dict], ablation: str, seed: int = 0) -> list[dict | None]:
     """The record whose audio each sample hears: itself, another sample (shuffled), or None
-    (silence). Shuffling is a seeded derangement that prefers another question type."""
+    (silence). Shuffling is a seeded derangement: nobody keeps their own recording."""
     if ablation == "none":
         return list(records)
     if ablation == "silent":
@@ -119,9 +120,9 @@ def check_run(out: Path, meta: dict) -> None:
         keys = ("checkpoint", "data", "split", "mode", "ablation")
         diff = [k for k in keys if old.get(k) != meta.get(k)]
         if diff:
+            was = ", ".join(f"{k}={old.get(k)!r}" for k in diff)
             raise SystemExit(
-                f"{out} holds predictions of another run ({', '.join(f'{k}={old.get(k)!r}' for k in diff)}); "
-                "choose another --out or delete it"
+                f"{out} holds predictions of another run ({was}); choose another --out"
             )
     else:
         write_json(run, {k: meta[k] for k in ("checkpoint", "data", "split", "mode", "ablation")})
@@ -132,7 +133,8 @@ def predict(predictor, data: Path, rec: dict, src: dict | None, mode: str):
     if mode == "text":
         return predictor.answer_text(frames, rec["question"])
     if src is None:
-        audio = np.zeros(int(SILENCE_S * SAMPLE_RATE), dtype=np.float32)
+        rng = np.random.default_rng(0)
+        audio = (rng.standard_normal(int(SILENCE_S * SAMPLE_RATE)) * SILENCE_RMS).astype(np.float32)
     else:
         audio = audio_path(data, src)
     return predictor.answer(frames, audio)
@@ -240,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         "--audio-ablation",
         choices=ABLATIONS,
         default="none",
-        help="shuffled: another sample's audio; silent: silence",
+        help="shuffled: another sample's audio; silent: no speech (noise floor)",
     )
     ap.add_argument("--limit", type=int, default=0, help="first N samples only (0: all)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the shuffled ablation")

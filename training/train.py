@@ -102,6 +102,7 @@ class TrainArguments(TrainingArguments):
     max_minutes: float = 0.0  # wall budget of all stages (0: none); stage 2 sizes its schedule
     early_stopping_patience: int = 3  # evaluations without a better eval loss before stopping
     prune: bool = False  # after the final save: remove checkpoint-*/stage* folders
+    threads: int = 0  # torch CPU threads (0: torch's default); 1 when sharing a small machine
     eval_strategy: str = "steps"
     eval_steps: float | None = 200
     save_strategy: str = "steps"
@@ -405,6 +406,8 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
     t_start = time.time()
     deadline = t_start + 60 * args.max_minutes if args.max_minutes else None
     torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     train_recs, eval_recs = split_records(dargs)
@@ -443,22 +446,20 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
             spd = json.loads((stage1 / COMPLETE).read_text()).get("seconds_per_step")
 
     # Stage 2: the questions (with some captions), early stopping on eval loss.
+    # With a wall budget the schedule is sized to the time left, once: a resumed run keeps it.
     plan_path = out / "plan.json"
-    if plan_path.is_file() and later:
-        plan = json.loads(plan_path.read_text())
-    else:
-        max_steps = args.max_steps
-        if deadline is not None and spd:
-            # schedule sized to the time left: steps + evaluations (~1 step each per 10 items)
-            left = deadline - time.time()
-            per_eval = spd * max(1, len(eval_recs) // args.per_device_train_batch_size) * 0.4
-            evals = lambda n: n / max(1, args.eval_steps)  # noqa: E731
-            n = int(left / spd)
-            while n > 10 and n * spd + evals(n) * per_eval > left:
-                n = int(n * 0.95)
-            max_steps = min(max_steps, max(n, 10)) if max_steps > 0 else max(n, 10)
-        plan = {"max_steps": int(max_steps), "seconds_per_step": spd}
-        plan_path.write_text(json.dumps(plan) + "\n")
+    max_steps = args.max_steps
+    if later and plan_path.is_file():
+        max_steps = json.loads(plan_path.read_text())["max_steps"]
+    elif deadline is not None and spd:
+        left = deadline - time.time()
+        per_eval = spd * 0.4 * max(1, len(eval_recs) // args.per_device_train_batch_size)
+        n = int(left / spd)
+        while n > 10 and n * spd + n / max(1, args.eval_steps) * per_eval > left:
+            n = int(n * 0.95)
+        max_steps = min(max_steps, max(n, 10)) if max_steps > 0 else max(n, 10)
+        plan_path.write_text(json.dumps({"max_steps": max_steps, "seconds_per_step": spd}) + "\n")
+        print(f"stage 2: {max_steps} steps fit the {left / 60:.1f} min left", file=sys.stderr)
     train_ds = QADataset(
         train_recs,
         dargs.data,
@@ -469,7 +470,7 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
         seed=args.seed,
     )
     eval_ds = QADataset(eval_recs, dargs.data, proc, target=dargs.target, mode=dargs.mode)
-    over = {"max_steps": plan["max_steps"]}
+    over = {"max_steps": max_steps}
     if dargs.overfit:
         over |= {
             "eval_strategy": "no",

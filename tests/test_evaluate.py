@@ -1,0 +1,153 @@
+"""Evaluation CLI: per-sample rows agree with data.score, a killed run resumes without
+duplicates, the audio ablations really swap or silence the audio, runs never mix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from data.schema import load_jsonl, record_key
+from data.score import (
+    blind_prior,
+    is_correct_lenient,
+    is_correct_strict,
+    load_predictions,
+    summarize,
+)
+from training.evaluate import audio_sources, evaluate, main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory) -> Path:
+    """2 videos x 20 questions with offline espeak-ng speech (test split: video 2)."""
+    from data.synth import generate
+    from data.tts import speak
+
+    torch.set_num_threads(1)
+    data = generate(
+        tmp_path_factory.mktemp("spoken") / "data", videos=2, samples_per_video=20, workers=1
+    )
+    speak(data, workers=1)
+    return data
+
+
+class Counting:
+    """The real tiny-model predictor, counting calls and what audio it was given."""
+
+    def __init__(self, inner):
+        self.inner, self.calls, self.audio = inner, 0, []
+
+    def answer(self, frames, audio):
+        self.calls += 1
+        self.audio.append(audio)
+        return self.inner.answer(frames, audio)
+
+    def answer_text(self, frames, question):
+        self.calls += 1
+        return self.inner.answer_text(frames, question)
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_checkpoint):
+    from model import Predictor
+
+    return Predictor.from_checkpoint(tiny_checkpoint, device="cpu", max_new_tokens=3)
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def test_rows_and_summary_match_the_scoring_module(spoken, predictor, tiny_checkpoint, tmp_path):
+    out = tmp_path / "eval"
+    s = evaluate(tiny_checkpoint, spoken, "test", out, limit=8, predictor=predictor, quiet=True)
+    rows = lines(out / "predictions.jsonl")
+    test = load_jsonl(spoken / "splits" / "test.jsonl")[:8]
+    assert [(r["video_id"], r["id"]) for r in rows] == [record_key(r) for r in test]
+    fields = {"id", "video_id", "question_type", "question", "answer", "short_answer", "prediction",
+              "strict", "lenient", "latency_ms", "audio_tokens", "vision_tokens"}  # fmt: skip
+    for row, rec in zip(rows, test, strict=True):
+        assert fields <= row.keys()
+        assert row["answer"] == rec["answer"] and row["short_answer"] == rec["short_answer"]
+        assert row["strict"] == is_correct_strict(rec["question_type"], rec["short_answer"],
+                                                  row["prediction"])  # fmt: skip
+        assert row["lenient"] == is_correct_lenient(rec["short_answer"], row["prediction"])
+        assert row["vision_tokens"] == 128 and row["audio_tokens"] > 0 and row["latency_ms"] > 0
+    prior = blind_prior(load_jsonl(spoken / "splits" / "train.jsonl"))
+    expect = summarize(load_predictions(out / "predictions.jsonl"), prior)
+    saved = json.loads((out / "summary.json").read_text())
+    for k in ("n", "lenient", "strict", "prior", "per_type", "intervals", "lift", "confusion"):
+        assert saved[k] == expect[k] == json.loads(json.dumps(s[k])), k
+    assert saved["strict"]["accuracy"] == sum(r["strict"] for r in rows) / 8
+    assert saved["checkpoint"] == str(tiny_checkpoint) and saved["split"] == "test"
+    assert saved["mode"] == "audio" and saved["ablation"] == "none" and saved["created"]
+
+
+def test_killed_run_resumes_without_duplicates(spoken, predictor, tiny_checkpoint, tmp_path):
+    out = tmp_path / "eval"
+    evaluate(tiny_checkpoint, spoken, "test", out, limit=6, predictor=predictor, quiet=True)
+    path = out / "predictions.jsonl"
+    full = path.read_text().splitlines(keepends=True)
+    # killed after 3 rows, in the middle of writing the 4th
+    path.write_text("".join(full[:3]) + full[3][:25])
+    again = Counting(predictor)
+    s = evaluate(tiny_checkpoint, spoken, "test", out, limit=6, predictor=again, quiet=True)
+    assert again.calls == 3  # only the missing samples were answered
+    rows = lines(path)
+    keys = [(r["video_id"], r["id"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 6 == s["n"]
+    assert path.read_text().splitlines(keepends=True)[:3] == full[:3]
+    # a finished run answers nothing new
+    third = Counting(predictor)
+    evaluate(tiny_checkpoint, spoken, "test", out, limit=6, predictor=third, quiet=True)
+    assert third.calls == 0 and len(lines(path)) == 6
+
+
+def test_shuffled_audio_comes_from_other_samples(spoken):
+    test = load_jsonl(spoken / "splits" / "test.jsonl")
+    src = audio_sources(test, "shuffled", seed=0)
+    assert all(s is not r for s, r in zip(src, test, strict=True))
+    assert sorted(map(record_key, src)) == sorted(map(record_key, test))  # a permutation
+    assert [record_key(s) for s in src] == [record_key(s) for s in audio_sources(test, "shuffled")]
+    assert audio_sources(test, "silent") == [None] * len(test)
+    assert audio_sources(test, "none") == test
+
+
+def test_ablation_runs_feed_the_swapped_audio(spoken, predictor, tiny_checkpoint, tmp_path):
+    pred = Counting(predictor)
+    evaluate(tiny_checkpoint, spoken, "test", tmp_path / "shuf", ablation="shuffled", limit=4,
+             predictor=pred, quiet=True)  # fmt: skip
+    rows = lines(tmp_path / "shuf" / "predictions.jsonl")
+    test = {record_key(r): r for r in load_jsonl(spoken / "splits" / "test.jsonl")}
+    for row, audio in zip(rows, pred.audio, strict=True):
+        donor = test[tuple(row["audio_from"])]
+        assert donor["id"] != row["id"] and audio == spoken / donor["audio"]
+    silent = Counting(predictor)
+    evaluate(tiny_checkpoint, spoken, "test", tmp_path / "sil", ablation="silent", limit=2,
+             predictor=silent, quiet=True)  # fmt: skip
+    assert all(float(abs(a).max()) < 0.05 for a in silent.audio)  # no speech: noise floor only
+
+
+def test_text_mode_and_run_mixing(spoken, predictor, tiny_checkpoint, tmp_path):
+    out = tmp_path / "text"
+    s = evaluate(tiny_checkpoint, spoken, "test", out, mode="text", limit=2, predictor=predictor,
+                 quiet=True)  # fmt: skip
+    assert s["mode"] == "text" and s["n"] == 2
+    with pytest.raises(SystemExit, match="another run"):
+        evaluate(tiny_checkpoint, spoken, "test", out, mode="audio", limit=2, predictor=predictor)
+    with pytest.raises(ValueError, match="audio ablations"):
+        evaluate(tiny_checkpoint, spoken, "test", tmp_path / "x", mode="text", ablation="silent")
+
+
+def test_cli_prints_the_table(spoken, tiny_checkpoint, tmp_path, capsys):
+    rc = main(["--checkpoint", str(tiny_checkpoint), "--data", str(spoken), "--split", "test",
+               "--out", str(tmp_path / "cli"), "--limit", "2", "--device", "cpu"])  # fmt: skip
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "strict" in out and "lenient" in out and "prior" in out
+    assert json.loads((tmp_path / "cli" / "summary.json").read_text())["n"] == 2

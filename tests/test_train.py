@@ -1,0 +1,160 @@
+"""Training CLI: a few real steps of the tiny model write predictor-loadable checkpoints,
+resume continues them, half-written checkpoints are never taken, early stopping stops."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import EarlyStoppingCallback, TrainerControl, TrainerState
+
+from training.train import (
+    COMPLETE,
+    TrainArguments,
+    is_complete,
+    last_checkpoint,
+    load_weights,
+    main,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory) -> Path:
+    """2 videos x 20 questions with offline espeak-ng speech (test split: video 2)."""
+    from data.synth import generate
+    from data.tts import speak
+
+    torch.set_num_threads(1)  # 2 shared cores
+    data = generate(
+        tmp_path_factory.mktemp("spoken") / "data", videos=2, samples_per_video=20, workers=1
+    )
+    speak(data, workers=1)
+    return data
+
+
+def argv(data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--tiny", "true", "--data", str(data), "--output_dir", str(out), "--threads", "1",
+        "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "8",
+        "--eval_steps", "2", "--save_steps", "2", "--logging_steps", "1",
+        "--learning_rate", "1e-3", "--report_to", "none", "--disable_tqdm", "true",
+        *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run(spoken, tmp_path_factory) -> Path:
+    """Warm-up, caption stage and 4 question steps, gradient checkpointing (non-reentrant) on."""
+    out = tmp_path_factory.mktemp("train") / "ckpt"
+    rc = main(argv(spoken, out, "--max_steps", "4", "--vision_warmup_steps", "2",
+                   "--caption_steps", "2", "--caption_mix", "0.5",
+                   "--gradient_checkpointing", "true"))  # fmt: skip
+    assert rc == 0
+    return out
+
+
+def test_run_writes_a_complete_checkpoint_the_predictor_loads(run, spoken):
+    from PIL import Image
+
+    from data.schema import frame_path, load_jsonl
+    from model import Predictor
+
+    assert is_complete(run)
+    for name in ("graft_config.json", "projector.safetensors", "tokenizer.json"):
+        assert (run / name).is_file(), name
+    state = json.loads((run / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+    losses = [h["loss"] for h in state["log_history"] if "loss" in h]
+    evals = [h["eval_loss"] for h in state["log_history"] if "eval_loss" in h]
+    assert len(losses) >= 4 and all(x == x for x in losses)  # logged and not NaN
+    assert len(evals) >= 2
+    assert state["best_model_checkpoint"].endswith(("checkpoint-2", "checkpoint-4"))
+    cbs = state["stateful_callbacks"]["EarlyStoppingCallback"]
+    assert cbs["args"]["early_stopping_patience"] == 3
+    # every intermediate checkpoint is complete too (kept: the best and the latest)
+    ckpts = sorted(run.glob("checkpoint-*"))
+    assert ckpts and all(is_complete(c) for c in ckpts)
+    warm = json.loads((run / "stage0" / "warmup.json").read_text())
+    assert warm["steps"] == 2 and 0 <= warm["held_out"]["view"] <= 1
+
+    rec = load_jsonl(spoken / "splits" / "test.jsonl")[0]
+    frames = [Image.open(frame_path(spoken / "frames", rec["video_id"], f)) for f in rec["frames"]]
+    pred = Predictor.from_checkpoint(run, device="cpu", max_new_tokens=3)
+    ans = pred.answer(frames, spoken / rec["audio"])
+    assert isinstance(ans.text, str) and ans.vision_tokens == 8 * 16 and ans.audio_tokens > 0
+
+
+def test_final_weights_are_the_best_checkpoint(run):
+    """load_best_model_at_end: the root holds the best checkpoint's weights."""
+    from safetensors.torch import load_file
+
+    best = Path(json.loads((run / "trainer_state.json").read_text())["best_model_checkpoint"])
+    a = load_file(str(run / "base" / "model.safetensors"))
+    b = load_file(str(best / "base" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_continues_from_the_last_complete_checkpoint(run, spoken, tmp_path):
+    out = tmp_path / "ckpt"
+    shutil.copytree(run, out)
+    last = last_checkpoint(out)
+    assert last is not None and last.name == "checkpoint-4"
+    # a half-written newer checkpoint (no marker) is never taken
+    torn = out / "checkpoint-6"
+    shutil.copytree(last, torn)
+    (torn / COMPLETE).unlink()
+    assert last_checkpoint(out) == last
+    with pytest.raises(ValueError, match="COMPLETE"):
+        load_weights(None, torn)
+    shutil.rmtree(torn)
+    # resuming with a longer run continues from step 4
+    rc = main(argv(spoken, out, "--max_steps", "6", "--resume_from_checkpoint", "last",
+                   "--early_stopping_patience", "100"))  # fmt: skip
+    assert rc == 0
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 6
+    steps = [h["step"] for h in state["log_history"] if "loss" in h]
+    assert steps == sorted(set(steps)) and steps[:4] == [1, 2, 3, 4] and max(steps) == 6
+    assert is_complete(out / "checkpoint-6")
+
+
+def test_resume_rejects_an_unfinished_checkpoint(run, spoken, tmp_path):
+    bad = tmp_path / "checkpoint-2"
+    shutil.copytree(run / "checkpoint-4", bad)
+    (bad / COMPLETE).unlink()
+    with pytest.raises(SystemExit, match="not a finished checkpoint"):
+        main(argv(spoken, tmp_path / "out", "--resume_from_checkpoint", str(bad)))
+
+
+def test_early_stopping_triggers_after_three_worse_evaluations(tmp_path):
+    """The callback the trainer installs, fed a rising eval loss as the Trainer would."""
+    args = TrainArguments(output_dir=str(tmp_path), report_to="none")
+    assert args.load_best_model_at_end and args.metric_for_best_model == "eval_loss"
+    assert args.greater_is_better is False
+    cb = EarlyStoppingCallback(early_stopping_patience=3)
+    state, control = TrainerState(), TrainerControl()
+    stopped_at = None
+    for i, loss in enumerate([2.0, 1.5, 1.6, 1.7, 1.8, 1.9], 1):
+        if state.best_metric is None or loss < state.best_metric:  # Trainer._determine_best_metric
+            state.best_metric = loss
+        cb.on_evaluate(args, state, control, metrics={"eval_loss": loss})
+        if control.should_training_stop and stopped_at is None:
+            stopped_at = i
+    assert stopped_at == 5  # best at eval 2, then 3 evaluations without improvement
+
+
+def test_overfit_drives_the_loss_down(spoken, tmp_path):
+    """--overfit N: the feasibility run memorises N samples."""
+    out = tmp_path / "overfit"
+    rc = main(argv(spoken, out, "--overfit", "4", "--max_steps", "40", "--learning_rate", "3e-3",
+                   "--warmup_steps", "0", "--gradient_checkpointing", "false"))  # fmt: skip
+    assert rc == 0
+    hist = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    losses = [h["loss"] for h in hist if "loss" in h]
+    assert losses[-1] < 0.25 * losses[0], losses

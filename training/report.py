@@ -1,0 +1,231 @@
+"""Render docs/results.md from evaluation summaries (never typed by hand).
+
+    python -m training.report                   # checkpoints/demo -> docs/results.md
+    python -m training.report --checkpoint C --out docs/results.md [--readme README.md]
+
+Reads C/eval/summary.json (the audio run) and every C/eval-*/summary.json beside it (ablations:
+shuffled or silent audio, text mode), plus C/recipe.json and C/trainer_state.json for how the
+checkpoint was trained. With --readme, the text between `<!-- results:start -->` and
+`<!-- results:end -->` in that file is replaced by the short version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+TARGET_LIFT = 0.20  # overall strict accuracy over the blind prior
+TYPE_LIFT = 0.15  # per-type lift counted as "well above prior"
+TYPES_WELL_ABOVE = 12  # of the 20 types
+ABLATION_DROP = 0.20  # shuffled audio must cost at least this much strict accuracy
+
+
+def pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def pts(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:+.1f}"
+
+
+def load_runs(ckpt: Path) -> dict[str, dict]:
+    """{name: summary} for eval/ and eval-*/ under the checkpoint; the audio run is 'eval'."""
+    runs = {}
+    for d in sorted(ckpt.glob("eval*")):
+        f = d / "summary.json"
+        if f.is_file():
+            try:
+                runs[d.name] = json.loads(f.read_text())
+            except json.JSONDecodeError as e:
+                raise SystemExit(f"{f}: unreadable summary ({e})") from None
+    if "eval" not in runs:
+        raise SystemExit(
+            f"{ckpt / 'eval' / 'summary.json'}: missing; run python -m training.evaluate"
+        )
+    return runs
+
+
+def label(s: dict) -> str:
+    if s.get("mode") == "text":
+        return "question as text (no audio)"
+    return {"shuffled": "audio shuffled across samples", "silent": "no speech (noise floor)"}.get(
+        s.get("ablation", "none"), "spoken question (audio)"
+    )
+
+
+def targets(main: dict, runs: dict[str, dict]) -> list[tuple[str, str, bool]]:
+    """(target, measured, met) for the demo's acceptance targets."""
+    prior = main["prior"]["accuracy"]
+    strict = main["strict"]["accuracy"]
+    per = main["per_type"]
+    below = [t for t, d in per.items() if d["strict"] < d["prior"]]
+    well = [t for t, d in per.items() if d["strict"] - d["prior"] >= TYPE_LIFT]
+    out = [
+        (
+            f"overall strict >= blind prior + {100 * TARGET_LIFT:.0f} pts",
+            f"{pct(strict)} vs prior {pct(prior)} ({pts(strict - prior)} pts)",
+            strict - prior >= TARGET_LIFT,
+        ),
+        (
+            "no type below its prior",
+            "none"
+            if not below
+            else ", ".join(f"{t} {pct(per[t]['strict'])} < {pct(per[t]['prior'])}" for t in below),
+            not below,
+        ),
+        (
+            f">= {TYPES_WELL_ABOVE} of {len(per)} types {100 * TYPE_LIFT:.0f}+ pts above prior",
+            f"{len(well)} of {len(per)}",
+            len(well) >= TYPES_WELL_ABOVE,
+        ),
+    ]
+    shuf = next((s for s in runs.values() if s.get("ablation") == "shuffled"), None)
+    if shuf is not None:
+        drop = strict - shuf["strict"]["accuracy"]
+        out.append(
+            (
+                f"shuffled audio drops strict accuracy by >= {100 * ABLATION_DROP:.0f} pts",
+                f"{pct(strict)} -> {pct(shuf['strict']['accuracy'])} ({pts(-drop)} pts)",
+                drop >= ABLATION_DROP,
+            )
+        )
+    return out
+
+
+def training_lines(ckpt: Path) -> list[str]:
+    lines = []
+    recipe = ckpt / "recipe.json"
+    state = ckpt / "trainer_state.json"
+    if recipe.is_file():
+        r = json.loads(recipe.read_text())
+        rc = r.get("recipe", {})
+        lines.append(
+            f"- trained in {r.get('minutes', '?')} min wall on the CPU: preset "
+            f"`{rc.get('preset') or '-'}`, vision warm-up {rc.get('vision_warmup_steps')} steps, "
+            f"caption stage {rc.get('caption_steps')} steps, then questions with "
+            f"{pct(rc.get('caption_mix'))} captions mixed in (batch "
+            f"{rc.get('per_device_train_batch_size')}, lr {rc.get('learning_rate')}, target "
+            f"`{rc.get('target')}`, audio tokens `{rc.get('audio_tokens') or 'trim'}`)"
+        )
+        warm = r.get("vision_warmup")
+        if warm:
+            ho = ", ".join(f"{k} {pct(v)}" for k, v in warm["held_out"].items())
+            lines.append(f"- vision warm-up read-out on held-out clips: {ho}")
+    if state.is_file():
+        st = json.loads(state.read_text())
+        evals = [h for h in st.get("log_history", []) if "eval_loss" in h]
+        best = st.get("best_metric")
+        lines.append(
+            f"- question stage: {st.get('global_step')} steps, {len(evals)} evaluations, best eval "
+            f"loss {best:.4f} at {Path(st.get('best_model_checkpoint') or '-').name}"
+            if best is not None
+            else f"- question stage: {st.get('global_step')} steps"
+        )
+    return lines
+
+
+def render(ckpt: Path, runs: dict[str, dict]) -> str:
+    main = runs["eval"]
+    cmd = f"python -m training.report --checkpoint {ckpt}"
+    lines = [
+        "# Results",
+        "",
+        f"<!-- generated by `{cmd}` from {ckpt}/eval*/summary.json: do not edit -->",
+        "",
+        f"Checkpoint `{ckpt}` on `{main.get('data')}`, split `{main.get('split')}` "
+        f"({main['n']} questions: held-out video, held-out voices, held-out phrasing), evaluated "
+        f"{main.get('created', '?')}. Strict = the answer names exactly the right option; lenient "
+        "= the short answer appears in the text (the published metric); prior = each type's most "
+        "frequent train answer, answered blind. 95% Wilson intervals in brackets.",
+        "",
+        "| condition | n | strict | lenient | prior | strict lift | invalid |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in sorted(runs.values(), key=lambda s: (s.get("mode") != "audio", s.get("ablation"))):
+        lo, hi = s["strict"]["ci"]
+        lines.append(
+            f"| {label(s)} | {s['n']} | {pct(s['strict']['accuracy'])} [{pct(lo)}, {pct(hi)}] | "
+            f"{pct(s['lenient']['accuracy'])} | {pct(s['prior']['accuracy'])} | "
+            f"{pts(s['lift']['strict'])} | {pct(s['strict']['invalid_rate'])} |"
+        )
+    lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    for name, got, ok in targets(main, runs):
+        lines.append(f"| {name} | {got} | {'yes' if ok else '**no**'} |")
+    others = {k: s for k, s in runs.items() if k != "eval"}
+    head = ["type", "n", "strict", "prior", "lift", "lenient"]
+    head += [label(s) for s in others.values()]
+    lines += ["", "## Per question type", "", "| " + " | ".join(head) + " |",
+              "|" + "---|" * len(head)]  # fmt: skip
+    for t, d in main["per_type"].items():
+        row = [f"`{t}`", str(d["n"]), pct(d["strict"]), pct(d["prior"]), pts(d["lift"]),
+               pct(d["lenient"])]  # fmt: skip
+        row += [pct(s["per_type"].get(t, {}).get("strict")) for s in others.values()]
+        lines.append("| " + " | ".join(row) + " |")
+    train = training_lines(ckpt)
+    if train:
+        lines += ["", "## How the checkpoint was trained", "", *train]
+    return "\n".join(lines) + "\n"
+
+
+def short(ckpt: Path, runs: dict[str, dict]) -> str:
+    """The README version: the headline numbers and the targets."""
+    main = runs["eval"]
+    lines = [
+        f"Demo checkpoint `{ckpt}` on the held-out test video ({main['n']} spoken questions; "
+        "generated from the evaluation JSON by `python -m training.report`, details in "
+        "[docs/results.md](docs/results.md)):",
+        "",
+        "| condition | strict | lenient | prior |",
+        "|---|---|---|---|",
+    ]
+    for s in sorted(runs.values(), key=lambda s: (s.get("mode") != "audio", s.get("ablation"))):
+        lines.append(
+            f"| {label(s)} | {pct(s['strict']['accuracy'])} | {pct(s['lenient']['accuracy'])} | "
+            f"{pct(s['prior']['accuracy'])} |"
+        )
+    met = targets(main, runs)
+    lines += ["", "Targets: " + "; ".join(f"{n}: {g} ({'met' if ok else 'missed'})"
+                                          for n, g, ok in met)]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def splice(readme: Path, block: str) -> None:
+    text = readme.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        raise SystemExit(f"{readme}: no {START} ... {END} markers to replace")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    write_text(readme, f"{head}{START}\n{block}{END}{tail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m training.report", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument("--checkpoint", type=Path, default=Path("checkpoints/demo"))
+    ap.add_argument("--out", type=Path, default=Path("docs/results.md"))
+    ap.add_argument("--readme", type=Path, help="also replace the marked results block here")
+    args = ap.parse_args(argv)
+    runs = load_runs(args.checkpoint)
+    write_text(args.out, render(args.checkpoint, runs))
+    if args.readme:
+        splice(args.readme, short(args.checkpoint, runs))
+    print(f"{args.out}: {len(runs)} evaluation(s) of {args.checkpoint}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
