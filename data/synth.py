@@ -431,7 +431,7 @@ def contact_sheet(path: Path, seed: int = 0, size: int = 112) -> Path:
     cfg = Config(videos=2, samples_per_video=200, seed=seed, size=size)
     records, jobs = build_records(cfg)
     by_frames = {tuple(j["frames"]): j for j in jobs}
-    label_w = 260
+    label_w = 220
     sheet = Image.new("RGB", (label_w + 8 * size, len(TYPE_NAMES) * size), (255, 255, 255))
     g = ImageDraw.Draw(sheet)
     used: set[tuple] = set()
@@ -449,7 +449,7 @@ def contact_sheet(path: Path, seed: int = 0, size: int = 112) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    sheet.save(tmp, format="JPEG", quality=85)
+    sheet.save(tmp, format="JPEG", quality=80)
     os.replace(tmp, path)
     return path
 
