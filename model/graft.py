@@ -225,13 +225,10 @@ class AudioQwen2VL(Qwen2VLForConditionalGeneration):
 
 def graft_modules(model: nn.Module) -> AudioQwen2VL:
     """The AudioQwen2VL inside a PEFT wrapper (or the model itself)."""
-    m = model
-    while not isinstance(m, AudioQwen2VL):
-        nxt = getattr(m, "base_model", None) or getattr(m, "model", None)
-        if nxt is None or nxt is m:
-            raise TypeError(f"{type(model).__name__} holds no AudioQwen2VL")
-        m = nxt
-    return m
+    for m in model.modules():
+        if isinstance(m, AudioQwen2VL):
+            return m
+    raise TypeError(f"{type(model).__name__} holds no AudioQwen2VL")
 
 
 def lora_config(cfg: GraftConfig):
