@@ -46,25 +46,17 @@ class AudioError(ValueError):
 
 
 def _decode(data: bytes | Path, name: str) -> tuple[np.ndarray, int]:
+    """libsndfile decodes wav, flac, ogg/vorbis/opus and mp3; webm/m4a would need FFmpeg."""
     import soundfile as sf
 
     try:
         src = io.BytesIO(data) if isinstance(data, bytes | bytearray) else str(data)
         y, sr = sf.read(src, dtype="float32", always_2d=True)
-        return y.mean(axis=1), sr
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
-        sf_err = e
-    if isinstance(data, Path):
-        try:  # librosa's audioread fallback covers formats libsndfile lacks (needs a path)
-            import librosa
-
-            y, sr = librosa.load(str(data), sr=None, mono=True)
-            return y.astype(np.float32), int(sr)
-        except Exception:
-            pass
-    raise AudioError(
-        f"{name}: cannot decode audio ({sf_err}); supported: wav, flac, ogg, mp3"
-    ) from sf_err
+        raise AudioError(
+            f"{name}: cannot decode audio ({e}); supported: wav, flac, ogg, mp3"
+        ) from e
+    return y.mean(axis=1), sr
 
 
 def load_audio(src: AudioSource, sr: int = SAMPLE_RATE) -> np.ndarray:

@@ -1,0 +1,198 @@
+"""GraftProcessor: prompt layout, label masking, audio decoding and its errors, collate."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from PIL import Image
+
+from model.config import GraftConfig
+from model.constants import (
+    AUDIO_END,
+    AUDIO_PAD,
+    AUDIO_START,
+    IGNORE_INDEX,
+    IM_END,
+    IMAGE_PAD,
+    VISION_START,
+)
+from model.processor import AudioError, GraftProcessor, load_audio
+
+
+def clip(seed: int = 0, n: int = 8, size: tuple[int, int] = (112, 112)) -> list[Image.Image]:
+    rng = np.random.default_rng(seed)
+    return [
+        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+        for _ in range(n)
+    ]
+
+
+def tone(freq: float = 440.0, seconds: float = 2.0, sr: int = 16_000) -> np.ndarray:
+    t = np.arange(int(sr * seconds)) / sr
+    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def encoded(y: np.ndarray, sr: int, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, y, sr, format=fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def proc(tiny_checkpoint) -> GraftProcessor:
+    return GraftProcessor.from_pretrained(tiny_checkpoint)
+
+
+def test_prompt_layout_and_labels(proc):
+    answer = "The scope is primarily advancing."
+    out = proc(clip(), audio=tone(), answer=answer)
+    ids = out["input_ids"][0].tolist()
+    tok = proc.tokenizer
+    # Frames, then the audio block, then the assistant turn; no question text.
+    assert ids.count(proc.ids[VISION_START]) == 8
+    n_img = int(out["image_grid_thw"].prod(-1).sum()) // proc.merge**2
+    assert ids.count(proc.ids[IMAGE_PAD]) == n_img == 8 * 16
+    assert ids.count(proc.ids[AUDIO_PAD]) == 100  # 2 s at 50 frames/s
+    assert ids.index(proc.ids[AUDIO_START]) > max(
+        i for i, t in enumerate(ids) if t == proc.ids[IMAGE_PAD]
+    )
+    assert int(out["audio_lengths"][0]) == 100
+    text = tok.decode(ids)
+    assert text.startswith("<|im_start|>user\n<|vision_start|>")
+    assert text.endswith(f"{AUDIO_END}<|im_end|>\n<|im_start|>assistant\n{answer}<|im_end|>")
+    # Labels: -100 everywhere but the answer and its closing <|im_end|>.
+    labels = out["labels"][0]
+    keep = labels != IGNORE_INDEX
+    n = int(keep.sum())
+    assert keep[-n:].all() and not keep[:-n].any()
+    assert labels[keep].tolist() == tok.encode(answer, add_special_tokens=False) + [
+        proc.ids[IM_END]
+    ]
+    assert torch.equal(labels[keep], out["input_ids"][0][keep])
+    # mm_token_type_ids: 1 exactly on image placeholders (audio counts as text).
+    types = out["mm_token_type_ids"][0]
+    assert torch.equal(types.bool(), out["input_ids"][0] == proc.ids[IMAGE_PAD])
+
+
+def test_text_mode_and_generation_prompt(proc):
+    q = "Is the scope moving?"
+    out = proc(clip(), question=q)
+    text = proc.tokenizer.decode(out["input_ids"][0])
+    assert "labels" not in out and "input_features" not in out
+    assert text.endswith(f"<|vision_end|>{q}<|im_end|>\n<|im_start|>assistant\n")
+    ids = out["input_ids"][0].tolist()
+    n = proc.prefix_length(out["input_ids"])
+    assert ids[n - 1] == proc.tokenizer.convert_tokens_to_ids("<|vision_end|>")
+    assert proc.tokenizer.decode(ids[n:]).startswith(q)
+    with pytest.raises(ValueError, match="exactly one"):
+        proc(clip(), audio=tone(), question=q)
+    with pytest.raises(ValueError, match="exactly one"):
+        proc(clip())
+
+
+def test_frames_any_size_bounded_by_max_side(proc):
+    out = proc(clip(size=(640, 480), n=3), question="x")
+    grid = out["image_grid_thw"]
+    assert grid.shape == (3, 3)
+    h, w = grid[0, 1].item() * 14, grid[0, 2].item() * 14
+    assert max(h, w) <= proc.cfg.image_max_side and w > h
+    with pytest.raises(ValueError, match="no frames"):
+        proc([], question="x")
+    with pytest.raises(ValueError, match="frame 1: expected a PIL image"):
+        proc([clip(n=1)[0], "x.jpg"], question="x")
+
+
+@pytest.mark.parametrize("fmt", ["WAV", "FLAC", "OGG", "MP3"])
+def test_formats_decode_to_16k_mono(fmt):
+    y = tone(440, 1.0, 16_000)
+    back = load_audio(encoded(y, 16_000, fmt))
+    assert back.dtype == np.float32 and back.ndim == 1
+    assert abs(back.size - y.size) < 2000  # codecs may pad a frame
+    spec = np.abs(np.fft.rfft(back))
+    assert abs(np.fft.rfftfreq(back.size, 1 / 16_000)[spec.argmax()] - 440) < 5
+
+
+def test_stereo_8k_is_averaged_and_resampled(tmp_path):
+    left = tone(300, 1.5, 8_000)
+    stereo = np.stack([left, left * 0.5], axis=1)
+    path = tmp_path / "q.wav"
+    sf.write(path, stereo, 8_000, subtype="PCM_16")
+    for src in (path, str(path), path.read_bytes()):
+        y = load_audio(src)
+        assert y.ndim == 1 and abs(y.size - 24_000) <= 1  # 1.5 s at 16 kHz
+        spec = np.abs(np.fft.rfft(y))
+        assert abs(np.fft.rfftfreq(y.size, 1 / 16_000)[spec.argmax()] - 300) < 3
+        assert abs(np.abs(y).max() - 0.3 * 0.75) < 0.02  # mean of the two channels
+    # A raw array at another rate, channels first.
+    y = load_audio(stereo.T.copy(), sr=8_000)
+    assert abs(y.size - 24_000) <= 1
+
+
+def test_bad_audio_errors(proc, tmp_path):
+    with pytest.raises(AudioError, match="cannot decode"):
+        load_audio(b"RIFF\x00\x00garbage that is no wav at all")
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"\x00" * 100)
+    with pytest.raises(AudioError, match="broken.wav: cannot decode"):
+        load_audio(bad)
+    with pytest.raises(AudioError, match="no such audio file"):
+        load_audio(tmp_path / "missing.wav")
+    with pytest.raises(AudioError, match="empty"):
+        load_audio(b"")
+    with pytest.raises(AudioError, match="empty"):
+        load_audio(np.zeros(0, dtype=np.float32))
+    with pytest.raises(AudioError, match="NaN"):
+        load_audio(np.full(100, np.nan, dtype=np.float32))
+    with pytest.raises(AudioError, match="silent"):
+        proc(clip(), audio=np.zeros(16_000, dtype=np.float32))
+    with pytest.raises(AudioError, match="silent"):
+        proc(clip(), audio=tone(seconds=1.0) * 1e-4)  # -80 dBFS hiss
+    window = proc.max_seconds
+    assert window == 5  # the tiny encoder's short window
+    with pytest.raises(AudioError, match="over the encoder window of 5 s"):
+        proc(clip(), audio=tone(seconds=window + 0.5))
+    assert proc(clip(), audio=tone(seconds=window))["audio_lengths"].item() == 250
+
+
+def test_collate_padding_sides(proc):
+    a = proc(clip(1), audio=tone(seconds=1.0), answer="yes")
+    b = proc(clip(2), audio=tone(seconds=2.0), answer="The scope is primarily advancing.")
+    la, lb = a["input_ids"].shape[1], b["input_ids"].shape[1]
+    assert la < lb
+    right = proc.collate([a, b])
+    assert right["input_ids"].shape == (2, lb)
+    assert torch.equal(right["input_ids"][0, :la], a["input_ids"][0])
+    assert (right["input_ids"][0, la:] == proc.pad_id).all()
+    assert (right["attention_mask"][0, la:] == 0).all() and right["attention_mask"][1].all()
+    assert (right["labels"][0, la:] == IGNORE_INDEX).all()
+    assert right["pixel_values"].shape[0] == a["pixel_values"].shape[0] * 2
+    assert right["image_grid_thw"].shape == (16, 3)
+    assert right["input_features"].shape[0] == 2 and right["audio_lengths"].tolist() == [50, 100]
+    left = proc.collate([a, b], padding_side="left")
+    assert torch.equal(left["input_ids"][0, lb - la :], a["input_ids"][0])
+    assert (left["attention_mask"][0, : lb - la] == 0).all()
+    assert (left["mm_token_type_ids"][0, : lb - la] == 0).all()
+    t = proc(clip(1), question="Is it?")
+    with pytest.raises(ValueError, match="mixed"):
+        proc.collate([a, t])
+    with pytest.raises(ValueError, match="padding_side"):
+        proc.collate([a], padding_side="middle")
+
+
+def test_config_json_round_trip(tmp_path):
+    cfg = GraftConfig(audio_tokens="trim+pool:4", projector="mlp2x_gelu")
+    assert cfg.pool == 4 and cfg.trim
+    cfg.save(tmp_path)
+    back = GraftConfig.from_json(tmp_path)
+    assert back == cfg
+    assert GraftConfig(audio_tokens="full").trim is False
+    with pytest.raises(ValueError, match="audio_tokens"):
+        GraftConfig(audio_tokens="trim+pool:0")
+    with pytest.raises(ValueError, match="projector"):
+        GraftConfig(projector="qformer")
+    with pytest.raises(ValueError, match="unknown GraftConfig keys"):
+        GraftConfig.from_dict({"base_model": "x", "colour": "red"})
