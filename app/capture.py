@@ -42,8 +42,8 @@ def record(key: str) -> dict | None:
     from streamlit_mic_recorder import mic_recorder
 
     return mic_recorder(
-        start_prompt="⏺  Record question",
-        stop_prompt="⏹  Stop recording",
+        start_prompt="●  Record question",
+        stop_prompt="■  Stop recording",
         format="wav",  # webm would need FFmpeg to decode
         key=key,
     )

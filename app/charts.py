@@ -153,7 +153,7 @@ def loss_curves(
                 mode="markers+text",
                 name=f"best step {best[0]}",
                 text=[f"best: step {best[0]}"],
-                textposition="top right",
+                textposition="top left",
                 marker=dict(color="#3c9d5d", size=13, symbol="star"),
             )
         )

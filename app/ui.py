@@ -49,30 +49,40 @@ def _short(path: Path) -> str:
         return str(path)
 
 
+def model_status(cfg: Settings) -> None:
+    """The checkpoint and device lines of the sidebar; the Ask page redraws them once the model
+    has loaded in this run (the sidebar is drawn before the page)."""
+    slot = st.session_state.get("_model_slot")
+    box = slot.container() if slot is not None else st.sidebar.container()
+    problem = engine.checkpoint_problem(cfg.checkpoint)
+    eng = None if problem else engine.loaded(cfg.checkpoint)
+    if problem:
+        box.markdown(
+            f'<div class="svq-kv"><span>checkpoint</span><b>none</b></div>'
+            f'<div class="svq-dim">{html.escape(_short(cfg.checkpoint))} is missing</div>',
+            unsafe_allow_html=True,
+        )
+        return
+    dev = eng.device if eng else (cfg.device or "auto")
+    status = f"loaded in {eng.load_s:.1f} s" if eng else "loads on first question"
+    box.markdown(
+        f'<div class="svq-kv"><span>checkpoint</span>'
+        f"<b>{html.escape(cfg.checkpoint.name)}</b></div>"
+        f'<div class="svq-kv"><span>device</span><b>{html.escape(dev)}</b></div>'
+        f'<div class="svq-dim">{html.escape(_short(cfg.checkpoint))} · '
+        f"{html.escape(status)}</div>",
+        unsafe_allow_html=True,
+    )
+
+
 def sidebar(cfg: Settings) -> None:
     """Checkpoint, device, data folder, the checkpoint's headline accuracy and the notice."""
     with st.sidebar:
         st.markdown(f'<div class="svq-notice">⚠ {NOTICE}</div>', unsafe_allow_html=True)
         st.markdown("##### Model")
+        st.session_state["_model_slot"] = st.empty()
+        model_status(cfg)
         problem = engine.checkpoint_problem(cfg.checkpoint)
-        eng = None if problem else engine.loaded(cfg.checkpoint)
-        if problem:
-            st.markdown(
-                f'<div class="svq-kv"><span>checkpoint</span><b>none</b></div>'
-                f'<div class="svq-dim">{html.escape(_short(cfg.checkpoint))} is missing</div>',
-                unsafe_allow_html=True,
-            )
-        else:
-            dev = eng.device if eng else (cfg.device or "auto")
-            status = f"loaded in {eng.load_s:.1f} s" if eng else "loads on first question"
-            st.markdown(
-                f'<div class="svq-kv"><span>checkpoint</span>'
-                f"<b>{html.escape(cfg.checkpoint.name)}</b></div>"
-                f'<div class="svq-kv"><span>device</span><b>{html.escape(dev)}</b></div>'
-                f'<div class="svq-dim">{html.escape(_short(cfg.checkpoint))} · '
-                f"{html.escape(status)}</div>",
-                unsafe_allow_html=True,
-            )
         summary = None if problem else runs.headline(cfg.checkpoint)
         if summary:
             strict = summary.get("strict") or {}

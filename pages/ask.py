@@ -9,6 +9,7 @@ uploaded file, or the clip's own recorded question. The model answers under the 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import streamlit as st
 
@@ -48,7 +49,12 @@ def _move(how: str, n: int) -> None:
     ss["clip_index"] = clips.step(ss["clip_index"], n, how)
 
 
-# --- a clip opened from another page (Results: "open in Ask") ---------------------------------
+# --- a clip opened from another page (Results: "open in Ask") or a link (?clip=video/id) -------
+link = st.query_params.get("clip")
+if link:
+    st.query_params.pop("clip")  # consumed once: the clip buttons work as usual afterwards
+    video_id, _, clip_id = link.partition("/")
+    ss["focus"] = (video_id, clip_id)
 if ss["focus"] is not None:
     key = tuple(ss["focus"])
     ss["focus"] = None
@@ -165,6 +171,7 @@ with left:
 
 # --- the question -------------------------------------------------------------------------------
 question: capture.Question | None = None
+later: Path | None = None  # the clip's own recording: decoded on "Answer", so no torch before
 with right:
     st.markdown('<div class="svq-step">1 · Question</div>', unsafe_allow_html=True)
     state.seed("w_source", "source")
@@ -191,7 +198,7 @@ with right:
                 st.audio(str(path), format="audio/wav")
                 voice = f" ({rec['voice']})" if rec.get("voice") else ""
                 st.caption(f"Recorded question{voice}: “{rec['question']}”")
-                question = capture.decode(path, f"the recorded question {path.name}", "clip")
+                later = path
         elif source == "microphone":
             st.caption("Press record, ask your question, press stop.")
             take = capture.record(key="mic")
@@ -232,15 +239,22 @@ with right:
         "Answer",
         type="primary",
         icon=":material/graphic_eq:",
-        disabled=bool(problem) or question is None or frames is None,
+        disabled=bool(problem) or (question is None and later is None) or frames is None,
         width="stretch",
         key="answer",
     )
-    if go and question is not None and frames is not None:
+    if go and frames is not None and (question is not None or later is not None):
         try:
+            if question is None:
+                question = capture.decode(later, f"the recorded question {later.name}", "clip")
+            fresh = engine.loaded(cfg.checkpoint) is None
             eng = engine.engine(cfg.checkpoint, cfg.device)
+            if fresh:
+                ui.model_status(cfg)  # the sidebar said "loads on first question"
             with st.spinner("Listening and looking…"):
                 out = engine.ask(eng, frames, question.samples)
+        except capture.QuestionError as e:
+            st.error(str(e))
         except Exception as e:  # the app must keep working whatever the model says
             st.error(engine.explain(e))
         else:

@@ -16,7 +16,7 @@ from app.clips import ALL
 from data.catalog import CATALOG, TYPE_NAMES
 from data.schema import DataError, frame_path
 
-SHEET_CLIPS = 12  # clips on the contact sheet: one screen of 8-frame rows
+SHEET_CLIPS = 8  # clips on the contact sheet: about one screen of 8-frame rows
 
 cfg = ui.settings()
 ss = st.session_state
@@ -118,7 +118,7 @@ if sample:
         for r in sample
     )
     labels = tuple(
-        f"{r['video_id']} · frames {r['frame_numbers'][0]}–{r['frame_numbers'][-1]} · {r['split']}"
+        f"{r['video_id']}  frames {r['frame_numbers'][0]}-{r['frame_numbers'][-1]}  ({r['split']})"
         for r in sample
     )
     st.image(

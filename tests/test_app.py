@@ -417,3 +417,26 @@ def test_training_page_without_trainer_state(env, tiny_checkpoint):
     run(at.switch_page(TRAINING))
     assert "no trainer_state.json" in texts(at.info)
     assert loaded == engine._LOADED  # reading a checkpoint's files never loads the model
+
+
+def test_a_link_opens_its_clip(env, dataset):
+    rec = records(dataset)[-1]
+    at = AppTest.from_file(str(MAIN), default_timeout=FAST)
+    at.query_params["clip"] = f"{rec['video_id']}/{rec['id']}"
+    run(at)
+    assert f"id {rec['id']}" in clip_line(at) and f"<b>{rec['video_id']}</b>" in clip_line(at)
+    run(at.button(key="next").click())  # the link is consumed: navigation works as usual
+    assert f"id {rec['id']}" not in clip_line(at)
+
+
+def test_corrupt_clip_recording_is_a_clear_error(env, dataset, tmp_path, tiny_checkpoint):
+    copy = tmp_path / "data"
+    shutil.copytree(dataset, copy)
+    first = sorted(records(copy), key=lambda r: (r["video_id"], r["frame_numbers"][0], r["id"]))
+    (copy / first[0]["audio"]).write_bytes(b"RIFF....WAVE" + bytes(64))
+    env(checkpoint=tiny_checkpoint, data=copy)
+    at = app()
+    run(at.button(key="answer").click(), MODEL)
+    assert "Could not read" in texts(at.error)
+    assert at.session_state["result"] is None
+    run(at.button(key="next").click())  # still working

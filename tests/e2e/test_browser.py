@@ -1,0 +1,302 @@
+"""The app in a real headless Chromium: every page, a question spoken into the (fake) microphone,
+and four sessions asking at once.
+
+    .venv/bin/python -m pytest -m e2e tests/e2e -q -s
+    SURGVIVQA_SCREENSHOTS=docs/img .venv/bin/python -m pytest -m e2e tests/e2e -q -s   # README
+    SURGVIVQA_E2E_CHECKPOINT=checkpoints/demo SURGVIVQA_E2E_DATA=data/demo ...          # demo
+
+The server runs `python -m streamlit run app/main.py -- --checkpoint C --data D --runs R` on a
+free port against a tmp tiny checkpoint and dataset (or the ones named above). Chromium's fake
+microphone plays a spoken question of the dataset (offline espeak-ng speech). Screenshots go to
+tests/e2e/artifacts/ unless SURGVIVQA_SCREENSHOTS names another folder; timings go beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.e2e.support import make_dataset, make_trainer_state, write_wav
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "tests" / "e2e" / "artifacts"
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+VIEW = {"width": 1440, "height": 1000}
+
+if not CHROMIUM.is_file():
+    pytest.skip(
+        f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return (ROOT / value).resolve() if value else None
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, request) -> dict:
+    """Checkpoint, dataset and runs folder the server is started with."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    ckpt, data = _env_path("SURGVIVQA_E2E_CHECKPOINT"), _env_path("SURGVIVQA_E2E_DATA")
+    runs = tmp / "runs"
+    runs.mkdir()
+    if data is None:
+        data = make_dataset(tmp / "data")
+    if ckpt is None:
+        from training.evaluate import evaluate
+
+        ckpt = tmp / "checkpoints" / "demo"
+        shutil.copytree(request.getfixturevalue("tiny_checkpoint"), ckpt)
+        make_trainer_state(ckpt)  # loss curves for the Training page (untrained weights)
+        evaluate(ckpt, data, "test", ckpt / "eval", limit=16, device="cpu", quiet=True)
+    return {"checkpoint": ckpt, "data": data, "runs": runs}
+
+
+@pytest.fixture(scope="module")
+def timings() -> dict:
+    out: dict = {}
+    yield out
+    folder = _shots()
+    (folder / "e2e_timings.json").write_text(json.dumps(out, indent=1) + "\n")
+    print("\ne2e timings:", json.dumps(out, indent=1))
+
+
+def _shots() -> Path:
+    folder = _env_path("SURGVIVQA_SCREENSHOTS") or ARTIFACTS
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(stack, timings, tmp_path_factory):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", "app/main.py",
+        "--server.port", str(port), "--server.headless", "true",
+        "--", "--checkpoint", str(stack["checkpoint"]), "--data", str(stack["data"]),
+        "--runs", str(stack["runs"]),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    with log.open("w") as fh:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=env)
+    url = f"http://localhost:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().decode().strip() == "ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"streamlit did not come up:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        timings["server_ready_s"] = round(time.perf_counter() - t0, 2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if "Traceback" in log.read_text():
+            print(log.read_text()[-3000:])
+
+
+@pytest.fixture(scope="module")
+def question_wav(stack, tmp_path_factory) -> Path:
+    """What the fake microphone plays: a spoken question of the dataset, then 2 s of quiet."""
+    import soundfile as sf
+
+    rec = next(r for r in _records(stack["data"]) if r.get("audio"))
+    y, sr = sf.read(str(stack["data"] / rec["audio"]), dtype="float32")
+    y = np.concatenate([y, np.zeros(2 * sr, dtype=np.float32)])
+    return write_wav(tmp_path_factory.mktemp("mic") / "question.wav", y, sr)
+
+
+@pytest.fixture(scope="module")
+def browser(question_wav):
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--headless",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={question_wav}",
+            ],
+        )
+        yield b
+        b.close()
+
+
+def _records(data: Path) -> list[dict]:
+    from app import clips
+
+    return clips.select(clips.read_dataset(data))
+
+
+def settle(page, timeout: float = 120) -> None:
+    """Wait until the script run the last action started has finished."""
+    page.wait_for_timeout(400)
+    page.wait_for_selector(IDLE, timeout=timeout * 1000)
+
+
+def shoot(page, name: str) -> Path:
+    """A screenshot of the whole page: the viewport grows to the app's scroll height first
+    (Streamlit scrolls inside its own container, so full_page alone stops at the fold)."""
+    height = page.evaluate(
+        "() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+        " return Math.max(m ? m.scrollHeight : 0, document.body.scrollHeight); }"
+    )
+    page.set_viewport_size({"width": VIEW["width"], "height": min(max(height, 800), 4000)})
+    charts = page.locator("[data-testid='stPlotlyChart']").count()
+    if charts:
+        page.wait_for_function(
+            f"() => document.querySelectorAll('.js-plotly-plot').length >= {charts}",
+            timeout=60_000,
+        )
+    page.wait_for_timeout(800)
+    path = _shots() / f"app_{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(VIEW)
+    return path
+
+
+def norm(text: str) -> str:
+    """Letters and digits only: the untrained model emits control characters the DOM drops."""
+    return re.sub(r"[^0-9A-Za-z]+", "", text)
+
+
+def test_every_page_and_a_spoken_question(server, browser, stack, timings):
+    page = browser.new_page(viewport=VIEW)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    t0 = time.perf_counter()
+    page.goto(server)
+    settle(page)
+    page.get_by_text("Ask about a clip").wait_for()
+    timings["ask_page_s"] = round(time.perf_counter() - t0, 2)
+    assert page.get_by_text("not for clinical use").count() == 1
+    assert page.locator("[data-testid='stImage']").count() == 9  # flipbook + 8 frames
+    shoot(page, "ask")
+
+    # speak into the microphone (Chromium plays question.wav as the microphone)
+    page.get_by_text("Microphone", exact=True).click()
+    settle(page)
+    rec = page.frame_locator("iframe[title*='mic_recorder']")
+    rec.get_by_role("button", name=re.compile("Record question")).click()
+    page.wait_for_timeout(3500)
+    rec.get_by_role("button", name=re.compile("Stop recording")).click()
+    page.get_by_text(re.compile(r"Recorded \d+\.\d s")).wait_for(timeout=60_000)
+    settle(page)
+    seconds = float(re.search(r"Recorded (\d+\.\d) s", page.content()).group(1))
+    assert 2.0 <= seconds <= 6.0
+
+    t0 = time.perf_counter()
+    page.get_by_role("button", name="Answer").click()
+    page.locator(".svq-card").wait_for(timeout=240_000)
+    settle(page)
+    timings["first_answer_with_model_load_s"] = round(time.perf_counter() - t0, 2)
+    card = page.locator(".svq-card").inner_text()
+    assert "model answer" in card.lower() and "Ground truth" in card
+    assert "Judged against the clip" in card  # a microphone question is not the clip's own
+    assert page.get_by_text("computed", exact=True).count() == 1  # vision prefix, first time
+    shoot(page, "answer")
+
+    t0 = time.perf_counter()
+    page.get_by_role("button", name="Answer").click()
+    page.get_by_text("cached", exact=True).wait_for(timeout=120_000)
+    settle(page)
+    timings["second_answer_same_clip_s"] = round(time.perf_counter() - t0, 2)
+    latencies = [
+        int(x)
+        for x in re.findall(
+            r"(\d+) ms",
+            page.locator("[data-testid='stMain'] [data-testid='stMetric']").first.inner_text(),
+        )
+    ]
+    timings["second_answer_model_latency_ms"] = latencies[0] if latencies else None
+
+    for name, title in (("results", "Results"), ("data", "Data"), ("training", "Training")):
+        t0 = time.perf_counter()
+        page.goto(f"{server}/{name}")
+        settle(page)
+        page.locator(".svq-header h1", has_text=title).wait_for()
+        timings[f"{name}_page_s"] = round(time.perf_counter() - t0, 2)
+        assert page.locator("[data-testid='stException']").count() == 0
+        shoot(page, name)
+    assert page.locator("[data-testid='stPlotlyChart']").count() >= 1  # loss curves
+    assert not errors, errors
+
+
+def test_four_sessions_asking_at_once_get_their_own_answers(server, browser, stack, timings):
+    """Four browser sessions, four clips, four clicks within a second: the shared model answers
+    each under the lock, and each page shows the answer for its own clip and question."""
+    from app import clips
+    from model import Predictor
+
+    data = stack["data"]
+    pred = Predictor.from_checkpoint(stack["checkpoint"], device="cpu")
+    chosen, expected = [], []
+    for rec in _records(data):  # four clips whose answers differ, so a mix-up would show
+        text = pred.answer(clips.load_frames(data, rec), data / rec["audio"]).text
+        if norm(text) not in {norm(e) for e in expected}:
+            chosen.append(rec)
+            expected.append(text)
+        if len(chosen) == 4:
+            break
+    assert len(chosen) == 4, "fewer than 4 distinct answers in the dataset"
+
+    contexts = [browser.new_context(viewport=VIEW) for _ in chosen]
+    pages = [c.new_page() for c in contexts]
+    for page, rec in zip(pages, chosen, strict=True):
+        page.goto(f"{server}/?clip={rec['video_id']}/{rec['id']}")
+        settle(page)
+        assert f"id {rec['id']}" in page.locator(".svq-clip").inner_text()
+    t0 = time.perf_counter()
+    for page in pages:
+        page.get_by_role("button", name="Answer").click(no_wait_after=True)
+    for page in pages:
+        page.locator(".svq-card").wait_for(timeout=300_000)
+    timings["four_sessions_all_answered_s"] = round(time.perf_counter() - t0, 2)
+    for page, rec, want in zip(pages, chosen, expected, strict=True):
+        settle(page)
+        assert f"id {rec['id']}" in page.locator(".svq-clip").inner_text()
+        got = page.locator(".svq-answer").inner_text()
+        assert norm(got) == norm(want), (rec["id"], got, want)
+        assert rec["short_answer"] in page.locator(".svq-truth").inner_text()
+    shoot(pages[0], "session")
+    for c in contexts:
+        c.close()
