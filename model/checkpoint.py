@@ -14,6 +14,7 @@ Folder layout:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -82,7 +83,7 @@ def load_base(
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,  # QLoRA: ~0.4 bit/param saved
         bnb_4bit_compute_dtype=dtype,
-        llm_int8_skip_modules=["visual", "lm_head"],  # keep the vision tower and head exact
+        llm_int8_skip_modules=["model.visual", "lm_head"],  # vision tower and head stay exact
     )
     return AudioQwen2VL.from_pretrained(
         ref, quantization_config=bnb, dtype=dtype, device_map={"": str(device)}
@@ -207,6 +208,13 @@ def _card(cfg: GraftConfig, processor: GraftProcessor) -> str:
     )
 
 
+def _stock_architecture(path: Path) -> None:
+    """base/ is a plain Qwen2-VL checkpoint: any Qwen2-VL code can load it."""
+    d = json.loads(path.read_text())
+    d["architectures"] = ["Qwen2VLForConditionalGeneration"]
+    path.write_text(json.dumps(d, indent=2) + "\n")
+
+
 def _install(tmp: Path, out: Path) -> None:
     """Move tmp's entries into out, each with an atomic rename; other files in out stay."""
     out.mkdir(parents=True, exist_ok=True)
@@ -241,8 +249,8 @@ def save_checkpoint(model, processor: GraftProcessor, out: str | Path) -> Path:
         if cfg.train == "full":
             dtype = DTYPES[cfg.save_dtype]
             state = {k: v for k, v in g.state_dict().items() if not k.startswith(GRAFT_PREFIXES)}
-            g.config.architectures = ["Qwen2VLForConditionalGeneration"]
             g.save_pretrained(str(tmp / BASE_DIR), state_dict=_cast(state, dtype))
+            _stock_architecture(tmp / BASE_DIR / "config.json")
             enc = g.audio_encoder
             enc.config.architectures = ["WhisperEncoder"]
             enc.save_pretrained(str(tmp / AUDIO_DIR), state_dict=_cast(enc.state_dict(), dtype))
