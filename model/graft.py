@@ -98,6 +98,12 @@ class AudioQwen2VL(Qwen2VLForConditionalGeneration):
         self.audio_token_id = audio_token_id
         return self
 
+    def _supports_mm_encoder_outputs(self) -> bool:
+        # generate() would otherwise pre-encode the images with the stock get_image_features
+        # and pass mm_encoder_outputs, bypassing vision_pos; raw pixels reach forward instead
+        # (on the prefill step only), so training and generation share one image path.
+        return False
+
     @property
     def audio_window(self) -> int:
         """Encoder output positions for one window (1500 for real Whisper)."""

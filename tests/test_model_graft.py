@@ -192,3 +192,27 @@ def test_feasibility_full_tiny_memorises_ten_samples(tiny_checkpoint):
             break
     assert losses[-1] < 0.15, losses
     assert batch["labels"].ne(IGNORE_INDEX).sum() > 0
+
+
+def test_generate_prefill_matches_training_forward(loaded):
+    """generate() sees the same inputs as a training forward (vision position included)."""
+    model, proc = loaded
+    with torch.no_grad():
+        for p in model.vision_pos.parameters():
+            p.normal_(0, 0.5)
+    try:
+        inputs = proc(clip(5), audio=tone(450))
+        with torch.no_grad():
+            fwd = model(**inputs).logits[:, -1]
+            gen = model.generate(
+                **inputs,
+                max_new_tokens=1,
+                do_sample=False,
+                return_dict_in_generate=True,
+                output_logits=True,
+            )
+        torch.testing.assert_close(gen.logits[0], fwd, rtol=0, atol=1e-5)
+    finally:
+        with torch.no_grad():
+            for p in model.vision_pos.parameters():
+                p.zero_()
