@@ -15,7 +15,7 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
-FLIPBOOK_WIDTH = 480  # px: large enough to read, under st.image's 1460 px re-encode limit
+FLIPBOOK_WIDTH = 384  # px: the browser scales it to the column; under st.image's 1460 px limit
 THUMB = 112  # px: contact sheet tiles, the tiny model's own input size
 
 
@@ -52,7 +52,9 @@ def build_flipbook(
         with Image.open(path) as im:
             img = _fit(im.convert("RGB"), width)
         tag = f"frame {numbers[i]}" if numbers else f"{i + 1}"
-        frames.append(_label(img, f"{tag}  ·  {i + 1}/{len(paths)}"))
+        # octree palettes: 50x faster than PIL's default median cut, and as good for video
+        labelled = _label(img, f"{tag}  ·  {i + 1}/{len(paths)}")
+        frames.append(labelled.quantize(256, method=Image.Quantize.FASTOCTREE))
     buf = io.BytesIO()
     frames[0].save(
         buf,
