@@ -107,6 +107,31 @@ with c2:
         height=min(36 * (len(graft) + 1), 640),
     )
 
+recipe = ckpt / "recipe.json"
+if recipe.is_file():
+    try:
+        info = runs.read_json(recipe)
+    except runs.RunError as e:
+        st.warning(str(e))
+    else:
+        with st.expander(f"Recipe ({info.get('minutes', '?')} min of training)"):
+            warm = info.get("vision_warmup") or {}
+            if isinstance(warm.get("held_out"), dict):
+                st.markdown("Vision warm-up read-out on held-out clips (scene label accuracy):")
+                seen = warm.get("train") or {}
+                st.dataframe(
+                    [
+                        {
+                            "label": k,
+                            "train clips": ui.pct(seen.get(k)),
+                            "held-out clips": ui.pct(v),
+                        }
+                        for k, v in warm["held_out"].items()
+                    ],
+                    hide_index=True,
+                )
+            st.json(info, expanded=1)
+
 card = ckpt / "README.md"
 if card.is_file():
     with st.expander("Model card"):
