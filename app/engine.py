@@ -66,7 +66,7 @@ def _load(checkpoint: str, device: str | None, _stamp: float) -> Engine:
 def engine(checkpoint: Path, device: str | None) -> Engine:
     """The shared engine for `checkpoint` (loads it on first use, with a spinner)."""
     key = str(checkpoint.resolve())
-    if key in _LOADED and _LOADED[key].checkpoint == key:
+    if key in _LOADED:  # already in memory: no spinner
         return _load(key, device, _stamp(checkpoint))
     with st.spinner(f"Loading the model from {checkpoint.name}… (once per server)"):
         return _load(key, device, _stamp(checkpoint))
