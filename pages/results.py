@@ -65,6 +65,11 @@ for r in chosen:
             "lenient": pct(s["lenient"]["accuracy"]),
             "blind prior": pct(prior.get("accuracy")),
             "invalid answers": pct(s["strict"].get("invalid_rate")),
+            "median latency": (
+                f"{s['latency_ms']['median']:.0f} ms"
+                if isinstance(s.get("latency_ms"), dict) and "median" in s["latency_ms"]
+                else "–"
+            ),
             "created": s.get("created", ""),
         }
     )
