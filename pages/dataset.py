@@ -41,7 +41,6 @@ m[1].metric("Clips", f"{len({(r['video_id'], r['frames'][0]) for r in records}):
 m[2].metric("Videos", len(videos))
 m[3].metric("Question types", len(clips.counts(records, "question_type")))
 m[4].metric("With spoken audio", f"{sum(1 for r in records if r.get('audio')):,}")
-st.caption(" · ".join(f"{s}: {len(by_split[s]):,}" for s in splits))
 
 c1, c2 = st.columns(2, gap="large")
 with c1:
@@ -74,6 +73,16 @@ with c2:
         ),
         width="stretch",
         key="videos_chart",
+    )
+    st.subheader("Splits")
+    st.plotly_chart(
+        charts.count_bars(
+            {s: Counter({s: len(by_split[s])}) for s in splits},
+            splits,
+            height=110 + 28 * len(splits),
+        ),
+        width="stretch",
+        key="splits_chart",
     )
 
 with st.expander("Answers per question type"):

@@ -371,7 +371,7 @@ def test_data_page_distribution_and_contact_sheet(env, dataset):
     assert metrics["Questions"] == f"{len(recs):,}"
     assert metrics["Videos"] == str(len({r["video_id"] for r in recs}))
     assert metrics["With spoken audio"] == f"{sum(bool(r.get('audio')) for r in recs):,}"
-    assert len(at.get("plotly_chart")) == 3
+    assert len(at.get("plotly_chart")) == 4  # types, answers, videos, splits
     assert len(at.image) == 1  # the contact sheet
     run(at.segmented_control(key="w_kind").set_value("choice"))
     run(at.selectbox(key="w_sheet_video").select(recs[0]["video_id"]))
