@@ -305,3 +305,15 @@ if ss["history"]:
             hide_index=True,
             width="stretch",
         )
+
+with st.expander("How this works"):
+    st.markdown(
+        "- The model **hears** the question: the audio goes straight into it, with no "
+        "speech-to-text step, together with the clip's 8 frames.\n"
+        "- *Correct* / *incorrect* compares the answer with the ground truth of the clip's own "
+        "question under the strict metric (the answer must name exactly one option).\n"
+        "- A second question on the same clip reuses the encoded frames (*vision prefix: "
+        "cached*), so it is answered faster.\n"
+        "- Recordings stay in this browser session; nothing is stored on disk.\n"
+        f"- {ui.NOTICE}."
+    )
