@@ -106,14 +106,16 @@ class TinySpec:
     image_side: int = 112  # 8x8 patches -> 16 merged tokens a frame
 
 
-def tokenizer(texts: Iterable[str] = (), vocab: int = 1024) -> PreTrainedTokenizerFast:
+def tokenizer(
+    texts: Iterable[str] = (), vocab: int = 1024, specials: tuple[str, ...] = SPECIAL_TOKENS
+) -> PreTrainedTokenizerFast:
     """Byte-level BPE on CORPUS + texts, with Qwen's special tokens and the audio tokens."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab,
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=list(specials),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -123,7 +125,7 @@ def tokenizer(texts: Iterable[str] = (), vocab: int = 1024) -> PreTrainedTokeniz
         tokenizer_object=tok,
         eos_token=IM_END,
         pad_token=ENDOFTEXT,
-        additional_special_tokens=[t for t in SPECIAL_TOKENS if t not in (IM_END, ENDOFTEXT)],
+        additional_special_tokens=[t for t in specials if t not in (IM_END, ENDOFTEXT)],
     )
     fast.chat_template = CHAT_TEMPLATE
     return fast

@@ -175,3 +175,71 @@ def test_nf4_lora_trains_on_cpu_and_round_trips(tiny_checkpoint, tmp_path):
     assert not any("lora_" in n for n, _ in merged.named_parameters())
     diff = (logits(merged, batch) - before).abs().mean()
     assert diff < 0.5, diff
+
+
+def test_real_scale_path_in_miniature(tiny_checkpoint, tmp_path):
+    """The 7B route: a stock Qwen2-VL folder (no audio tokens) + a full Whisper folder, joined
+    by build_model (new projector, audio tokens added), LoRA, saved and loaded back."""
+    from peft import get_peft_model
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+        Qwen2VLImageProcessorPil,
+    )
+
+    from model.checkpoint import build_model
+    from model.constants import AUDIO_PAD, AUDIO_SPECIAL, QWEN_SPECIAL
+    from model.tiny import tokenizer
+
+    qwen = tmp_path / "qwen"  # laid out like the hub's Qwen/Qwen2-VL-7B-Instruct
+    qwen.mkdir()
+    for name in ("config.json", "generation_config.json", "model.safetensors"):
+        (qwen / name).write_bytes((tiny_checkpoint / "base" / name).read_bytes())
+    tok = tokenizer(specials=QWEN_SPECIAL)
+    assert not set(AUDIO_SPECIAL) & set(tok.get_vocab())
+    tok.save_pretrained(qwen)
+    Qwen2VLImageProcessorPil().save_pretrained(qwen)
+    whisper = tmp_path / "whisper"  # like openai/whisper-*: encoder + decoder
+    wcfg = WhisperConfig(
+        d_model=48,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=96,
+        decoder_ffn_dim=96,
+        max_source_positions=250,
+        vocab_size=128,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=1,
+    )
+    WhisperModel(wcfg).save_pretrained(whisper)
+    WhisperFeatureExtractor(chunk_length=5).save_pretrained(whisper)
+
+    cfg = GraftConfig(
+        base_model=str(qwen),
+        audio_encoder=str(whisper),
+        projector="mlp2x_gelu",
+        image_max_side=112,
+        quantisation="none",
+    )
+    model, proc = build_model(cfg, "cpu")
+    assert proc.ids[AUDIO_PAD] >= len(tok)  # added on top of the base vocabulary
+    assert (cfg.audio_dim, cfg.text_dim) == (48, 128)
+    model = get_peft_model(model, lora_config(cfg))
+    set_trainable(model, cfg)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.05)  # LoRA B starts at zero: make the adapter matter
+    model.eval()
+    inputs = proc(clip(0), audio=tone(300), answer="yes")
+    before = logits(model, inputs)
+    out = save_checkpoint(model, proc, tmp_path / "ckpt")
+    assert GraftConfig.from_json(out).base_model == str(qwen.resolve())
+    again, proc2 = load_checkpoint(out, "cpu")
+    assert proc2.ids[AUDIO_PAD] == proc.ids[AUDIO_PAD]
+    torch.testing.assert_close(logits(again, inputs), before, rtol=0, atol=1e-5)
+    merged, _ = load_checkpoint(out, "cpu", merge=True)
+    torch.testing.assert_close(logits(merged, inputs), before, rtol=1e-4, atol=1e-4)
