@@ -122,13 +122,22 @@ def test_concurrent_requests_match_sequential(pred):
     assert [got[i] for i in range(len(jobs))] == expected
 
 
-def test_answer_batch(pred):
+def test_answer_batch_matches_one_by_one(pred):
     items = [
         {"frames": clip(7), "audio": tone(300)},
-        {"frames": clip(7), "question": "Which tool is visible?"},
+        {"frames": clip(8), "question": "Which tool is visible?"},
+        {"frames": clip(9), "audio": tone(650, 2.5)},  # longer: left padding in the batch
+        {"frames": clip(10), "audio": tone(900, 0.8)},
     ]
-    out = pred.answer_batch(items)
-    assert [a.mode for a in out] == ["audio", "text"]
-    assert out[0].text == pred.answer(clip(7), tone(300), use_cache=False).text
+    out = pred.answer_batch(items, batch_size=2)
+    assert [a.mode for a in out] == ["audio", "text", "audio", "audio"]
+    for it, a in zip(items, out, strict=True):
+        if "audio" in it:
+            one = pred.answer(it["frames"], it["audio"], use_cache=False)
+        else:
+            one = pred.answer_text(it["frames"], it["question"], use_cache=False)
+        assert a.text == one.text and a.audio_tokens == one.audio_tokens
     with pytest.raises(ValueError, match="item 0"):
         pred.answer_batch([{"frames": clip(7)}])
+    with pytest.raises(AudioError, match="item 1: .*silent"):
+        pred.answer_batch([items[0], {"frames": clip(7), "audio": np.zeros(800, np.float32)}])
