@@ -40,6 +40,7 @@ def spoken(tmp_path_factory) -> Path:
 def argv(data: Path, out: Path, *extra: str) -> list[str]:
     return [
         "--tiny", "true", "--data", str(data), "--output_dir", str(out), "--threads", "1",
+        "--eval_split", "test",  # tiny generated sets have an empty eval split
         "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "8",
         "--eval_steps", "2", "--save_steps", "2", "--logging_steps", "1",
         "--learning_rate", "1e-3", "--report_to", "none", "--disable_tqdm", "true",
@@ -141,9 +142,9 @@ def test_early_stopping_triggers_after_three_worse_evaluations(tmp_path):
     state, control = TrainerState(), TrainerControl()
     stopped_at = None
     for i, loss in enumerate([2.0, 1.5, 1.6, 1.7, 1.8, 1.9], 1):
-        if state.best_metric is None or loss < state.best_metric:  # Trainer._determine_best_metric
-            state.best_metric = loss
         cb.on_evaluate(args, state, control, metrics={"eval_loss": loss})
+        if state.best_metric is None or loss < state.best_metric:  # then _determine_best_metric
+            state.best_metric = loss
         if control.should_training_stop and stopped_at is None:
             stopped_at = i
     assert stopped_at == 5  # best at eval 2, then 3 evaluations without improvement

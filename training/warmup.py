@@ -46,8 +46,13 @@ class Heads(nn.Module):
     """Per label: an attention query pools each frame's tokens; a linear layer classifies the
     frame average (static labels) or the frame sequence (temporal labels)."""
 
-    def __init__(self, dim: int, frames: int):
+    def __init__(self, dim: int, frames: int, tokens: int = 16, kind: str = "attention"):
         super().__init__()
+        self.kind = kind
+        if kind == "flat":  # linear probe on every token: position read by token index
+            self.flat = nn.ModuleDict(
+                {k: nn.Linear(dim * frames * tokens, len(v)) for k, v in SCENE_LABELS.items()}
+            )
         n = len(SCENE_LABELS)
         self.names = list(SCENE_LABELS)
         self.query = nn.Parameter(torch.randn(n, dim) * dim**-0.5)
@@ -63,6 +68,8 @@ class Heads(nn.Module):
     def forward(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         """tokens (B, F, T, D) -> logits per label."""
         x = self.norm(tokens)
+        if self.kind == "flat":
+            return {k: lin(x.flatten(1)) for k, lin in self.flat.items()}
         att = torch.einsum("bftd,nd->bnft", self.key(x), self.query).softmax(-1)
         pooled = torch.einsum("bnft,bftd->bnfd", att, x)  # (B, labels, F, D)
         logits = {}
@@ -144,6 +151,7 @@ def fit_heads(
     batch: int = 16,
     seed: int = 0,
     desc: str = "vision warm-up",
+    kind: str = "attention",
 ) -> dict:
     """Train heads (and the vision tower + position when `tower`) for `steps` batches of clips.
 
@@ -154,7 +162,7 @@ def fit_heads(
     device = g.get_input_embeddings().weight.device
     train_c, held_c = _clips(train), _clips(held_out)
     precompute(proc, Path(data), train_c + held_c, audio=False)
-    heads = Heads(g.config.text_config.hidden_size, frames).to(device)
+    heads = Heads(g.config.text_config.hidden_size, frames, kind=kind).to(device)
     params = list(heads.parameters())
     tower_params = list(g.model.visual.parameters())
     if g.vision_pos is not None:
