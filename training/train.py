@@ -49,7 +49,7 @@ PRESETS: dict[str, dict] = {
         tiny=True,
         audio_tokens="trim+pool:2",  # 25 tokens/s of speech: halves the prompt's audio part
         target="short",  # one-word answers: the tiny decoder's budget goes to the decision
-        vision_warmup_steps=150,  # ~2-3 min (DESIGN: +0.05 held-out); heads read view, nbi, dye ~0.97
+        vision_warmup_steps=150,  # ~2-3 min (DESIGN: +0.05 held-out)
         caption_steps=500,  # captions pull the visual features along before the questions
         caption_mix=0.25,  # some captions kept in stage 2 so the features stay anchored
         max_minutes=50.0,  # wall budget of all stages together (the hour, with margin)
@@ -325,7 +325,7 @@ def split_records(dargs: DataArguments) -> tuple[list[dict], list[dict]]:
     ev = load_jsonl(data / "splits" / f"{dargs.eval_split}.jsonl")
     for name, recs in ((dargs.train_split, train), (dargs.eval_split, ev)):
         if not recs:
-            raise DataError(f"{data / 'splits' / name}.jsonl is empty: nothing to train/evaluate on")
+            raise DataError(f"{data / 'splits' / name}.jsonl is empty")
     if dargs.eval_samples:
         ev = ev[: dargs.eval_samples]
     return train, ev
