@@ -66,7 +66,7 @@ class Predictor:
         self.max_new_tokens = max_new_tokens or self.cfg.max_new_tokens
         self.lock = threading.Lock()  # the stock model keeps rope_deltas as state
         self.cache_clips = cache_clips  # clips whose prefix key/values are kept (LRU)
-        self._prefix: OrderedDict[str, tuple[object, int]] = OrderedDict()
+        self._prefix: OrderedDict[str, tuple] = OrderedDict()  # key -> (kv, length, pixels)
         ids = processor.ids
         self._eos = [ids[IM_END], ids[ENDOFTEXT]]
         # Placeholders and structure tokens are never answers.
@@ -90,7 +90,8 @@ class Predictor:
     ) -> Answer:
         """Answer the spoken question (path, encoded bytes or a float array at rate sr)."""
         t = time.perf_counter()
-        inputs = self.processor(frames, audio=audio, sr=sr)
+        vis = self._memo_vision(frames) if use_cache else None
+        inputs = self.processor(frames, audio=audio, sr=sr, vision=vis)
         return self._run(frames, inputs, t, use_cache, "audio")
 
     def answer_text(
@@ -98,7 +99,8 @@ class Predictor:
     ) -> Answer:
         """Text-mode baseline: the question as text instead of audio."""
         t = time.perf_counter()
-        inputs = self.processor(frames, question=question)
+        vis = self._memo_vision(frames) if use_cache else None
+        inputs = self.processor(frames, question=question, vision=vis)
         return self._run(frames, inputs, t, use_cache, "text")
 
     def answer_batch(self, items: list[dict], batch_size: int = 8) -> list[Answer]:
@@ -180,6 +182,12 @@ class Predictor:
             mode=mode,
         )
 
+    def _memo_vision(self, frames) -> dict | None:
+        """The cached clip's pixel_values/grid: a cache hit skips the image processor too."""
+        with self.lock:
+            entry = self._prefix.get(frames_key(frames))
+        return None if entry is None else entry[2]
+
     def _prefix_cache(self, frames, inputs: dict, n: int) -> tuple[object, bool]:
         key = frames_key(frames)
         if key in self._prefix and self._prefix[key][1] == n:
@@ -194,7 +202,8 @@ class Predictor:
             use_cache=True,
             logits_to_keep=1,
         )
-        self._prefix[key] = (out.past_key_values, n)
+        vision = {k: inputs[k].cpu() for k in ("pixel_values", "image_grid_thw")}
+        self._prefix[key] = (out.past_key_values, n, vision)
         while len(self._prefix) > self.cache_clips:
             self._prefix.popitem(last=False)
         return out.past_key_values, False

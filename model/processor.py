@@ -201,8 +201,11 @@ class GraftProcessor:
         question: str | None = None,
         answer: str | None = None,
         sr: int = SAMPLE_RATE,
+        vision: dict[str, torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         """One sample. Give audio (audio mode) or question (text mode), not both.
+
+        vision: a previous `images(frames)` result for the same frames (skips pixel work).
 
         Returns input_ids, attention_mask, mm_token_type_ids (1, L); pixel_values,
         image_grid_thw; in audio mode input_features (1, mel, T) and audio_lengths (1,);
@@ -211,7 +214,7 @@ class GraftProcessor:
         if (audio is None) == (question is None):
             raise ValueError("give exactly one of audio (audio mode) or question (text mode)")
         ids = self.ids
-        vis = self.images(frames)
+        vis = self.images(frames) if vision is None else vision
         per_image = (vis["image_grid_thw"].prod(-1) // self.merge**2).tolist()
         seq = [ids[IM_START], *self._user]
         types = [0] * len(seq)
