@@ -60,14 +60,19 @@ def _decode(data: bytes | Path, name: str) -> tuple[np.ndarray, int]:
 
 
 def load_audio(src: AudioSource, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Audio (path, encoded bytes, or a float array at rate `sr`) -> float32 16 kHz mono.
+    """Audio (path, encoded bytes, a binary file object, or an array at rate `sr`; integer
+    arrays are PCM) -> float32 16 kHz mono.
 
     Stereo is averaged; any rate is resampled with librosa (soxr). Raises AudioError on
     undecodable input, a missing file, an empty clip or NaN samples.
     """
+    if hasattr(src, "read"):  # a file-like object (e.g. Streamlit's UploadedFile)
+        src = src.read()
     if isinstance(src, np.ndarray):
         name = f"array{tuple(src.shape)}"
         y = np.asarray(src, dtype=np.float32)
+        if np.issubdtype(src.dtype, np.integer):  # PCM integers -> [-1, 1)
+            y = y / float(np.iinfo(src.dtype).max + 1)
         if y.ndim == 2:  # (n, channels) or (channels, n): average the short axis
             y = y.mean(axis=1 if y.shape[1] <= y.shape[0] else 0)
         elif y.ndim != 1:

@@ -127,9 +127,13 @@ def test_stereo_8k_is_averaged_and_resampled(tmp_path):
         spec = np.abs(np.fft.rfft(y))
         assert abs(np.fft.rfftfreq(y.size, 1 / 16_000)[spec.argmax()] - 300) < 3
         assert abs(np.abs(y).max() - 0.3 * 0.75) < 0.02  # mean of the two channels
-    # A raw array at another rate, channels first.
+    # A raw array at another rate, channels first; 16-bit PCM integers; a file object.
     y = load_audio(stereo.T.copy(), sr=8_000)
     assert abs(y.size - 24_000) <= 1
+    pcm = (left * 32767).astype(np.int16)
+    assert abs(np.abs(load_audio(pcm, sr=8_000)).max() - 0.3) < 0.02
+    with open(path, "rb") as f:
+        assert load_audio(f).size == y.size
 
 
 def test_bad_audio_errors(proc, tmp_path):
