@@ -668,6 +668,8 @@ def main(argv: list[str] | None = None) -> int:
         res = json.loads(args.from_json.read_text())
         res["notes"] = res.get("notes", []) + args.note
         if args.out:
+            if args.note:
+                write_json(args.out.with_suffix(".json"), res)
             write_text(args.out, markdown(res))
         print(json.dumps(res) if args.json else table(res))
         return 0
