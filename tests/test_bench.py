@@ -37,6 +37,7 @@ def test_quick_json_has_the_headline_figures(bench):
         "trim_vs_full_latency_ratio",
         "grafted_vs_asr_speedup",
         "prefix_cache_speedup",
+        "prefix_cache_first_vs_second",
     }
 
 

@@ -48,7 +48,8 @@ TARGETS = {  # name: (threshold, comparison) from the project's targets at demo 
     "trim_token_reduction": (10.0, ">="),
     "trim_vs_full_latency_ratio": (0.6, "<="),
     "grafted_vs_asr_speedup": (3.0, ">="),
-    "prefix_cache_speedup": (2.0, ">="),
+    "prefix_cache_speedup": (2.0, ">="),  # cache on vs off, same question
+    "prefix_cache_first_vs_second": (2.0, ">="),  # the same question asked first vs second
 }
 
 
@@ -394,17 +395,23 @@ def run(
         "trim_vs_full_latency_ratio"
     ]
     res["prefix_cache_speedup"] = res["prefix_cache"]["speedup"]
-    res["targets"] = {}
+    res["prefix_cache_first_vs_second"] = res["prefix_cache"]["first_vs_second"]
+    res["targets"] = targets(res)
+    res["seconds"] = time.perf_counter() - t0
+    res["load_avg"] = {"start": load0, "end": os.getloadavg()[0]}
+    return res
+
+
+def targets(res: dict) -> dict:
+    out = {}
     for name, (thr, op) in TARGETS.items():
         v = res[name]
-        res["targets"][name] = {
+        out[name] = {
             "target": f"{op} {thr}",
             "measured": v,
             "met": bool(v >= thr if op == ">=" else v <= thr),
         }
-    res["seconds"] = time.perf_counter() - t0
-    res["load_avg"] = {"start": load0, "end": os.getloadavg()[0]}
-    return res
+    return out
 
 
 # -- report --------------------------------------------------------------------------------
@@ -502,7 +509,8 @@ def markdown(res: dict) -> str:
         "trim_token_reduction": "audio tokens, full / trim (30 s window)",
         "trim_vs_full_latency_ratio": "latency p50, trim / full (30 s window)",
         "grafted_vs_asr_speedup": "throughput, grafted / ASR cascade",
-        "prefix_cache_speedup": "second question: recomputed / cached prefix p50",
+        "prefix_cache_speedup": "second question: cache off / cache on, p50",
+        "prefix_cache_first_vs_second": "same question asked first / asked second, p50",
     }
     for k, t in res["targets"].items():
         rows.append(
@@ -635,6 +643,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_json:
         res = json.loads(args.from_json.read_text())
         res["notes"] = res.get("notes", []) + args.note
+        if "first_vs_second" in res.get("prefix_cache", {}):
+            res["prefix_cache_first_vs_second"] = res["prefix_cache"]["first_vs_second"]
+            res["targets"] = targets(res)
         if args.out:
             if args.note:
                 write_json(args.out.with_suffix(".json"), res)
