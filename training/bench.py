@@ -160,7 +160,7 @@ def fixture_data(root: Path, samples_per_video: int = 20) -> Path:
     return data
 
 
-def fixture_checkpoint(root: Path, data: Path, policy: str | None = None) -> Path:
+def fixture_checkpoint(root: Path, data: Path, policy: str | None = None, **spec) -> Path:
     """An untrained tiny checkpoint whose tokenizer learnt the data's train texts, as the
     training recipe's own starting point does; `policy` sets its audio-token policy."""
     from model.tiny import build
@@ -169,7 +169,18 @@ def fixture_checkpoint(root: Path, data: Path, policy: str | None = None) -> Pat
     texts = {r["question"] for r in recs} | {r["answer"] for r in recs}
     texts |= {r.get("caption", "") for r in recs}
     kw = {"audio_tokens": policy} if policy else {}
-    return build(root / "tiny", seed=0, texts=sorted(texts), **kw)
+    return build(root / "tiny", seed=0, texts=sorted(texts), **kw, **spec)
+
+
+def parse_spec(text: str | None) -> dict:
+    """'hidden=512,layers=8' -> TinySpec overrides (ints)."""
+    out = {}
+    for item in filter(None, (text or "").split(",")):
+        key, sep, val = item.partition("=")
+        if not sep or not val.strip().isdigit():
+            raise ValueError(f"--spec item {item!r}: expected NAME=INTEGER (a TinySpec field)")
+        out[key.strip()] = int(val)
+    return out
 
 
 def pick(records: list[dict], n: int, seed: int = 0) -> list[tuple[dict, dict]]:
@@ -627,6 +638,11 @@ def main(argv: list[str] | None = None) -> int:
         help="audio-token policy of the grafted path (default: the "
         "checkpoint's; the demo recipe trains trim+pool:2)",
     )
+    ap.add_argument(
+        "--spec",
+        help="sizes of the tiny model built when no --checkpoint is "
+        "given, e.g. hidden=512,layers=8,image_side=224 (model.tiny.TinySpec)",
+    )
     ap.add_argument("--asr", help="Whisper id or folder (default: a tiny one built here)")
     ap.add_argument(
         "--repeat",
@@ -652,6 +668,12 @@ def main(argv: list[str] | None = None) -> int:
             write_text(args.out, markdown(res))
         print(json.dumps(res) if args.json else table(res))
         return 0
+    if args.spec and args.checkpoint:
+        ap.error("--spec sizes the tiny model built here: not with --checkpoint")
+    try:
+        parse_spec(args.spec)
+    except ValueError as e:
+        ap.error(str(e))
     if args.policy:
         from model.config import GraftConfig
 
@@ -666,13 +688,15 @@ def main(argv: list[str] | None = None) -> int:
     samples = 4 if args.quick else args.samples
     with tempfile.TemporaryDirectory(prefix="bench.") as tmp:
         data = args.data or fixture_data(Path(tmp))
-        ckpt = args.checkpoint or fixture_checkpoint(Path(tmp), data, args.policy)
+        spec = parse_spec(args.spec)
+        ckpt = args.checkpoint or fixture_checkpoint(Path(tmp), data, args.policy, **spec)
         repeat = args.repeat or (1 if args.quick else 3)
         res = run(
             ckpt, data, args.split, samples, args.answer, args.asr, args.quick, args.policy, repeat
         )
         if args.checkpoint is None:
-            res["checkpoint"] = f"untrained tiny (model.tiny.build on {data}'s train texts)"
+            sizes = "".join(f", {k}={v}" for k, v in spec.items())
+            res["checkpoint"] = f"untrained tiny (model.tiny.build on {data}'s train texts{sizes})"
     res["notes"] = args.note
     res["command"] = " ".join(
         ["python -m training.bench", *(argv if argv is not None else sys.argv[1:])]
