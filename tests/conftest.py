@@ -27,3 +27,45 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
     torch.set_num_threads(1)  # 2 shared cores: keep test processes single-threaded
     return build(tmp_path_factory.mktemp("tiny") / "ckpt", seed=0)
+
+
+@pytest.fixture(scope="session")
+def stock_models(tiny_checkpoint, tmp_path_factory) -> tuple[Path, Path]:
+    """(qwen, whisper): folders laid out like the hub's Qwen2-VL and Whisper repositories.
+
+    The tiny base's weights in a stock Qwen2-VL folder whose tokenizer lacks the audio tokens,
+    and a full Whisper (encoder + decoder): what the real-scale path starts from, in miniature.
+    """
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+        Qwen2VLImageProcessorPil,
+    )
+
+    from model.constants import QWEN_SPECIAL
+    from model.tiny import tokenizer
+
+    root = tmp_path_factory.mktemp("hub")
+    qwen, whisper = root / "qwen", root / "whisper"
+    qwen.mkdir()
+    for name in ("config.json", "generation_config.json", "model.safetensors"):
+        (qwen / name).write_bytes((tiny_checkpoint / "base" / name).read_bytes())
+    tokenizer(specials=QWEN_SPECIAL).save_pretrained(qwen)
+    Qwen2VLImageProcessorPil().save_pretrained(qwen)
+    wcfg = WhisperConfig(
+        d_model=48,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=96,
+        decoder_ffn_dim=96,
+        max_source_positions=250,
+        vocab_size=128,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=1,
+    )
+    WhisperModel(wcfg).save_pretrained(whisper)
+    WhisperFeatureExtractor(chunk_length=5).save_pretrained(whisper)
+    return qwen, whisper

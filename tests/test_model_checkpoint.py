@@ -177,45 +177,18 @@ def test_nf4_lora_trains_on_cpu_and_round_trips(tiny_checkpoint, tmp_path):
     assert diff < 0.5, diff
 
 
-def test_real_scale_path_in_miniature(tiny_checkpoint, tmp_path):
+def test_real_scale_path_in_miniature(stock_models, tmp_path):
     """The 7B route: a stock Qwen2-VL folder (no audio tokens) + a full Whisper folder, joined
     by build_model (new projector, audio tokens added), LoRA, saved and loaded back."""
     from peft import get_peft_model
-    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
-        Qwen2VLImageProcessorPil,
-    )
+    from transformers import AutoTokenizer
 
     from model.checkpoint import build_model
-    from model.constants import AUDIO_PAD, AUDIO_SPECIAL, QWEN_SPECIAL
-    from model.tiny import tokenizer
+    from model.constants import AUDIO_PAD, AUDIO_SPECIAL
 
-    qwen = tmp_path / "qwen"  # laid out like the hub's Qwen/Qwen2-VL-7B-Instruct
-    qwen.mkdir()
-    for name in ("config.json", "generation_config.json", "model.safetensors"):
-        (qwen / name).write_bytes((tiny_checkpoint / "base" / name).read_bytes())
-    tok = tokenizer(specials=QWEN_SPECIAL)
+    qwen, whisper = stock_models
+    tok = AutoTokenizer.from_pretrained(qwen)
     assert not set(AUDIO_SPECIAL) & set(tok.get_vocab())
-    tok.save_pretrained(qwen)
-    Qwen2VLImageProcessorPil().save_pretrained(qwen)
-    whisper = tmp_path / "whisper"  # like openai/whisper-*: encoder + decoder
-    wcfg = WhisperConfig(
-        d_model=48,
-        encoder_layers=1,
-        decoder_layers=1,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=96,
-        decoder_ffn_dim=96,
-        max_source_positions=250,
-        vocab_size=128,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-        decoder_start_token_id=1,
-    )
-    WhisperModel(wcfg).save_pretrained(whisper)
-    WhisperFeatureExtractor(chunk_length=5).save_pretrained(whisper)
 
     cfg = GraftConfig(
         base_model=str(qwen),
@@ -243,3 +216,34 @@ def test_real_scale_path_in_miniature(tiny_checkpoint, tmp_path):
     torch.testing.assert_close(logits(again, inputs), before, rtol=0, atol=1e-5)
     merged, _ = load_checkpoint(out, "cpu", merge=True)
     torch.testing.assert_close(logits(merged, inputs), before, rtol=1e-4, atol=1e-4)
+
+
+def test_build_cli_starts_a_loadable_checkpoint(stock_models, tmp_path):
+    """python -m model.build: the real-scale starting point, loaded as the predictor loads it."""
+    from model import Predictor
+    from model.build import main
+
+    qwen, whisper = stock_models
+    out = tmp_path / "init"
+    main(
+        [
+            "--base",
+            str(qwen),
+            "--audio",
+            str(whisper),
+            "--out",
+            str(out),
+            "--projector",
+            "mlp2x_gelu",
+            "--image-max-side",
+            "112",
+            "--device",
+            "cpu",
+        ]
+    )
+    cfg = GraftConfig.from_json(out)
+    assert (cfg.audio_dim, cfg.text_dim, cfg.projector) == (48, 128, "mlp2x_gelu")
+    assert cfg.base_model == str(qwen.resolve()) and cfg.train == "lora"
+    assert (out / "projector.safetensors").is_file() and not (out / "base").exists()
+    ans = Predictor.from_checkpoint(out, device="cpu").answer(clip(0), tone(300))
+    assert ans.audio_tokens > 0 and ans.vision_tokens > 0
