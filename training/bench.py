@@ -360,17 +360,19 @@ def run(
     quick: bool = False,
     policy_name: str | None = None,
     repeat: int = 1,
+    device: str | None = "cpu",
 ) -> dict:
     from model import Predictor
     from training.asr import Transcriber, build_tiny
 
     t0, load0 = time.perf_counter(), os.getloadavg()[0]
-    pred = Predictor.from_checkpoint(checkpoint, device="cpu")
+    pred = Predictor.from_checkpoint(checkpoint, device=device)
     if policy_name:  # the grafted path's policy in sections 1 and 3
         pred.cfg.audio_tokens = policy_name
     pairs = pick(load_jsonl(data / "splits" / f"{split}.jsonl"), samples)
     if asr_ref:
-        asr, forced, asr_desc = Transcriber.from_pretrained(asr_ref), False, str(asr_ref)
+        asr = Transcriber.from_pretrained(asr_ref, device=str(pred.device))
+        forced, asr_desc = False, str(asr_ref)
     else:
         asr, forced = build_tiny(pred), True
         asr_desc = "tiny WhisperForConditionalGeneration, untrained decoder (graft's encoder)"
@@ -650,6 +652,7 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="back-to-back runs per measurement, fastest kept (default 3; quick 1)",
     )
+    ap.add_argument("--device", default="cpu", help="torch device (the demo's numbers: cpu)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (ratios: same for all)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     ap.add_argument("--out", type=Path, help="markdown report; its JSON goes beside it (.json)")
@@ -692,7 +695,16 @@ def main(argv: list[str] | None = None) -> int:
         ckpt = args.checkpoint or fixture_checkpoint(Path(tmp), data, args.policy, **spec)
         repeat = args.repeat or (1 if args.quick else 3)
         res = run(
-            ckpt, data, args.split, samples, args.answer, args.asr, args.quick, args.policy, repeat
+            ckpt,
+            data,
+            args.split,
+            samples,
+            args.answer,
+            args.asr,
+            args.quick,
+            args.policy,
+            repeat,
+            args.device,
         )
         if args.checkpoint is None:
             sizes = "".join(f", {k}={v}" for k, v in spec.items())
