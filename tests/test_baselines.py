@@ -86,3 +86,25 @@ def test_zero_shot_reads_text_with_the_checkpoint_tokenizer(spoken, tiny_checkpo
     s = run_zero_shot(tiny_checkpoint, spoken, "test", tmp_path / "zs", limit=4, device="cpu")
     assert s["n"] == 4 and s["mode"] == "text" and s["baseline"] == "zero-shot"
     assert len(lines(tmp_path / "zs" / "predictions.jsonl")) == 4
+
+
+def test_tiny_asr_trains_saves_and_reloads(spoken, tiny_checkpoint, tmp_path):
+    import math
+
+    from model import Predictor
+    from training.asr import Transcriber, build_tiny, pairs_of, train
+
+    pred = Predictor.from_checkpoint(tiny_checkpoint, device="cpu")
+    asr = build_tiny(pred)
+    enc = pred.graft.audio_encoder.config
+    assert asr.model.config.max_source_positions == enc.max_source_positions  # same encoder
+    assert asr.model.config.d_model == enc.d_model
+    pairs = pairs_of(spoken, "train")
+    log = train(asr, pairs, minutes=0.05, batch=4)
+    assert log["steps"] >= 1 and math.isfinite(log["loss"])
+    asr.save(tmp_path / "asr")
+    again = Transcriber.from_pretrained(tmp_path / "asr")
+    audio, text = pairs[0]
+    n = again.reference_tokens(text)
+    a, b = asr.transcribe(audio, tokens=n), again.transcribe(audio, tokens=n)
+    assert a.text == b.text and b.tokens == n  # same weights after the round trip

@@ -184,7 +184,7 @@ def train(
         torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
         opt.step()
         step += 1
-        losses.append(float(out.loss))
+        losses.append(out.loss.item())
         bar.update()
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
     bar.close()
