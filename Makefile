@@ -6,7 +6,7 @@ DATA   ?= data/demo
 CKPT   ?= checkpoints/demo
 PORT   ?= 8501
 
-.PHONY: demo test setup setup-dev data demo-checkpoint evaluate bench lint e2e clean
+.PHONY: demo test setup setup-dev data demo-checkpoint baselines bench report lint e2e clean
 
 $(VENV)/.runtime: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,8 +41,14 @@ demo-checkpoint: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	$(PY) -m training.train --preset demo --data $(DATA) --output_dir $(CKPT)
 	$(PY) -m training.evaluate --checkpoint $(CKPT) --data $(DATA) --split test --out $(CKPT)/eval
 
-bench: $(VENV)/.runtime
-	$(PY) -m training.bench --checkpoint $(CKPT) --data $(DATA)
+baselines: $(VENV)/.runtime $(DATA)/splits/test.jsonl
+	$(PY) -m training.baselines --checkpoint $(CKPT) --data $(DATA)
+
+bench: $(VENV)/.runtime $(DATA)/splits/test.jsonl
+	$(PY) -m training.bench --checkpoint $(CKPT) --data $(DATA) --out docs/benchmarks.md
+
+report: $(VENV)/.runtime
+	$(PY) -m training.report --checkpoint $(CKPT) --readme README.md
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
