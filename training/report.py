@@ -113,7 +113,14 @@ def training_lines(ckpt: Path) -> list[str]:
             f"`{rc.get('target')}`, audio tokens `{rc.get('audio_tokens') or 'trim'}`)"
         )
         warm = r.get("vision_warmup")
-        if warm:
+        if warm and warm.get("audio"):
+            a = warm["audio"]
+            lines.append(
+                f"- audio warm-up ({a['steps']} steps): question type named from the speech "
+                f"alone, {pct(a['held_out_type_acc'])} on held-out voices "
+                f"(train {pct(a['train_type_acc'])})"
+            )
+        if warm and warm.get("held_out"):
             ho = ", ".join(f"{k} {pct(v)}" for k, v in warm["held_out"].items())
             lines.append(f"- vision warm-up read-out on held-out clips: {ho}")
     if state.is_file():

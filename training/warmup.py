@@ -204,3 +204,92 @@ def fit_heads(
     for p, w in zip(tower_params, was, strict=True):
         p.requires_grad_(w)
     return out
+
+
+class AudioHead(nn.Module):
+    """An attention query pools the projected audio tokens; a linear layer names the type."""
+
+    def __init__(self, dim: int, classes: int):
+        super().__init__()
+        self.query = nn.Parameter(torch.randn(dim) * dim**-0.5)
+        self.key = nn.Linear(dim, dim, bias=False)
+        self.norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, classes)
+
+    def forward(self, tokens: list[torch.Tensor]) -> torch.Tensor:
+        pooled = []
+        for t in tokens:
+            x = self.norm(t)
+            att = (self.key(x) @ self.query).softmax(0)
+            pooled.append(att @ x)
+        return self.out(torch.stack(pooled))
+
+
+def _audio_batch(proc: CachedProcessor, recs: Sequence[dict], device) -> tuple:
+    feats = torch.cat([proc.sounds[r["audio"]][0] for r in recs]).float().to(device)
+    lengths = torch.tensor([proc.sounds[r["audio"]][1] for r in recs], device=device)
+    return feats, lengths
+
+
+def fit_audio(
+    model,
+    proc: CachedProcessor,
+    data: str | Path,
+    train: Sequence[dict],
+    held_out: Sequence[dict],
+    steps: int,
+    lr: float = 3e-3,
+    batch: int = 32,
+    seed: int = 0,
+) -> dict:
+    """Audio warm-up: the encoder + projector learn to tell the question type from speech
+    (20 classes, many voices), read from the projected tokens as the decoder sees them."""
+    from data.catalog import TYPE_NAMES
+
+    g = graft_modules(model)
+    device = g.get_input_embeddings().weight.device
+    precompute(proc, Path(data), list(train) + list(held_out))
+    head = AudioHead(g.config.text_config.hidden_size, len(TYPE_NAMES)).to(device)
+    params = [*head.parameters(), *g.audio_encoder.parameters(), *g.projector.parameters()]
+    was = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=max(steps, 1), pct_start=0.1)
+    y_of = {t: i for i, t in enumerate(TYPE_NAMES)}
+    rng = random.Random(seed)
+    order: list[int] = []
+    t0 = time.time()
+    model.train()
+    bar = tqdm(range(steps), desc="audio warm-up", unit="step")
+    for _ in bar:
+        if len(order) < batch:
+            order += rng.sample(range(len(train)), len(train))
+        idx, order = order[:batch], order[batch:]
+        recs = [train[i] for i in idx]
+        logits = head(g.encode_audio(*_audio_batch(proc, recs, device)))
+        y = torch.tensor([y_of[r["question_type"]] for r in recs], device=device)
+        loss = nn.functional.cross_entropy(logits, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    model.eval()
+
+    @torch.no_grad()
+    def acc(recs: Sequence[dict]) -> float:
+        right = 0
+        for s in range(0, len(recs), 64):
+            part = recs[s : s + 64]
+            pred = head(g.encode_audio(*_audio_batch(proc, part, device))).argmax(-1)
+            right += sum(
+                int(p) == y_of[r["question_type"]] for p, r in zip(pred, part, strict=True)
+            )
+        return right / max(1, len(recs))
+
+    out = {"steps": steps, "seconds": round(time.time() - t0, 1),
+           "train_type_acc": acc(train[:512]), "held_out_type_acc": acc(held_out)}  # fmt: skip
+    for p, w in zip(params, was, strict=True):
+        p.requires_grad_(w)
+    return out
