@@ -19,6 +19,7 @@ from data.catalog import CATALOG
 from data.score import INVALID, extract_option, load_predictions, wilson
 
 METRICS = ("strict", "lenient", "prior")
+WEIGHT_DIRS = ("adapter", "base", "audio_encoder")  # model/checkpoint.py's layout
 
 
 class RunError(ValueError):
@@ -196,16 +197,18 @@ def trainer_state(checkpoint: Path) -> dict | None:
 
 def loss_curves(state: dict) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
     """(train [(step, loss)], eval [(step, eval_loss)]) from log_history."""
-    train, evals = [], []
+    train: dict[int, float] = {}
+    evals: dict[int, float] = {}
     for entry in state.get("log_history", []):
         step = entry.get("step")
         if step is None:
             continue
+        # a step logged twice (the final evaluate() of the best model) keeps its last value
         if "loss" in entry:
-            train.append((int(step), float(entry["loss"])))
+            train[int(step)] = float(entry["loss"])
         if "eval_loss" in entry:
-            evals.append((int(step), float(entry["eval_loss"])))
-    return train, evals
+            evals[int(step)] = float(entry["eval_loss"])
+    return sorted(train.items()), sorted(evals.items())
 
 
 def best_step(state: dict, evals: list[tuple[int, float]]) -> tuple[int, float] | None:
@@ -289,21 +292,22 @@ def parameter_counts(checkpoint: Path) -> tuple[list[dict], str]:
         return rows, stored.name
     cfg = read_json(checkpoint / "graft_config.json")
     totals: Counter = Counter()
-    files: dict[str, set[str]] = {}
-    for f in sorted(checkpoint.rglob("*.safetensors")):
+    where: dict[str, set[str]] = {}
+    files = [*checkpoint.glob("*.safetensors")]
+    for sub in WEIGHT_DIRS:
+        files += checkpoint.glob(f"{sub}/*.safetensors")
+    for f in sorted(files):  # not checkpoint-N/, stage*/, init/: they repeat the same weights
         rel = f.relative_to(checkpoint).as_posix()
-        if rel.startswith(("checkpoint-", ".")):
-            continue  # intermediate Trainer checkpoints repeat the same weights
         for name, n in safetensors_shapes(f).items():
             comp = _component(rel, name)
             totals[comp] += n
-            files.setdefault(comp, set()).add(rel)
+            where.setdefault(comp, set()).add(rel)
     rows = [
         {
             "component": c,
             "parameters": n,
             "trainable": _trainable(c, cfg),
-            "files": ", ".join(sorted(files[c])),
+            "files": ", ".join(sorted(where[c])),
         }
         for c, n in sorted(totals.items(), key=lambda kv: -kv[1])
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import shutil
 import threading
 from pathlib import Path
 
@@ -175,11 +176,20 @@ def test_loss_curves_and_best_step(tmp_path):
     assert runs.best_step(state, evals) == min(evals, key=lambda e: e[1])
     assert runs.best_step({}, [(10, 2.0), (20, 1.5), (30, 1.7)]) == (20, 1.5)
     assert runs.best_step({}, []) is None
+    # the final evaluate() of the best model logs its step a second time
+    state["log_history"].append({"step": 60, "eval_loss": 9.0})
+    assert runs.loss_curves(state)[1][-1] == (60, 9.0) and len(runs.loss_curves(state)[1]) == 6
 
 
 def test_parameter_counts_from_headers_and_stored(tiny_checkpoint, tmp_path):
     rows, source = runs.parameter_counts(tiny_checkpoint)
     assert source == "safetensors headers"
+    # Trainer's checkpoint-N/ and the recipe's stage folders repeat the weights: not counted
+    copy = tmp_path / "trained"
+    shutil.copytree(tiny_checkpoint, copy)
+    shutil.copytree(tiny_checkpoint, copy / "checkpoint-300")
+    shutil.copytree(tiny_checkpoint, copy / "stage1")
+    assert runs.parameter_counts(copy)[0] == rows
     cfg = json.loads((tiny_checkpoint / "graft_config.json").read_text())
     by = {r["component"]: r for r in rows}
     assert by["audio projector"]["trainable"]

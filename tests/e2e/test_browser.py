@@ -3,7 +3,8 @@ and four sessions asking at once.
 
     .venv/bin/python -m pytest -m e2e tests/e2e -q -s
     SURGVIVQA_SCREENSHOTS=docs/img .venv/bin/python -m pytest -m e2e tests/e2e -q -s   # README
-    SURGVIVQA_E2E_CHECKPOINT=checkpoints/demo SURGVIVQA_E2E_DATA=data/demo ...          # demo
+    SURGVIVQA_E2E_CHECKPOINT=checkpoints/demo SURGVIVQA_E2E_DATA=data/demo \
+        SURGVIVQA_E2E_RUNS=runs ...                                                   # demo
 
 The server runs `python -m streamlit run app/main.py -- --checkpoint C --data D --runs R` on a
 free port against a tmp tiny checkpoint and dataset (or the ones named above). Chromium's fake
@@ -63,8 +64,8 @@ def stack(tmp_path_factory, request) -> dict:
     """Checkpoint, dataset and runs folder the server is started with."""
     tmp = tmp_path_factory.mktemp("e2e")
     ckpt, data = _env_path("SURGVIVQA_E2E_CHECKPOINT"), _env_path("SURGVIVQA_E2E_DATA")
-    runs = tmp / "runs"
-    runs.mkdir()
+    runs = _env_path("SURGVIVQA_E2E_RUNS") or tmp / "runs"
+    runs.mkdir(exist_ok=True)
     if data is None:
         data = make_dataset(tmp / "data")
     if ckpt is None:
