@@ -85,6 +85,17 @@ def find_runs(runs_dir: Path, checkpoint: Path) -> tuple[list[Run], list[str]]:
     return runs, problems
 
 
+def default_runs(found: list[Run], checkpoint: Path, k: int = 3) -> list[str]:
+    """What Results shows first: the checkpoint's own evaluation, then the newest runs."""
+    own = [r.name for r in found if r.folder.resolve() == (checkpoint / "eval").resolve()]
+    rest = sorted(
+        (r for r in found if r.name not in own),
+        key=lambda r: str(r.summary.get("created", "")),
+        reverse=True,
+    )
+    return (own + [r.name for r in rest])[:k]
+
+
 def headline(checkpoint: Path) -> dict | None:
     """The checkpoint's own evaluation summary (eval/summary.json), or None."""
     path = checkpoint / "eval" / "summary.json"

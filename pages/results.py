@@ -30,7 +30,7 @@ if not found:
 
 names = [r.name for r in found]
 if ss["runs"] is None or not set(ss["runs"]) & set(names):
-    ss["runs"] = names[:1]
+    ss["runs"] = runs.default_runs(found, cfg.checkpoint)
 ss["w_runs"] = [n for n in ss.get("w_runs", ss["runs"]) if n in names] or names[:1]
 
 

@@ -320,15 +320,17 @@ def test_results_page_charts_confusion_and_errors(env, runs_dir, dataset):
     at = app()
     run(at.switch_page(RESULTS))
     summary = json.loads((runs_dir / "guess" / "summary.json").read_text())
+    # the newest runs side by side, each with its summary's numbers
     table = at.dataframe[0].value
-    assert list(table["run"]) == ["runs/guess"]
+    assert list(table["run"]) == ["runs/guess", "runs/guess-2"]
     assert table["strict"][0] == f"{100 * summary['strict']['accuracy']:.1f}%"
     assert table["blind prior"][0] == f"{100 * summary['prior']['accuracy']:.1f}%"
+    run(at.segmented_control(key="w_metric").set_value("lenient"))
+    run(at.selectbox(key="w_detail_run").select("runs/guess-2"))
+    # one run: strict, lenient and prior per type
+    run(at.multiselect(key="w_runs").unselect("runs/guess-2"))
+    assert list(at.dataframe[0].value["run"]) == ["runs/guess"]
     assert len(at.get("plotly_chart")) == 3  # overall, per type, confusion
-    # two runs side by side
-    run(at.multiselect(key="w_runs").select("runs/guess-2"))
-    assert list(at.dataframe[0].value["run"]) == ["runs/guess", "runs/guess-2"]
-    run(at.selectbox(key="w_detail_run").select("runs/guess"))
     # the confusion matrix of one type
     run(at.selectbox(key="w_conf_type").select("lesion_site"))
     # the error list opens its clip in Ask

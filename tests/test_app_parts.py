@@ -150,6 +150,9 @@ def test_runs_are_found_and_read_in_the_summary_format(dataset, tmp_path):
     (tmp_path / "runs" / "bad" / "summary.json").write_text("[]")
     found, problems = runs.find_runs(tmp_path / "runs", ckpt)
     assert [r.name for r in found] == ["demo/eval", "runs/b"]
+    make_run(tmp_path / "runs" / "c", dataset, seed=9)  # newer than b
+    found, _ = runs.find_runs(tmp_path / "runs", ckpt)
+    assert runs.default_runs(found, ckpt, k=2) == ["demo/eval", "runs/c"]
     assert len(problems) == 1 and "bad" in problems[0]
     rows = runs.overall_rows(found[:1])
     assert {r["metric"] for r in rows} == {"strict", "lenient", "prior"}

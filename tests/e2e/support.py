@@ -102,6 +102,7 @@ def make_run(folder: Path, data: Path, split: str = "test", seed: int = 0) -> Pa
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     summary = summarize(rows, prior) | {
+        "created": f"2026-01-01T00:00:{seed:02d}+00:00",  # a later seed is a newer run
         "checkpoint": "guess",
         "split": split,
         "mode": "audio",
