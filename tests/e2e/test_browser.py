@@ -39,6 +39,7 @@ ARTIFACTS = ROOT / "tests" / "e2e" / "artifacts"
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 RUNNING = "[data-testid='stApp'][data-test-script-state='running']"
 VIEW = {"width": 1440, "height": 1000}
+README_SHOTS = ("ask", "ask_microphone", "results", "data", "training")
 
 if not CHROMIUM.is_file():
     pytest.skip(
@@ -87,8 +88,12 @@ def timings() -> dict:
     print("\ne2e timings:", json.dumps(out, indent=1))
 
 
-def _shots() -> Path:
-    folder = _env_path("SURGVIVQA_SCREENSHOTS") or ARTIFACTS
+def _shots(name: str = "") -> Path:
+    """Where a screenshot goes: the README's to SURGVIVQA_SCREENSHOTS when set, the rest (and
+    the timings) to tests/e2e/artifacts."""
+    folder = ARTIFACTS
+    if name in README_SHOTS:
+        folder = _env_path("SURGVIVQA_SCREENSHOTS") or ARTIFACTS
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -178,7 +183,7 @@ def settle(page, timeout: float = 120) -> None:
     page.wait_for_selector(IDLE, timeout=timeout * 1000)
 
 
-def shoot(page, name: str) -> Path:
+def shoot(page, name: str, charts: int = 0) -> Path:
     """A screenshot of the whole page: the viewport grows to the app's scroll height first
     (Streamlit scrolls inside its own container, so full_page alone stops at the fold)."""
     height = page.evaluate(
@@ -186,14 +191,13 @@ def shoot(page, name: str) -> Path:
         " return Math.max(m ? m.scrollHeight : 0, document.body.scrollHeight); }"
     )
     page.set_viewport_size({"width": VIEW["width"], "height": min(max(height, 800), 4000)})
-    charts = page.locator("[data-testid='stPlotlyChart']").count()
-    if charts:
+    if charts:  # plotly draws after the run ends: wait for every chart's svg
         page.wait_for_function(
             f"() => document.querySelectorAll('.js-plotly-plot').length >= {charts}",
             timeout=60_000,
         )
     page.wait_for_timeout(800)
-    path = _shots() / f"app_{name}.jpg"  # JPEG: a fifth of the PNG size, for the README
+    path = _shots(name) / f"app_{name}.jpg"  # JPEG: a fifth of the PNG size, for the README
     page.screenshot(path=str(path), full_page=True, type="jpeg", quality=85)
     page.set_viewport_size(VIEW)
     return path
@@ -215,8 +219,11 @@ def test_every_page_and_a_spoken_question(server, browser, stack, timings):
     timings["ask_page_s"] = round(time.perf_counter() - t0, 2)
     assert "not for clinical use" in page.locator(".svq-notice").inner_text()
     page.get_by_text("How this works").wait_for()  # the page's last element: the run is done
-    assert page.locator("[data-testid='stImage']").count() == 9  # flipbook + 8 frames
-    shoot(page, "ask")
+    page.wait_for_function(  # flipbook + 8 frames (images appear once their bytes load)
+        "() => document.querySelectorAll(\"[data-testid='stImage']\").length === 9",
+        timeout=60_000,
+    )
+    shoot(page, "ask_start")
 
     # speak into the microphone (Chromium plays question.wav as the microphone)
     page.get_by_text("Microphone", exact=True).click()
@@ -239,8 +246,11 @@ def test_every_page_and_a_spoken_question(server, browser, stack, timings):
     assert "model answer" in card.lower() and "Ground truth" in card
     assert "Judged against the clip" in card  # a microphone question is not the clip's own
     assert page.get_by_text("computed", exact=True).count() == 1  # vision prefix, first time
-    shoot(page, "answer")
+    shoot(page, "ask_microphone")
 
+    # the clip's own recorded question on the same clip: the vision prefix is reused
+    page.get_by_text("Clip's recording", exact=True).click()
+    settle(page)
     t0 = time.perf_counter()
     page.get_by_role("button", name="Answer").click()
     page.get_by_text("cached", exact=True).wait_for(timeout=120_000)
@@ -254,15 +264,21 @@ def test_every_page_and_a_spoken_question(server, browser, stack, timings):
         )
     ]
     timings["second_answer_model_latency_ms"] = latencies[0] if latencies else None
+    assert "Judged against the clip" not in page.locator(".svq-card").inner_text()
+    shoot(page, "ask")
 
-    for name, title in (("results", "Results"), ("data", "Data"), ("training", "Training")):
+    for name, title, charts in (
+        ("results", "Results", 3),  # overall, per type, confusion
+        ("data", "Data", 4),  # types, answers, videos, splits
+        ("training", "Training", 1),  # loss curves
+    ):
         t0 = time.perf_counter()
         page.goto(f"{server}/{name}")
         settle(page)
         page.locator(".svq-header h1", has_text=title).wait_for()
         timings[f"{name}_page_s"] = round(time.perf_counter() - t0, 2)
         assert page.locator("[data-testid='stException']").count() == 0
-        shoot(page, name)
+        shoot(page, name, charts)
     assert page.locator("[data-testid='stPlotlyChart']").count() >= 1  # loss curves
     assert not errors, errors
 
