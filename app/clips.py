@@ -116,7 +116,8 @@ def frame_paths(data_dir: Path, rec: dict) -> list[Path]:
     if missing:
         raise ClipError(
             f"{len(missing)} of {len(paths)} frames of clip {rec['video_id']}/{rec['id']} are "
-            f"missing, first {missing[0]}. Rebuild the data with `make data`."
+            f"missing, first {missing[0]}. Frames live in <data>/frames/<video_id>/; for the "
+            "demo data run `make data`."
         )
     return paths
 
