@@ -53,6 +53,7 @@ def run(spoken, tmp_path_factory) -> Path:
     """Warm-up, caption stage and 4 question steps, gradient checkpointing (non-reentrant) on."""
     out = tmp_path_factory.mktemp("train") / "ckpt"
     rc = main(argv(spoken, out, "--max_steps", "4", "--vision_warmup_steps", "2",
+                   "--audio_warmup_steps", "2",
                    "--caption_steps", "2", "--caption_mix", "0.5",
                    "--gradient_checkpointing", "true"))  # fmt: skip
     assert rc == 0
@@ -82,6 +83,7 @@ def test_run_writes_a_complete_checkpoint_the_predictor_loads(run, spoken):
     assert ckpts and all(is_complete(c) for c in ckpts)
     warm = json.loads((run / "stage0" / "warmup.json").read_text())
     assert warm["steps"] == 2 and 0 <= warm["held_out"]["view"] <= 1
+    assert warm["audio"]["steps"] == 2 and 0 <= warm["audio"]["held_out_type_acc"] <= 1
 
     rec = load_jsonl(spoken / "splits" / "test.jsonl")[0]
     frames = [Image.open(frame_path(spoken / "frames", rec["video_id"], f)) for f in rec["frames"]]
