@@ -112,6 +112,9 @@ def training_lines(ckpt: Path) -> list[str]:
             f"{rc.get('per_device_train_batch_size')}, lr {rc.get('learning_rate')}, target "
             f"`{rc.get('target')}`, audio tokens `{rc.get('audio_tokens') or 'trim'}`)"
         )
+        if r.get("finished"):
+            when = ", ".join(f"{k} {v}" for k, v in r["finished"].items())
+            lines.append(f"- stage checkpoints finished at: {when} (the last run's minutes above)")
         warm = r.get("vision_warmup")
         if warm and warm.get("audio"):
             a = warm["audio"]
