@@ -52,10 +52,17 @@ def load_runs(ckpt: Path) -> dict[str, dict]:
 
 def label(s: dict) -> str:
     if s.get("mode") == "text":
-        return "question as text (no audio)"
-    return {"shuffled": "audio shuffled across samples", "silent": "no speech (noise floor)"}.get(
-        s.get("ablation", "none"), "spoken question (audio)"
-    )
+        text = "question as text (no audio)"
+    else:
+        text = {"shuffled": "audio shuffled across samples", "silent": "no speech (noise floor)"}
+        text = text.get(s.get("ablation", "none"), "spoken question (audio)")
+    if s.get("split", "test") != "test":
+        text += f", {s['split']} split (train phrasings)"
+    return text
+
+
+def order(s: dict) -> tuple:
+    return (s.get("split") != "test", s.get("mode") != "audio", s.get("ablation") != "none")
 
 
 def targets(main: dict, runs: dict[str, dict]) -> list[tuple[str, str, bool]]:
@@ -84,7 +91,11 @@ def targets(main: dict, runs: dict[str, dict]) -> list[tuple[str, str, bool]]:
             len(well) >= TYPES_WELL_ABOVE,
         ),
     ]
-    shuf = next((s for s in runs.values() if s.get("ablation") == "shuffled"), None)
+    shuf = next(
+        (s for s in runs.values()
+         if s.get("ablation") == "shuffled" and s.get("split") == main.get("split")),
+        None,
+    )  # fmt: skip
     if shuf is not None:
         drop = strict - shuf["strict"]["accuracy"]
         out.append(
@@ -156,7 +167,7 @@ def render(ckpt: Path, runs: dict[str, dict]) -> str:
         "| condition | n | strict | lenient | prior | strict lift | invalid |",
         "|---|---|---|---|---|---|---|",
     ]
-    for s in sorted(runs.values(), key=lambda s: (s.get("mode") != "audio", s.get("ablation"))):
+    for s in sorted(runs.values(), key=order):
         lo, hi = s["strict"]["ci"]
         lines.append(
             f"| {label(s)} | {s['n']} | {pct(s['strict']['accuracy'])} [{pct(lo)}, {pct(hi)}] | "
@@ -166,7 +177,7 @@ def render(ckpt: Path, runs: dict[str, dict]) -> str:
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
     for name, got, ok in targets(main, runs):
         lines.append(f"| {name} | {got} | {'yes' if ok else '**no**'} |")
-    others = {k: s for k, s in runs.items() if k != "eval"}
+    others = {k: s for k, s in runs.items() if k != "eval" and s.get("split") == main.get("split")}
     head = ["type", "n", "strict", "prior", "lift", "lenient"]
     head += [label(s) for s in others.values()]
     lines += ["", "## Per question type", "", "| " + " | ".join(head) + " |",
@@ -193,7 +204,7 @@ def short(ckpt: Path, runs: dict[str, dict]) -> str:
         "| condition | strict | lenient | prior |",
         "|---|---|---|---|",
     ]
-    for s in sorted(runs.values(), key=lambda s: (s.get("mode") != "audio", s.get("ablation"))):
+    for s in sorted(runs.values(), key=order):
         lines.append(
             f"| {label(s)} | {pct(s['strict']['accuracy'])} | {pct(s['lenient']['accuracy'])} | "
             f"{pct(s['prior']['accuracy'])} |"
