@@ -147,6 +147,14 @@ def training_lines(ckpt: Path) -> list[str]:
             if best is not None
             else f"- question stage: {st.get('global_step')} steps"
         )
+    readout = ckpt / "eval" / "readout.json"
+    if readout.is_file():
+        ro = json.loads(readout.read_text())
+        held = ", ".join(f"{k} {pct(v)}" for k, v in ro["held_out"].items())
+        lines.append(
+            f"- vision read-out of the final tower (frozen; fresh heads, {ro['steps']} steps on "
+            f"train clips) on {ro['split']} clips: {held}"
+        )
     return lines
 
 
