@@ -107,30 +107,42 @@ with c2:
         height=min(36 * (len(graft) + 1), 640),
     )
 
-recipe = ckpt / "recipe.json"
-if recipe.is_file():
+info: dict = {}
+if (ckpt / "recipe.json").is_file():
     try:
-        info = runs.read_json(recipe)
+        info = runs.read_json(ckpt / "recipe.json")
     except runs.RunError as e:
         st.warning(str(e))
-    else:
-        with st.expander(f"Recipe ({info.get('minutes', '?')} min of training)"):
-            warm = info.get("vision_warmup") or {}
-            if isinstance(warm.get("held_out"), dict):
-                st.markdown("Vision warm-up read-out on held-out clips (scene label accuracy):")
-                seen = warm.get("train") or {}
-                st.dataframe(
-                    [
-                        {
-                            "label": k,
-                            "train clips": ui.pct(seen.get(k)),
-                            "held-out clips": ui.pct(v),
-                        }
-                        for k, v in warm["held_out"].items()
-                    ],
-                    hide_index=True,
-                )
-            st.json(info, expanded=1)
+readout: dict = {}
+if (ckpt / "eval" / "readout.json").is_file():
+    try:
+        readout = runs.read_json(ckpt / "eval" / "readout.json")
+    except runs.RunError as e:
+        st.warning(str(e))
+
+# --- can the vision tokens tell the scene? ------------------------------------------------------
+warm = info.get("vision_warmup") or {}
+columns = {
+    "after the warm-up": warm.get("held_out"),
+    "final tower (fresh heads)": readout.get("held_out"),
+}
+columns = {k: v for k, v in columns.items() if isinstance(v, dict)}
+if columns:
+    st.subheader("Vision read-out")
+    labels = list(dict.fromkeys(k for v in columns.values() for k in v))
+    st.dataframe(
+        [{"scene label": k, **{c: ui.pct(v.get(k)) for c, v in columns.items()}} for k in labels],
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption(
+        "Accuracy of small heads reading each scene label from the vision tokens, on held-out "
+        "clips. A label read well here but answered at chance means the decoder does not fetch "
+        "it; a label read at chance here means the vision tokens lack it."
+    )
+if info:
+    with st.expander(f"Recipe ({info.get('minutes', '?')} min of training)"):
+        st.json(info, expanded=1)
 
 card = ckpt / "README.md"
 if card.is_file():

@@ -393,6 +393,8 @@ def test_training_page_curves_best_step_and_parameters(env, tiny_checkpoint, tmp
     state = json.loads(make_trainer_state(ckpt).read_text())
     warm = {"train": {"nbi": 0.99}, "held_out": {"nbi": 0.96}}
     (ckpt / "recipe.json").write_text(json.dumps({"minutes": 12.5, "vision_warmup": warm}))
+    (ckpt / "eval").mkdir()
+    (ckpt / "eval" / "readout.json").write_text(json.dumps({"held_out": {"nbi": 0.5}}))
     env(checkpoint=ckpt)
     at = app()
     run(at.switch_page(TRAINING))
@@ -409,7 +411,9 @@ def test_training_page_curves_best_step_and_parameters(env, tiny_checkpoint, tmp
             total += sum(int(np.prod(fh.get_slice(k).get_shape())) for k in names)
     assert metrics["Stored in the checkpoint"] == f"{total:,}"
     assert any("12.5 min of training" in e.label for e in at.expander)
-    assert "96.0%" in at.dataframe[-1].value["held-out clips"].tolist()
+    readout = at.dataframe[-1].value
+    assert readout["after the warm-up"].tolist() == ["96.0%"]
+    assert readout["final tower (fresh heads)"].tolist() == ["50.0%"]
     config = {r["setting"]: r["value"] for _, r in at.dataframe[1].value.iterrows()}
     assert config["train"] == json.loads((ckpt / "graft_config.json").read_text())["train"]
 
