@@ -116,16 +116,17 @@ def training_lines(ckpt: Path) -> list[str]:
         r = json.loads(recipe.read_text())
         rc = r.get("recipe", {})
         lines.append(
-            f"- trained in {r.get('minutes', '?')} min wall on the CPU: preset "
+            f"- last training run {r.get('minutes', '?')} min wall on the CPU: preset "
             f"`{rc.get('preset') or '-'}`, vision warm-up {rc.get('vision_warmup_steps')} steps, "
-            f"caption stage {rc.get('caption_steps')} steps, then questions with "
+            f"caption stage up to {rc.get('caption_steps')} steps or "
+            f"{rc.get('caption_minutes', '-')} min, then questions with "
             f"{pct(rc.get('caption_mix'))} captions mixed in (batch "
             f"{rc.get('per_device_train_batch_size')}, lr {rc.get('learning_rate')}, target "
             f"`{rc.get('target')}`, audio tokens `{rc.get('audio_tokens') or 'trim'}`)"
         )
         if r.get("finished"):
             when = ", ".join(f"{k} {v}" for k, v in r["finished"].items())
-            lines.append(f"- stage checkpoints finished at: {when} (the last run's minutes above)")
+            lines.append(f"- stage checkpoints finished at: {when}; the question stage ran after")
         warm = r.get("vision_warmup")
         if warm and warm.get("audio"):
             a = warm["audio"]

@@ -535,8 +535,10 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
 def _recipe(margs, dargs, args) -> dict:
     keep = (
         "preset",
+        "audio_warmup_steps",
         "vision_warmup_steps",
         "caption_steps",
+        "caption_minutes",
         "caption_mix",
         "max_minutes",
         "learning_rate",
