@@ -158,5 +158,5 @@ def loss_curves(
             )
         )
     fig.update_xaxes(title="step")
-    fig.update_yaxes(title="loss")
+    fig.update_yaxes(title="loss (log scale)", type="log")  # the first steps dwarf the rest
     return _layout(fig, 380)

@@ -12,6 +12,7 @@ import streamlit as st
 
 from app import charts, runs, ui
 from app.ui import pct
+from data.catalog import TYPE_NAMES
 
 cfg = ui.settings()
 ss = st.session_state
@@ -127,7 +128,8 @@ if not preds:
     st.info(f"{run.name} has no predictions.jsonl: no confusion matrix or error list.")
     st.stop()
 
-types = list(dict.fromkeys(p["question_type"] for p in preds))
+present = {p["question_type"] for p in preds}
+types = [t for t in TYPE_NAMES if t in present]  # the catalog's order, as everywhere
 c1, c2 = st.columns([2, 3], gap="large")
 with c1:
     qtype = st.selectbox(
