@@ -208,8 +208,8 @@ def exact_match(asr: Transcriber, pairs: list[tuple[Path, str]]) -> float:
 
 def pairs_of(data: Path, split: str) -> list[tuple[Path, str]]:
     """Distinct (audio file, question text) pairs of one split."""
+    from data.files import audio_path
     from data.schema import load_jsonl
-    from training.evaluate import audio_path
 
     seen = {}
     for r in load_jsonl(data / "splits" / f"{split}.jsonl"):

@@ -38,9 +38,10 @@ import torch
 from tqdm import tqdm
 
 from data.catalog import CATALOG
+from data.files import audio_path, load_frames
 from data.schema import load_jsonl
 from data.score import summarize
-from training.evaluate import audio_path, load_frames, write_json
+from training.evaluate import write_json
 
 POLICIES = ("full", "trim", "trim+pool:2", "trim+pool:4")
 REAL_WINDOW_S = 30  # Whisper's fixed input window: 3000 mel frames -> 1500 encoder positions

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from PIL import Image
 from tqdm import tqdm
 
-from data.schema import DataError, frame_path, record_key
+from data.files import audio_path, load_frames
+from data.schema import DataError, record_key
 from model.processor import GraftProcessor
 
 TARGETS = ("short", "long", "caption")
@@ -60,28 +60,6 @@ def clip_key(rec: dict) -> ClipKey:
     return ClipKey((rec["video_id"], *rec["frames"]))
 
 
-def load_frames(data: Path, rec: dict) -> list[Image.Image]:
-    frames = []
-    for name in rec["frames"]:
-        path = frame_path(data / "frames", rec["video_id"], name)
-        if not path.is_file():
-            raise DataError(f"frame {path} of record {record_key(rec)} is missing")
-        with Image.open(path) as im:
-            frames.append(im.convert("RGB"))
-    return frames
-
-
-def audio_file(data: Path, rec: dict) -> Path:
-    if not rec.get("audio"):
-        raise DataError(
-            f"record {record_key(rec)} has no 'audio' field: run python -m data.tts --data {data}"
-        )
-    path = data / rec["audio"]
-    if not path.is_file():
-        raise DataError(f"audio {path} of record {record_key(rec)} is missing")
-    return path
-
-
 def precompute(
     proc: CachedProcessor, data: Path, records: Sequence[dict], audio: bool = True
 ) -> None:
@@ -97,7 +75,7 @@ def precompute(
         return
     todo = {r["audio"]: r for r in records if r.get("audio") not in proc.sounds}
     for rel, rec in tqdm(todo.items(), desc="audio", unit="wav", leave=False):
-        feats, n = GraftProcessor.audio_features(proc, audio_file(data, rec))
+        feats, n = GraftProcessor.audio_features(proc, audio_path(data, rec))
         proc.sounds[rel] = (feats.half(), n)
 
 

@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
-from data.schema import DataError, frame_path, load_jsonl, record_key
+from data.files import audio_path, load_frames
+from data.schema import DataError, load_jsonl, record_key
 from data.score import blind_prior, format_table, is_correct_lenient, is_correct_strict, summarize
 
 MODES = ("audio", "text")
@@ -48,26 +48,6 @@ def write_json(path: Path, obj: dict) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def load_frames(data: Path, rec: dict) -> list[Image.Image]:
-    frames = []
-    for name in rec["frames"]:
-        path = frame_path(data / "frames", rec["video_id"], name)
-        if not path.is_file():
-            raise DataError(f"frame {path} of record {record_key(rec)} is missing")
-        with Image.open(path) as im:
-            frames.append(im.convert("RGB"))
-    return frames
-
-
-def audio_path(data: Path, rec: dict) -> Path:
-    if not rec.get("audio"):
-        raise DataError(f"record {record_key(rec)} has no 'audio' field: run python -m data.tts")
-    path = data / rec["audio"]
-    if not path.is_file():
-        raise DataError(f"audio {path} of record {record_key(rec)} is missing")
-    return path
 
 
 def audio_sources(records: list[dict], ablation: str, seed: int = 0) -> list[dict | None]:
