@@ -20,6 +20,8 @@ MAX_SECONDS = 30.0  # Whisper's window; a spoken question lasts a few seconds
 MIN_SECONDS = 0.3  # shorter than any word: an empty or aborted recording
 SILENCE_RMS = 1e-3  # about -60 dBFS: nothing but the noise floor
 UPLOAD_TYPES = ("wav", "flac", "ogg", "mp3")  # what the loader decodes without FFmpeg
+TRIM_DB = 35  # quieter than the loudest frame by this much counts as silence
+TRIM_MARGIN_S = 0.1  # kept around the speech so no word onset is cut
 
 
 class QuestionError(ValueError):
@@ -72,8 +74,9 @@ def check(samples: np.ndarray, name: str) -> np.ndarray:
     return samples
 
 
-def decode(src: bytes | Path, name: str, source: str = "upload") -> Question:
-    """A checked Question from WAV/FLAC/OGG/MP3 bytes or a file; QuestionError otherwise."""
+def decode(src: bytes | Path, name: str, source: str = "upload", trim: bool = False) -> Question:
+    """A checked Question from WAV/FLAC/OGG/MP3 bytes or a file; QuestionError otherwise.
+    trim: cut leading and trailing silence (for live recordings and uploads)."""
     from model.processor import AudioError, load_audio  # the model's own 16 kHz loader
 
     if isinstance(src, bytes | bytearray) and len(src) == 0:
@@ -87,5 +90,33 @@ def decode(src: bytes | Path, name: str, source: str = "upload") -> Question:
             f"Could not read {name} as audio ({type(e).__name__}: {e}). "
             f"Use one of: {', '.join(UPLOAD_TYPES)}."
         ) from e
-    samples = np.asarray(samples, dtype=np.float32).reshape(-1)
-    return Question(check(samples, name), source, name)
+    samples = check(np.asarray(samples, dtype=np.float32).reshape(-1), name)
+    if trim:
+        samples = trim_silence(samples)
+    return Question(samples, source, name)
+
+
+def trim_silence(samples: np.ndarray) -> np.ndarray:
+    """The recording without its leading and trailing quiet (a short margin kept). A person
+    pressing record and stop adds a second or more of room noise that the model never heard in
+    training: on the demo model that cost a third of the correct answers."""
+    import librosa
+
+    _, (start, end) = librosa.effects.trim(
+        samples, top_db=TRIM_DB, frame_length=512, hop_length=128
+    )
+    margin = int(TRIM_MARGIN_S * SAMPLE_RATE)
+    return samples[max(0, start - margin) : min(len(samples), end + margin)]
+
+
+def window_seconds(checkpoint: Path) -> float | None:
+    """How much audio the checkpoint's encoder hears (its feature extractor's window), read
+    from the JSON config so no model needs loading; None when unknown."""
+    import json
+
+    path = checkpoint / "feature_extractor" / "preprocessor_config.json"
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+        return float(cfg["n_samples"]) / float(cfg.get("sampling_rate", SAMPLE_RATE))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -200,7 +200,9 @@ with right:
                 st.caption(f"Recorded question{voice}: “{rec['question']}”")
                 later = path
         elif source == "microphone":
-            st.caption("Press record, ask your question, press stop.")
+            window = capture.window_seconds(cfg.checkpoint)
+            limit = f" (this model hears up to {window:g} s)" if window else ""
+            st.caption(f"Press record, ask your question, press stop{limit}.")
             take = capture.record(key="mic")
             builtin = st.audio_input("Or use the built-in recorder", key="w_builtin")
             # the newest take wins, whichever recorder made it
@@ -214,8 +216,8 @@ with right:
                 which, wav = ss["mic_take"]
                 if which == "recorder":  # st.audio_input plays back by itself
                     st.audio(wav, format="audio/wav")
-                question = capture.decode(wav, "your recording", "microphone")
-                st.caption(f"Recorded {question.seconds:.1f} s.")
+                question = capture.decode(wav, "your recording", "microphone", trim=True)
+                st.caption(f"Recorded {question.seconds:.1f} s of speech (silence trimmed).")
         else:
             upload = st.file_uploader(
                 "A spoken question (WAV, FLAC, OGG or MP3, under 30 s)",
@@ -225,7 +227,13 @@ with right:
             if upload is not None:
                 data = upload.getvalue()
                 st.audio(data)
-                question = capture.decode(data, upload.name, "upload")
+                question = capture.decode(data, upload.name, "upload", trim=True)
+        window = capture.window_seconds(cfg.checkpoint)
+        if question is not None and window is not None and question.seconds > window:
+            raise capture.QuestionError(
+                f"{question.name} holds {question.seconds:.1f} s of speech; this model hears at "
+                f"most {window:g} s. Ask a shorter question."
+            )
     except capture.QuestionError as e:
         st.error(str(e))
         question = None
