@@ -55,11 +55,17 @@ def read_json(path: Path) -> dict:
     return obj
 
 
+def _evals(ckpt: Path) -> list[tuple[str, Path]]:
+    """A checkpoint's evaluation folders: eval/ first, then eval-* (ablations, other splits)."""
+    found = sorted(p for p in ckpt.glob("eval-*") if p.is_dir())
+    return [(f"{ckpt.name}/{p.name}", p) for p in [ckpt / "eval", *found]]
+
+
 def _candidates(runs_dir: Path, checkpoint: Path) -> list[tuple[str, Path]]:
-    out = [(f"{checkpoint.name}/eval", checkpoint / "eval")]
+    out = _evals(checkpoint)
     root = checkpoint.parent
     if root.is_dir():
-        out += [(f"{c.name}/eval", c / "eval") for c in sorted(root.iterdir()) if c.is_dir()]
+        out += [e for c in sorted(root.iterdir()) if c.is_dir() for e in _evals(c)]
     if runs_dir.is_dir():
         out += [(f"runs/{r.name}", r) for r in sorted(runs_dir.iterdir()) if r.is_dir()]
     return out
@@ -85,15 +91,20 @@ def find_runs(runs_dir: Path, checkpoint: Path) -> tuple[list[Run], list[str]]:
     return runs, problems
 
 
-def default_runs(found: list[Run], checkpoint: Path, k: int = 3) -> list[str]:
-    """What Results shows first: the checkpoint's own evaluation, then the newest runs."""
-    own = [r.name for r in found if r.folder.resolve() == (checkpoint / "eval").resolve()]
+def default_runs(found: list[Run], checkpoint: Path, k: int = 4) -> list[str]:
+    """What Results shows first: the checkpoint's evaluations on its main split (the answer
+    beside the shuffled / silent audio and text controls), else the newest runs."""
+    ckpt = checkpoint.resolve()
+    own = [r for r in found if r.folder.resolve().parent == ckpt]
+    main = next((r for r in own if r.folder.name == "eval"), None)
+    split = main.summary.get("split") if main else None
+    picked = [r.name for r in own if split is None or r.summary.get("split") == split]
     rest = sorted(
-        (r for r in found if r.name not in own),
+        (r for r in found if r.name not in picked),
         key=lambda r: str(r.summary.get("created", "")),
         reverse=True,
     )
-    return (own + [r.name for r in rest])[:k]
+    return (picked + [r.name for r in rest])[:k]
 
 
 def headline(checkpoint: Path) -> dict | None:

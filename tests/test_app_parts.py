@@ -163,6 +163,11 @@ def test_runs_are_found_and_read_in_the_summary_format(dataset, tmp_path):
     make_run(tmp_path / "runs" / "c", dataset, seed=9)  # newer than b
     found, _ = runs.find_runs(tmp_path / "runs", ckpt)
     assert runs.default_runs(found, ckpt, k=2) == ["demo/eval", "runs/c"]
+    # the checkpoint's ablations (eval-*) come first by default, beside its eval
+    make_run(ckpt / "eval-shuffled", dataset, seed=5)
+    found, _ = runs.find_runs(tmp_path / "runs", ckpt)
+    assert [r.name for r in found][:2] == ["demo/eval", "demo/eval-shuffled"]
+    assert runs.default_runs(found, ckpt, k=3) == ["demo/eval", "demo/eval-shuffled", "runs/c"]
     assert len(problems) == 1 and "bad" in problems[0]
     rows = runs.overall_rows(found[:1])
     assert {r["metric"] for r in rows} == {"strict", "lenient", "prior"}
