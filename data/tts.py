@@ -117,36 +117,48 @@ POOLS: dict[str, dict[str, Pool]] = {
 
 
 class Espeak:
-    """espeak-ng through the `espeakng-loader` wheel (ctypes); one instance per process."""
+    """espeak-ng through the `espeakng-loader` wheel (ctypes).
+
+    espeak-ng is a process-wide singleton holding ONE callback pointer: every instance shares
+    the library, the callback and its buffer, initialised once, so dropping an instance can
+    never free a callback the library still calls.
+    """
 
     name = "espeak"
     _CB = ctypes.CFUNCTYPE(
         ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
     )
+    _lib: ctypes.CDLL | None = None
+    _rate = 0
+    _cb = None  # the registered callback: lives as long as the class
+    _chunks: list[np.ndarray] = []
 
     def __init__(self) -> None:
-        from espeakng_loader import get_data_path, get_library_path
+        cls = type(self)
+        if cls._lib is None:
+            from espeakng_loader import get_data_path, get_library_path
 
-        self.lib = ctypes.CDLL(get_library_path())
-        self.rate = self.lib.espeak_Initialize(2, 0, get_data_path().encode(), 0)  # 2: sync
-        if self.rate <= 0:
-            raise TTSError(f"espeak-ng failed to initialise (returned {self.rate})")
-        self._chunks: list[np.ndarray] = []
+            lib = ctypes.CDLL(get_library_path())
+            rate = lib.espeak_Initialize(2, 0, get_data_path().encode(), 0)  # 2: synchronous
+            if rate <= 0:
+                raise TTSError(f"espeak-ng failed to initialise (returned {rate})")
 
-        def collect(wav, n, _events):  # called by espeak with each block of samples
-            if n > 0:
-                self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
-            return 0
+            def collect(wav, n, _events):  # called by espeak with each block of samples
+                if n > 0:
+                    cls._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+                return 0
 
-        self._cb = self._CB(collect)  # keep a reference: espeak holds the pointer
-        self.lib.espeak_SetSynthCallback(self._cb)
+            cls._cb = cls._CB(collect)
+            lib.espeak_SetSynthCallback(cls._cb)
+            cls._lib, cls._rate = lib, rate
+        self.lib, self.rate = cls._lib, cls._rate
 
     def synth(self, text: str, voice: Voice) -> tuple[np.ndarray, int]:
         if self.lib.espeak_SetVoiceByName(voice.name.encode()) != 0:
             raise TTSError(f"espeak-ng has no voice {voice.name!r}")
         self.lib.espeak_SetParameter(1, voice.rate, 0)  # 1: rate, words per minute
         self.lib.espeak_SetParameter(3, voice.pitch, 0)  # 3: pitch, 0-100
-        self._chunks = []
+        self._chunks.clear()
         data = text.encode()
         err = self.lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, 1, None, None)  # 1: UTF-8
         self.lib.espeak_Synchronize()

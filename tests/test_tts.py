@@ -168,3 +168,17 @@ def test_edge_unreachable_is_a_clear_error(monkeypatch):
 def test_cli_reports_errors(tmp_path, capsys):
     assert tts.main(["--data", str(tmp_path / "nowhere")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_dropping_an_espeak_instance_keeps_the_others_working():
+    """espeak-ng holds one C callback per process: a collected instance must not free it."""
+    import gc
+
+    from data.tts import Espeak, Voice
+
+    kept = Espeak()
+    dropped = Espeak()
+    del dropped
+    gc.collect()
+    wav, sr = kept.synth("Is the scope moving?", Voice("espeak", "en-us+f3", 160, 50))
+    assert sr > 0 and wav.size > sr // 4 and float(abs(wav).max()) > 0.01
