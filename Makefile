@@ -6,7 +6,7 @@ DATA   ?= data/demo
 CKPT   ?= checkpoints/demo
 PORT   ?= 8501
 
-.PHONY: demo test setup setup-dev data demo-checkpoint baselines bench report lint e2e clean
+.PHONY: demo test setup setup-dev data demo-checkpoint baselines bench report lint e2e screenshots clean
 
 $(VENV)/.runtime: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ test: $(VENV)/.dev
 
 e2e: $(VENV)/.dev
 	$(PY) -m pytest -q -m e2e tests/e2e
+
+# README screenshots: the browser test against the demo checkpoint and data.
+screenshots: $(VENV)/.dev $(DATA)/splits/test.jsonl
+	SURGVIVQA_SCREENSHOTS=docs/img SURGVIVQA_E2E_CHECKPOINT=$(CKPT) SURGVIVQA_E2E_DATA=$(DATA) \
+	  SURGVIVQA_E2E_RUNS=runs $(PY) -m pytest -q -s -m e2e tests/e2e
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache
