@@ -13,8 +13,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import engine, runs
+from app import clips, engine, runs
 from app.settings import ROOT, Settings
+from data.schema import DataError
 
 ASSETS = ROOT / "assets"
 NOTICE = "Research demo — not for clinical use"
@@ -23,6 +24,17 @@ NOTICE = "Research demo — not for clinical use"
 def settings() -> Settings:
     """The settings main.py put in this run's session state."""
     return st.session_state["settings"]
+
+
+def dataset(cfg: Settings) -> list[dict]:
+    """The records of cfg.data; a clear message and a stopped page when there are none."""
+    try:
+        return clips.dataset(cfg.data)
+    except clips.NoData as e:
+        st.error(str(e))
+    except (DataError, OSError) as e:
+        st.error(f"The dataset in {cfg.data} cannot be read: {e}")
+    st.stop()
 
 
 def pct(x: float | None, digits: int = 1) -> str:

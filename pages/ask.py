@@ -30,14 +30,7 @@ cfg = ui.settings()
 ss = st.session_state
 ui.header("Ask about a clip", "Pick a clip, ask your question out loud, read the answer.")
 
-try:
-    records = clips.dataset(cfg.data)
-except clips.NoData as e:
-    st.error(str(e))
-    st.stop()
-except (DataError, OSError) as e:
-    st.error(f"The dataset in {cfg.data} cannot be read: {e}")
-    st.stop()
+records = ui.dataset(cfg)
 
 
 def _filter_changed(widget_key: str, key: str) -> None:

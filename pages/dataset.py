@@ -14,7 +14,7 @@ import streamlit as st
 from app import charts, clips, media, state, ui
 from app.clips import ALL
 from data.catalog import CATALOG, TYPE_NAMES
-from data.schema import DataError, frame_path
+from data.schema import frame_path
 
 SHEET_CLIPS = 8  # clips on the contact sheet: about one screen of 8-frame rows
 
@@ -22,14 +22,7 @@ cfg = ui.settings()
 ss = st.session_state
 ui.header("Data", f"The dataset in {cfg.data}: question types, answers, videos and splits.")
 
-try:
-    records = clips.dataset(cfg.data)
-except clips.NoData as e:
-    st.error(str(e))
-    st.stop()
-except (DataError, OSError) as e:
-    st.error(f"The dataset in {cfg.data} cannot be read: {e}")
-    st.stop()
+records = ui.dataset(cfg)
 
 splits = [s for s in (*clips.SPLITS, "-") if any(r["split"] == s for r in records)]
 by_split = {s: [r for r in records if r["split"] == s] for s in splits}
