@@ -98,34 +98,21 @@ f2.selectbox(
 selection = clips.select(records, ss["qtype"], ss["video"])
 n = len(selection)
 with f3:
-    b1, b2, b3 = st.columns(3)
-    b1.button(
-        "Previous",
-        icon=":material/chevron_left:",
-        on_click=_move,
-        args=("prev", n),
-        disabled=n < 2,
-        width="stretch",
-        key="prev",
+    nav = (
+        ("Previous", ":material/chevron_left:", "prev"),
+        ("Next", ":material/chevron_right:", "next"),
+        ("Random", ":material/shuffle:", "random"),
     )
-    b2.button(
-        "Next",
-        icon=":material/chevron_right:",
-        on_click=_move,
-        args=("next", n),
-        disabled=n < 2,
-        width="stretch",
-        key="next",
-    )
-    b3.button(
-        "Random",
-        icon=":material/shuffle:",
-        on_click=_move,
-        args=("random", n),
-        disabled=n < 2,
-        width="stretch",
-        key="random",
-    )
+    for col, (label, icon, how) in zip(st.columns(3), nav, strict=True):
+        col.button(
+            label,
+            icon=icon,
+            on_click=_move,
+            args=(how, n),
+            disabled=n < 2,
+            width="stretch",
+            key=how,
+        )
 
 if not selection:
     st.info("No clip matches these filters. Choose another question type or video.")
