@@ -185,17 +185,22 @@ def load_jsonl(path: str | Path, skip_bad: bool = False) -> list[dict]:
     return records
 
 
-def write_jsonl(path: str | Path, records: Iterable[dict]) -> Path:
-    """Write records one per line, atomically (temp file in the same folder, then os.replace)."""
+def write_text(path: str | Path, text: str) -> Path:
+    """Write text atomically (temp file in the same folder, then os.replace): a reader sees
+    the old file or the new one, never half of one; an interrupted write leaves no temp file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for rec in records:
-                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            fh.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict]) -> Path:
+    """Write records one per line, atomically."""
+    return write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 
 from data.catalog import CATALOG, TYPE_NAMES, YES_NO
-from data.schema import DataError, load_jsonl
+from data.schema import DataError, load_jsonl, write_text
 
 SPLIT_ORDER = ("train", "eval", "val", "test", "samples")
 
@@ -156,14 +154,6 @@ def to_markdown(s: dict, sources: dict[str, str] | None = None, command: str = "
     return "\n".join(lines) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m data.stats",
@@ -191,9 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         s, {n: str(f) for n, f in files.items()}, " ".join(["python -m data.stats", *argv])
     )
     if args.out_md:
-        _write_atomic(args.out_md, md)
+        write_text(args.out_md, md)
     if args.out_json:
-        _write_atomic(args.out_json, json.dumps(s, indent=1) + "\n")
+        write_text(args.out_json, json.dumps(s, indent=1) + "\n")
     print(md, end="")
     return 0
 

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from data import scene as scn
 from data.catalog import CATALOG, TYPE_NAMES
-from data.schema import frame_path, load_jsonl, write_jsonl
+from data.schema import frame_path, load_jsonl, write_jsonl, write_text
 
 VERSION = 3  # bump when rendering changes, so old frames are re-rendered
 STRIDE = 4  # frame-number stride of the real benchmark
@@ -420,9 +420,7 @@ def generate(
     write_jsonl(out / "samples.jsonl", records)
     for name, recs in parts.items():
         write_jsonl(out / "splits" / f"{name}.jsonl", recs)
-    tmp = meta_path.with_name(".synth.json.tmp")
-    tmp.write_text(json.dumps(meta, indent=1) + "\n")
-    os.replace(tmp, meta_path)
+    write_text(meta_path, json.dumps(meta, indent=1) + "\n")
     return out
 
 

@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from data.catalog import CATALOG
 from data.files import audio_path, load_frames
-from data.schema import load_jsonl
+from data.schema import load_jsonl, write_text
 from data.score import summarize
 from training.evaluate import write_json
 
@@ -607,18 +607,6 @@ def markdown(res: dict) -> str:
     if res.get("notes"):
         rows += ["## Notes", "", *res["notes"], ""]
     return "\n".join(rows)
-
-
-def write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str] | None = None) -> int:

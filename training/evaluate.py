@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from data.files import audio_path, load_frames
-from data.schema import DataError, load_jsonl, record_key
+from data.schema import DataError, load_jsonl, record_key, write_text
 from data.score import blind_prior, format_table, is_correct_lenient, is_correct_strict, summarize
 
 MODES = ("audio", "text")
@@ -37,17 +35,8 @@ SILENCE_RMS = 3e-3  # a quiet room's noise floor (-50 dBFS): the processor refus
 
 
 def write_json(path: Path, obj: dict) -> None:
-    """Write JSON atomically (temp file in the same folder, then os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON atomically."""
+    write_text(path, json.dumps(obj, indent=1) + "\n")
 
 
 def audio_sources(records: list[dict], ablation: str, seed: int = 0) -> list[dict | None]:

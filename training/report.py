@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
+
+from data.schema import write_text
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 TARGET_LIFT = 0.20  # overall strict accuracy over the blind prior
@@ -222,14 +222,6 @@ def short(ckpt: Path, runs: dict[str, dict]) -> str:
     lines += ["", "Targets: " + "; ".join(f"{n}: {g} ({'met' if ok else 'missed'})"
                                           for n, g, ok in met)]  # fmt: skip
     return "\n".join(lines) + "\n"
-
-
-def write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def splice(readme: Path, block: str) -> None:
