@@ -69,3 +69,19 @@ def stock_models(tiny_checkpoint, tmp_path_factory) -> tuple[Path, Path]:
     WhisperModel(wcfg).save_pretrained(whisper)
     WhisperFeatureExtractor(chunk_length=5).save_pretrained(whisper)
     return qwen, whisper
+
+
+@pytest.fixture(scope="session")
+def spoken(tmp_path_factory) -> Path:
+    """2 videos x 20 questions with offline espeak-ng speech (test split: video 2)."""
+    import torch
+
+    from data.synth import generate
+    from data.tts import speak
+
+    torch.set_num_threads(1)  # 2 shared cores
+    data = generate(
+        tmp_path_factory.mktemp("spoken") / "data", videos=2, samples_per_video=20, workers=1
+    )
+    speak(data, workers=1)
+    return data

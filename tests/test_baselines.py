@@ -14,19 +14,6 @@ from data.schema import DataError, load_jsonl
 from data.score import blind_prior
 
 
-@pytest.fixture(scope="module")
-def spoken(tmp_path_factory) -> Path:
-    """2 videos x 20 questions with offline espeak-ng speech (the test split: video 2)."""
-    from data.synth import generate
-    from data.tts import speak
-
-    data = generate(
-        tmp_path_factory.mktemp("spoken") / "data", videos=2, samples_per_video=20, workers=1
-    )
-    speak(data, workers=1)
-    return data
-
-
 def lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
 

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from data.schema import load_jsonl, record_key
 from data.score import (
@@ -20,20 +19,6 @@ from data.score import (
 from training.evaluate import audio_sources, evaluate, main
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def spoken(tmp_path_factory) -> Path:
-    """2 videos x 20 questions with offline espeak-ng speech (test split: video 2)."""
-    from data.synth import generate
-    from data.tts import speak
-
-    torch.set_num_threads(1)
-    data = generate(
-        tmp_path_factory.mktemp("spoken") / "data", videos=2, samples_per_video=20, workers=1
-    )
-    speak(data, workers=1)
-    return data
 
 
 class Counting:

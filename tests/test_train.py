@@ -23,20 +23,6 @@ from training.train import (
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def spoken(tmp_path_factory) -> Path:
-    """2 videos x 20 questions with offline espeak-ng speech (test split: video 2)."""
-    from data.synth import generate
-    from data.tts import speak
-
-    torch.set_num_threads(1)  # 2 shared cores
-    data = generate(
-        tmp_path_factory.mktemp("spoken") / "data", videos=2, samples_per_video=20, workers=1
-    )
-    speak(data, workers=1)
-    return data
-
-
 def argv(data: Path, out: Path, *extra: str) -> list[str]:
     return [
         "--tiny", "true", "--data", str(data), "--output_dir", str(out), "--threads", "1",
