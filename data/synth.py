@@ -9,7 +9,8 @@ slots with its options cycled evenly; slots are packed greedily into clips (up t
 scene parameters are drawn at random. One clip = 8 JPEG frames shared by all its records, so
 all records of a clip land in the same split (they share frames: the split keeps them together).
 The last video is the held-out test video and is asked with phrasing 3 only; the others use
-phrasings 0..2. Deterministic from the seed; idempotent; frames rendered in worker processes.
+every other phrasing of the catalog. Deterministic from the seed; idempotent; frames rendered
+in worker processes.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from data import scene as scn
-from data.catalog import CATALOG, TYPE_NAMES
+from data.catalog import CATALOG, PHRASINGS, TYPE_NAMES
 from data.schema import frame_path, load_jsonl, write_jsonl, write_text
 
 VERSION = 3  # bump when rendering changes, so old frames are re-rendered
@@ -37,7 +38,7 @@ STRIDE = 4  # frame-number stride of the real benchmark
 FIRST_FRAME = 1000
 CLIP_GAP = 16  # frame numbers between clips, so clips never overlap in time
 TEST_PHRASING = 3  # held out: spoken only in the test split
-TRAIN_PHRASINGS = (0, 1, 2)
+TRAIN_PHRASINGS = tuple(i for i in range(PHRASINGS) if i != TEST_PHRASING)
 
 DOMAINS: dict[str, tuple] = {
     "view": ("normal", "fluid", "occluded", "outside"),

@@ -161,3 +161,18 @@ def test_cli(tmp_path):
         ]
     )
     assert rc == 0 and len(load_jsonl(tmp_path / "c" / "samples.jsonl")) == 40
+
+
+def test_test_wording_is_never_a_training_wording():
+    """The held-out phrasing differs from every training phrasing of every type (case and
+    punctuation ignored), and every type has as many phrasings to train on."""
+    import re
+
+    def norm(s: str) -> str:
+        return re.sub(r"[^a-z ]", "", s.lower()).strip()
+
+    train = {norm(t.phrasings[i]) for t in CATALOG.values() for i in synth.TRAIN_PHRASINGS}
+    for name, qt in CATALOG.items():
+        assert norm(qt.phrasings[synth.TEST_PHRASING]) not in train, name
+        assert len({norm(p) for p in qt.phrasings}) == len(qt.phrasings), name
+    assert len(synth.TRAIN_PHRASINGS) >= 8 and synth.TEST_PHRASING not in synth.TRAIN_PHRASINGS
