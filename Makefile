@@ -6,7 +6,7 @@ DATA   ?= data/demo
 CKPT   ?= checkpoints/demo
 PORT   ?= 8501
 
-.PHONY: demo test setup setup-dev data demo-checkpoint baselines bench report lint e2e screenshots clean
+.PHONY: demo test setup setup-dev data demo-checkpoint ablations baselines bench report lint e2e screenshots clean
 
 $(VENV)/.runtime: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,15 @@ demo: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 demo-checkpoint: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	$(PY) -m training.train --preset demo --data $(DATA) --output_dir $(CKPT)
 	$(PY) -m training.evaluate --checkpoint $(CKPT) --data $(DATA) --split test --out $(CKPT)/eval
+
+# The controls beside the audio run: does the model listen, and does it carry to new voices?
+EVAL := $(PY) -m training.evaluate --checkpoint $(CKPT) --data $(DATA)
+ablations: $(VENV)/.runtime $(DATA)/splits/test.jsonl
+	$(EVAL) --split test --audio-ablation shuffled --out $(CKPT)/eval-shuffled
+	$(EVAL) --split test --audio-ablation silent --out $(CKPT)/eval-silent
+	$(EVAL) --split test --mode text --out $(CKPT)/eval-text
+	$(EVAL) --split eval --out $(CKPT)/eval-evalsplit
+	$(EVAL) --split eval --audio-ablation shuffled --out $(CKPT)/eval-evalsplit-shuffled
 
 baselines: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	$(PY) -m training.baselines --checkpoint $(CKPT) --data $(DATA)
