@@ -4,6 +4,7 @@ resume continues them, half-written checkpoints are never taken, early stopping 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -147,3 +148,36 @@ def test_overfit_drives_the_loss_down(spoken, tmp_path):
     hist = json.loads((out / "trainer_state.json").read_text())["log_history"]
     losses = [h["loss"] for h in hist if "loss" in h]
     assert losses[-1] < 0.25 * losses[0], losses
+
+
+def test_two_processes_under_torchrun_train_one_checkpoint(spoken, tmp_path):
+    """DDP without a code change: torchrun starts two CPU processes (gloo); the main one builds,
+    warms up and plans, both train the same steps under a wall budget, one complete checkpoint
+    is written and the predictor loads it."""
+    import os
+    import subprocess
+    import sys
+
+    from model import Predictor
+
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", "29533", "-m", "training.train",
+           *argv(spoken, out, "--max_steps", "4", "--audio_warmup_steps", "2",
+                 "--vision_warmup_steps", "2", "--caption_steps", "2", "--max_minutes", "10",
+                 "--per_device_train_batch_size", "2",
+                 "--use_cpu", "true", "--ddp_backend", "gloo")]  # CUDA: plain torchrun  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert is_complete(out) and is_complete(out / "stage0") and is_complete(out / "stage1")
+    plan = json.loads((out / "plan.json").read_text())
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert 0 < state["global_step"] <= plan["max_steps"] <= 4
+    # data parallel: one step consumes 2 processes x 2 samples of the train split
+    n_train = len((spoken / "splits" / "train.jsonl").read_text().splitlines())
+    first = next(h for h in state["log_history"] if "loss" in h)
+    assert first["epoch"] == pytest.approx(1 / math.ceil(n_train / 4), abs=1e-3)
+    assert not list(out.rglob(f".{COMPLETE}.*.tmp"))
+    pred = Predictor.from_checkpoint(out, device="cpu", max_new_tokens=2)
+    assert pred.processor.cfg.train in ("full", "lora")

@@ -37,7 +37,7 @@ from transformers import (
 )
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from data.schema import DataError, load_jsonl
+from data.schema import DataError, load_jsonl, write_text
 from training.dataset import CachedProcessor, Collator, QADataset
 
 COMPLETE = "COMPLETE"  # written last into a finished checkpoint folder
@@ -129,7 +129,7 @@ class TrainArguments(TrainingArguments):
 def mark_complete(folder: str | Path, **info) -> None:
     """Write the COMPLETE marker (atomically) after everything else of the checkpoint."""
     folder = Path(folder)
-    tmp = folder / f".{COMPLETE}.tmp"
+    tmp = folder / f".{COMPLETE}.{os.getpid()}.tmp"  # per process: ranks never share it
     tmp.write_text(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **info}) + "\n")
     os.replace(tmp, folder / COMPLETE)
 
@@ -234,7 +234,12 @@ class WallBudget(TrainerCallback):
         self.deadline = deadline
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.deadline is not None and time.time() >= self.deadline:
+        if self.deadline is None:
+            return control
+        late = torch.tensor([float(time.time() >= self.deadline)], device=args.device)
+        if args.world_size > 1:  # every rank stops at the same step, or DDP waits forever
+            torch.distributed.all_reduce(late, op=torch.distributed.ReduceOp.MAX)
+        if late.item():
             print(f"wall budget reached at step {state.global_step}", file=sys.stderr)
             control.should_training_stop = True
             control.should_evaluate = args.eval_strategy != "no"
@@ -243,11 +248,15 @@ class WallBudget(TrainerCallback):
 
 
 def save_final(trainer: GraftTrainer, out: Path, **info) -> None:
-    """The final model + trainer_state.json (loss history) at out's root, then the marker."""
-    (out / COMPLETE).unlink(missing_ok=True)
+    """The final model + trainer_state.json (loss history) at out's root, then the marker.
+    Every rank calls it; only the saving process writes."""
+    if trainer.args.should_save:
+        (out / COMPLETE).unlink(missing_ok=True)
     trainer.save_model(str(out))
-    trainer.state.save_to_json(str(out / "trainer_state.json"))
-    mark_complete(out, step=trainer.state.global_step, **info)
+    if trainer.args.should_save:
+        trainer.state.save_to_json(str(out / "trainer_state.json"))
+        mark_complete(out, step=trainer.state.global_step, **info)
+    trainer.accelerator.wait_for_everyone()
 
 
 # -- model ---------------------------------------------------------------------------------------
@@ -390,6 +399,17 @@ def run_stage1(model, proc, dargs, args, train, out: Path, deadline: float | Non
     return spd
 
 
+def plan_steps(left: float, spd: float, args: TrainArguments, n_eval: int) -> int:
+    """Stage 2's length: as many steps (and their evaluations) as fit the seconds left."""
+    per_eval = spd * 0.4 * max(1, n_eval // args.per_device_train_batch_size)
+    n = int(left / spd)
+    while n > 10 and n * spd + n / max(1, args.eval_steps) * per_eval > left:
+        n = int(n * 0.95)
+    n = max(n, 10)
+    print(f"stage 2: {n} steps fit the {left / 60:.1f} min left", file=sys.stderr)
+    return min(args.max_steps, n) if args.max_steps > 0 else n
+
+
 def _step(path: Path) -> int:
     return int(path.name.rsplit("-", 1)[-1])
 
@@ -441,15 +461,19 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
 
     # The model: the latest finished stage's weights, else the starting checkpoint.
     stage0, stage1 = out / STAGES[0], out / STAGES[1]
-    start = start_checkpoint(margs, dargs, out)
+    # Under torchrun the main process builds, warms up and plans first; the others then load
+    # what it wrote (main_process_first is a no-op in a single process).
+    with args.main_process_first(local=False, desc="tiny build"):
+        start = start_checkpoint(margs, dargs, out)
     model, base_proc = load_model(start, margs, args)
     proc = CachedProcessor(base_proc)
     later = resume is not None
     if (args.vision_warmup_steps or args.audio_warmup_steps) and not later:
-        if is_complete(stage0):
-            load_weights(model, stage0)
-        else:
-            run_stage0(model, proc, dargs, args, train_recs, eval_recs, stage0)
+        with args.main_process_first(local=False, desc="stage 0"):
+            if is_complete(stage0):
+                load_weights(model, stage0)
+            else:
+                run_stage0(model, proc, dargs, args, train_recs, eval_recs, stage0)
     spd = None
     if args.caption_steps and not later:
         if not is_complete(stage1):
@@ -467,14 +491,13 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
     if later and plan_path.is_file():
         max_steps = json.loads(plan_path.read_text())["max_steps"]
     elif deadline is not None and spd:
-        left = deadline - time.time()
-        per_eval = spd * 0.4 * max(1, len(eval_recs) // args.per_device_train_batch_size)
-        n = int(left / spd)
-        while n > 10 and n * spd + n / max(1, args.eval_steps) * per_eval > left:
-            n = int(n * 0.95)
-        max_steps = min(max_steps, max(n, 10)) if max_steps > 0 else max(n, 10)
-        plan_path.write_text(json.dumps({"max_steps": max_steps, "seconds_per_step": spd}) + "\n")
-        print(f"stage 2: {max_steps} steps fit the {left / 60:.1f} min left", file=sys.stderr)
+        with args.main_process_first(local=False, desc="stage 2 plan"):
+            if args.process_index == 0:
+                max_steps = plan_steps(deadline - time.time(), spd, args, len(eval_recs))
+                plan = {"max_steps": max_steps, "seconds_per_step": spd}
+                write_text(plan_path, json.dumps(plan) + "\n")
+            else:  # every rank runs the main process's plan, or DDP waits forever
+                max_steps = json.loads(plan_path.read_text())["max_steps"]
     train_ds = QADataset(
         train_recs,
         dargs.data,
@@ -524,7 +547,9 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
     if (stage0 / "warmup.json").is_file():
         info["vision_warmup"] = json.loads((stage0 / "warmup.json").read_text())
     save_final(trainer, out, **info)
-    (out / "recipe.json").write_text(json.dumps(info, indent=1) + "\n")
+    if not args.should_save:
+        return 0
+    write_text(out / "recipe.json", json.dumps(info, indent=1) + "\n")
     if args.prune:
         for p in [*out.glob(f"{PREFIX_CHECKPOINT_DIR}-*"), stage0, stage1, out / "init"]:
             shutil.rmtree(p, ignore_errors=True)
