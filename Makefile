@@ -50,8 +50,13 @@ ablations: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	$(EVAL) --split eval --out $(CKPT)/eval-evalsplit
 	$(EVAL) --split eval --audio-ablation shuffled --out $(CKPT)/eval-evalsplit-shuffled
 
+# Blind prior, zero-shot and the ASR cascade (a tiny Whisper trained 3 min on the train speech),
+# written beside the checkpoint's own runs so the report and the Results page show them.
+ASR ?= runs/asr-tiny
 baselines: $(VENV)/.runtime $(DATA)/splits/test.jsonl
-	$(PY) -m training.baselines --checkpoint $(CKPT) --data $(DATA)
+	test -f $(ASR)/config.json || $(PY) -m training.asr --checkpoint $(CKPT) --data $(DATA) --out $(ASR) --minutes 3
+	$(PY) -m training.baselines --checkpoint $(CKPT) --data $(DATA) --asr $(ASR) \
+		--runs $(CKPT) --prefix eval-baseline-
 
 bench: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	$(PY) -m training.bench --checkpoint $(CKPT) --data $(DATA) --out docs/benchmarks.md

@@ -198,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--checkpoint", type=Path, help="needed by zero-shot and asr")
     ap.add_argument("--split", default="test")
-    ap.add_argument("--runs", type=Path, default=Path("runs"), help="parent of baseline-<name>/")
+    ap.add_argument("--runs", type=Path, default=Path("runs"), help="parent of PREFIX<name>/")
+    ap.add_argument(
+        "--prefix", default="baseline-", help="run folder prefix (eval-baseline-: in a checkpoint)"
+    )
     ap.add_argument("--only", default=",".join(NAMES), help=f"comma list of {', '.join(NAMES)}")
     ap.add_argument("--asr", help="Whisper id or tiny ASR folder (default: untrained tiny)")
     ap.add_argument("--limit", type=int, default=0, help="first N samples only (0: all)")
@@ -217,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     hf_logging.set_verbosity_error()  # generate's per-call notes would bury the progress bars
     try:
         for name in names:
-            out = args.runs / f"baseline-{name}"
+            out = args.runs / f"{args.prefix}{name}"
             if name == "prior":
                 s = run_prior(args.data, args.split, out, args.limit)
             elif name == "zero-shot":

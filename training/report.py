@@ -51,7 +51,9 @@ def load_runs(ckpt: Path) -> dict[str, dict]:
 
 
 def label(s: dict) -> str:
-    if s.get("mode") == "text":
+    if s.get("baseline"):
+        text = f"baseline: {s['baseline']} ({s.get('baseline_detail', '')})"
+    elif s.get("mode") == "text":
         text = "question as text (no audio)"
     else:
         text = {"shuffled": "audio shuffled across samples", "silent": "no speech (noise floor)"}
@@ -62,7 +64,12 @@ def label(s: dict) -> str:
 
 
 def order(s: dict) -> tuple:
-    return (s.get("split") != "test", s.get("mode") != "audio", s.get("ablation") != "none")
+    return (
+        s.get("split") != "test",
+        bool(s.get("baseline")),
+        s.get("mode") != "audio",
+        s.get("ablation") != "none",
+    )
 
 
 def targets(main: dict, runs: dict[str, dict]) -> list[tuple[str, str, bool]]:
