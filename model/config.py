@@ -38,6 +38,7 @@ class GraftConfig:
     pos_max_side: int = 64  # rows/columns the position table covers (merged grid side)
     audio_trainable: bool = False  # real Whisper is pretrained; the random tiny one must train
     silence_rms: float = 1e-3  # -60 dBFS: below this a recording holds no usable speech
+    audio_peak: float | None = None  # scale each question's loudest sample to this; None: as is
     max_new_tokens: int = 24  # answers are short; long answers fit in 24 tokens
     save_dtype: str = "float32"  # full-mode weights on disk: float32 round-trips exactly
     origin: str = ""  # free text: how the checkpoint was made
@@ -55,6 +56,8 @@ class GraftConfig:
             raise ValueError(f"train {self.train!r}: expected lora or full")
         if self.save_dtype not in ("float32", "float16", "bfloat16"):
             raise ValueError(f"save_dtype {self.save_dtype!r}: expected float32|float16|bfloat16")
+        if self.audio_peak is not None and not 0 < self.audio_peak <= 1:
+            raise ValueError(f"audio_peak {self.audio_peak}: expected a level in (0, 1] or None")
         self.lora_targets = list(self.lora_targets)
 
     @property

@@ -166,6 +166,8 @@ class GraftProcessor:
             raise AudioError(
                 f"audio is silent (RMS {rms:.2e} < {self.cfg.silence_rms:.0e}, {seconds:.1f} s)"
             )
+        if self.cfg.audio_peak is not None:  # a quiet or loud microphone sounds like training
+            y = y * (self.cfg.audio_peak / float(np.abs(y).max()))
         feats = self.feature_extractor(y, sampling_rate=SAMPLE_RATE, return_tensors="pt")
         window = self.audio_window
         n = window

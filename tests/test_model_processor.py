@@ -200,3 +200,25 @@ def test_config_json_round_trip(tmp_path):
         GraftConfig(projector="qformer")
     with pytest.raises(ValueError, match="unknown GraftConfig keys"):
         GraftConfig.from_dict({"base_model": "x", "colour": "red"})
+
+
+def test_audio_peak_makes_features_independent_of_the_recording_level(proc):
+    """audio_peak (set by model.tiny): a quiet or loud take of the same speech gives the same
+    encoder input; without it the level changes the features (the tiny encoder never heard
+    other levels: a 0.25x take cost the demo model half its accuracy)."""
+    import dataclasses
+
+    y = tone(seconds=1.5) + 0.05 * np.random.default_rng(0).standard_normal(24_000).astype("f4")
+    assert proc.cfg.audio_peak == pytest.approx(0.89)
+    ref = proc.audio_features(y)[0]
+    for gain in (0.05, 0.25, 2.5):
+        assert torch.allclose(proc.audio_features(y * gain)[0], ref, atol=1e-4), gain
+    raw = GraftProcessor(
+        proc.tokenizer,
+        proc.image_processor,
+        proc.feature_extractor,
+        dataclasses.replace(proc.cfg, audio_peak=None),
+    )
+    assert not torch.allclose(raw.audio_features(y * 0.25)[0], raw.audio_features(y)[0], atol=0.1)
+    with pytest.raises(ValueError, match="audio_peak"):
+        GraftConfig(audio_peak=1.5)
