@@ -93,12 +93,14 @@ def find_runs(runs_dir: Path, checkpoint: Path) -> tuple[list[Run], list[str]]:
 
 def default_runs(found: list[Run], checkpoint: Path, k: int = 4) -> list[str]:
     """What Results shows first: the checkpoint's evaluations on its main split (the answer
-    beside the shuffled / silent audio and text controls), else the newest runs."""
+    beside the shuffled / silent audio and text controls, then baselines), else the newest runs."""
     ckpt = checkpoint.resolve()
     own = [r for r in found if r.folder.resolve().parent == ckpt]
     main = next((r for r in own if r.folder.name == "eval"), None)
     split = main.summary.get("split") if main else None
-    picked = [r.name for r in own if split is None or r.summary.get("split") == split]
+    mine = [r for r in own if split is None or r.summary.get("split") == split]
+    # the model's own runs (answer, then its controls) before the baselines beside it
+    picked = [r.name for r in sorted(mine, key=lambda r: bool(r.summary.get("baseline")))]
     rest = sorted(
         (r for r in found if r.name not in picked),
         key=lambda r: str(r.summary.get("created", "")),

@@ -168,6 +168,14 @@ def test_runs_are_found_and_read_in_the_summary_format(dataset, tmp_path):
     found, _ = runs.find_runs(tmp_path / "runs", ckpt)
     assert [r.name for r in found][:2] == ["demo/eval", "demo/eval-shuffled"]
     assert runs.default_runs(found, ckpt, k=3) == ["demo/eval", "demo/eval-shuffled", "runs/c"]
+    # baselines written beside the checkpoint come after its own controls
+    base = make_run(ckpt / "eval-baseline-asr", dataset, seed=6)
+    summary = json.loads((base / "summary.json").read_text())
+    (base / "summary.json").write_text(json.dumps(summary | {"baseline": "asr"}))
+    found, _ = runs.find_runs(tmp_path / "runs", ckpt)
+    assert runs.default_runs(found, ckpt, k=3) == [
+        "demo/eval", "demo/eval-shuffled", "demo/eval-baseline-asr"
+    ]  # fmt: skip
     assert len(problems) == 1 and "bad" in problems[0]
     rows = runs.overall_rows(found[:1])
     assert {r["metric"] for r in rows} == {"strict", "lenient", "prior"}
