@@ -69,6 +69,12 @@ def app(timeout: float = FAST) -> AppTest:
     return run(AppTest.from_file(str(MAIN), default_timeout=FAST), timeout)
 
 
+def upload(at: AppTest, content: bytes, name: str = "q.wav") -> AppTest:
+    """Pick the upload source and upload `content` as a WAV file."""
+    run(at.radio(key="w_source").set_value("upload"))
+    return run(at.file_uploader(key="w_upload").set_value((name, content, "audio/wav")))
+
+
 def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
 
@@ -206,8 +212,7 @@ def test_missing_frames_are_an_error_not_a_crash(env, dataset, tmp_path):
 )
 def test_bad_upload_is_a_clear_error(env, name, content, message):
     at = app()
-    run(at.radio(key="w_source").set_value("upload"))
-    run(at.file_uploader(key="w_upload").set_value((name, content, "audio/wav")))
+    upload(at, content, name)
     assert message in texts(at.error)
     assert at.button(key="answer").disabled
     # and the app keeps working: a good file afterwards is accepted
@@ -305,12 +310,7 @@ def test_question_longer_than_the_models_window(env, tiny_checkpoint):
     refused with the limit, before any model is loaded."""
     env(checkpoint=tiny_checkpoint)
     at = app()
-    run(at.radio(key="w_source").set_value("upload"))
-    run(
-        at.file_uploader(key="w_upload").set_value(
-            ("q.wav", wav_bytes(speech_like(6.0)), "audio/wav")
-        )
-    )
+    upload(at, wav_bytes(speech_like(6.0)))
     assert "this model hears at most 5 s" in texts(at.error)
     assert at.button(key="answer").disabled
 
@@ -318,12 +318,7 @@ def test_question_longer_than_the_models_window(env, tiny_checkpoint):
 def test_upload_answer(env, tiny_checkpoint):
     env(checkpoint=tiny_checkpoint)
     at = app()
-    run(at.radio(key="w_source").set_value("upload"))
-    run(
-        at.file_uploader(key="w_upload").set_value(
-            ("q.wav", wav_bytes(speech_like(2.5)), "audio/wav")
-        )
-    )
+    upload(at, wav_bytes(speech_like(2.5)))
     run(at.button(key="answer").click(), MODEL)
     assert at.session_state["result"]["source"] == "upload"
     assert at.session_state["result"]["text"] is not None
