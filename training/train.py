@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 import sys
 import time
@@ -128,10 +127,8 @@ class TrainArguments(TrainingArguments):
 # -- checkpoints -------------------------------------------------------------------------------
 def mark_complete(folder: str | Path, **info) -> None:
     """Write the COMPLETE marker (atomically) after everything else of the checkpoint."""
-    folder = Path(folder)
-    tmp = folder / f".{COMPLETE}.{os.getpid()}.tmp"  # per process: ranks never share it
-    tmp.write_text(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **info}) + "\n")
-    os.replace(tmp, folder / COMPLETE)
+    stamp = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **info}
+    write_text(Path(folder) / COMPLETE, json.dumps(stamp) + "\n")
 
 
 def is_complete(folder: str | Path) -> bool:
