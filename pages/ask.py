@@ -166,6 +166,7 @@ with right:
         args=("w_source", "source"),
     )
     source = ss["source"]
+    window = capture.window_seconds(cfg.checkpoint)  # seconds the encoder hears (None: unknown)
     try:
         if source == "clip":
             path = clips.audio_path(cfg.data, rec)
@@ -180,7 +181,6 @@ with right:
                 st.caption(f"Recorded question{voice}: “{rec['question']}”")
                 later = path
         elif source == "microphone":
-            window = capture.window_seconds(cfg.checkpoint)
             limit = f" (this model hears up to {window:g} s)" if window else ""
             st.caption(f"Press record, ask your question, press stop{limit}.")
             take = capture.record(key="mic")
@@ -208,7 +208,6 @@ with right:
                 data = upload.getvalue()
                 st.audio(data)
                 question = capture.decode(data, upload.name, "upload", trim=True)
-        window = capture.window_seconds(cfg.checkpoint)
         if question is not None and window is not None and question.seconds > window:
             raise capture.QuestionError(
                 f"{question.name} holds {question.seconds:.1f} s of speech; this model hears at "
