@@ -8,6 +8,8 @@ the model.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from app import charts, engine, runs, ui
@@ -107,18 +109,20 @@ with c2:
         height=min(36 * (len(graft) + 1), 640),
     )
 
-info: dict = {}
-if (ckpt / "recipe.json").is_file():
+
+def optional_json(path: Path) -> dict:
+    """A JSON file the checkpoint may hold; {} when absent, a warning when unreadable."""
+    if not path.is_file():
+        return {}
     try:
-        info = runs.read_json(ckpt / "recipe.json")
+        return runs.read_json(path)
     except runs.RunError as e:
         st.warning(str(e))
-readout: dict = {}
-if (ckpt / "eval" / "readout.json").is_file():
-    try:
-        readout = runs.read_json(ckpt / "eval" / "readout.json")
-    except runs.RunError as e:
-        st.warning(str(e))
+        return {}
+
+
+info = optional_json(ckpt / "recipe.json")
+readout = optional_json(ckpt / "eval" / "readout.json")
 
 # --- can the vision tokens tell the scene? ------------------------------------------------------
 warm = info.get("vision_warmup") or {}
