@@ -57,7 +57,7 @@ def test_every_type_balanced(ds):
 
 def test_default_plan_size_and_balance():
     records, jobs = synth.build_records(synth.Config())  # plan only: no pixels
-    assert len(records) >= 3700
+    assert len(records) == 6 * 1280
     assert len({(r["video_id"], r["id"]) for r in records}) == len(records)
     counts = Counter((r["question_type"], r["short_answer"]) for r in records)
     for name in TYPE_NAMES:
