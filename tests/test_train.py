@@ -139,6 +139,26 @@ def test_early_stopping_triggers_after_three_worse_evaluations(tmp_path):
     assert stopped_at == 5  # best at eval 2, then 3 evaluations without improvement
 
 
+def test_freeze_vision_keeps_the_warmed_up_tower(spoken, tmp_path):
+    """--freeze_vision: after stage 0 the tower stays as the heads left it; the decoder trains."""
+    from safetensors.torch import load_file
+
+    out = tmp_path / "frozen"
+    rc = main(argv(spoken, out, "--max_steps", "2", "--vision_warmup_steps", "2",
+                   "--caption_steps", "2", "--freeze_vision", "true",
+                   "--learning_rate", "1e-2"))  # fmt: skip
+    assert rc == 0
+    warm = load_file(next((out / "stage0" / "base").glob("*.safetensors")))
+    final = load_file(next((out / "base").glob("*.safetensors")))
+    tower = [k for k in warm if "visual" in k]
+    decoder = [k for k in warm if "language_model" in k]
+    assert tower and decoder
+    assert all(torch.equal(warm[k], final[k]) for k in tower)
+    assert not all(torch.equal(warm[k], final[k]) for k in decoder)
+    recipe = json.loads((out / "recipe.json").read_text())["recipe"]
+    assert recipe["freeze_vision"] is True
+
+
 def test_overfit_drives_the_loss_down(spoken, tmp_path):
     """--overfit N: the feasibility run memorises N samples."""
     out = tmp_path / "overfit"

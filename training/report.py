@@ -124,7 +124,8 @@ def training_lines(ckpt: Path) -> list[str]:
         rc = r.get("recipe", {})
         lines.append(
             f"- last training run {r.get('minutes', '?')} min wall on the CPU: preset "
-            f"`{rc.get('preset') or '-'}`, vision warm-up {rc.get('vision_warmup_steps')} steps, "
+            f"`{rc.get('preset') or '-'}`, vision warm-up {rc.get('vision_warmup_steps')} steps"
+            f"{' (tower frozen after it)' if rc.get('freeze_vision') else ''}, "
             f"caption stage up to {rc.get('caption_steps')} steps or "
             f"{rc.get('caption_minutes', '-')} min, then questions with "
             f"{pct(rc.get('caption_mix'))} captions mixed in (batch "
