@@ -288,16 +288,32 @@ def _component(rel: str, name: str) -> str:
     return "language model"
 
 
-def _trainable(component: str, cfg: dict) -> bool:
+WARMUP_ONLY = "warm-up only"  # trained in stage 0, then frozen (train --freeze_vision)
+
+
+def _trainable(component: str, cfg: dict, frozen_vision: bool = False) -> bool | str:
     if component in ("LoRA adapters", "audio projector", "vision position embedding"):
         return True
     if component == "audio encoder (Whisper)":
         return bool(cfg.get("audio_trainable"))
-    return cfg.get("train") == "full"  # the base trains whole only in full mode (tiny model)
+    full = cfg.get("train") == "full"  # the base trains whole only in full mode (tiny model)
+    if component == "vision tower" and full and frozen_vision:
+        return WARMUP_ONLY
+    return full
+
+
+def _froze_vision(checkpoint: Path) -> bool:
+    """Did the recipe freeze the vision tower after its warm-up? (recipe.json, if any)"""
+    try:  # an unreadable recipe is reported where the page shows it; here it just says no
+        recipe = read_json(checkpoint / "recipe.json").get("recipe")
+    except RunError:
+        return False
+    return isinstance(recipe, dict) and bool(recipe.get("freeze_vision"))
 
 
 def parameter_counts(checkpoint: Path) -> tuple[list[dict], str]:
-    """Rows {component, parameters, trainable, files} and where the numbers came from: counts
+    """Rows {component, parameters, trainable (True, False or WARMUP_ONLY), files} and where the
+    numbers came from: counts
     the checkpoint stores (param_counts.json) if any, else its safetensors headers (no weights
     are loaded, so the page stays light even for a 7B checkpoint)."""
     stored = checkpoint / "param_counts.json"
@@ -315,6 +331,7 @@ def parameter_counts(checkpoint: Path) -> tuple[list[dict], str]:
         ]
         return rows, stored.name
     cfg = read_json(checkpoint / "graft_config.json")
+    frozen_vision = _froze_vision(checkpoint)
     totals: Counter = Counter()
     where: dict[str, set[str]] = {}
     files = [*checkpoint.glob("*.safetensors")]
@@ -330,7 +347,7 @@ def parameter_counts(checkpoint: Path) -> tuple[list[dict], str]:
         {
             "component": c,
             "parameters": n,
-            "trainable": _trainable(c, cfg),
+            "trainable": _trainable(c, cfg, frozen_vision),
             "files": ", ".join(sorted(where[c])),
         }
         for c, n in sorted(totals.items(), key=lambda kv: -kv[1])

@@ -73,7 +73,7 @@ with c1:
         st.error(str(e))
         rows, source = [], ""
     if rows:
-        trainable = sum(r["parameters"] for r in rows if r["trainable"])
+        trainable = sum(r["parameters"] for r in rows if r["trainable"] is True)
         total = sum(r["parameters"] for r in rows)
         a, b = st.columns(2)
         a.metric("Trainable", f"{trainable:,}")
@@ -83,7 +83,9 @@ with c1:
                 {
                     **r,
                     "parameters": f"{r['parameters']:,}",
-                    "trainable": {True: "yes", False: "frozen", None: "?"}[r["trainable"]],
+                    "trainable": {True: "yes", False: "frozen", None: "?"}.get(
+                        r["trainable"], r["trainable"]
+                    ),
                 }
                 for r in rows
             ],

@@ -220,6 +220,13 @@ def test_parameter_counts_from_headers_and_stored(tiny_checkpoint, tmp_path):
     by = {r["component"]: r for r in rows}
     assert by["audio projector"]["trainable"]
     assert by["language model"]["trainable"] == (cfg["train"] == "full")
+    assert by["vision tower"]["trainable"] == (cfg["train"] == "full")
+    # a recipe that froze the tower after its warm-up says so
+    (copy / "recipe.json").write_text(json.dumps({"recipe": {"freeze_vision": True}}))
+    frozen = {r["component"]: r for r in runs.parameter_counts(copy)[0]}
+    want = runs.WARMUP_ONLY if cfg["train"] == "full" else False
+    assert frozen["vision tower"]["trainable"] == want
+    assert frozen["language model"]["trainable"] == by["language model"]["trainable"]
     (tmp_path / "graft_config.json").write_text("{}")
     (tmp_path / "param_counts.json").write_text(
         json.dumps({"projector": {"parameters": 10, "trainable": True}})
