@@ -288,7 +288,7 @@ def _component(rel: str, name: str) -> str:
     return "language model"
 
 
-WARMUP_ONLY = "warm-up only"  # trained in stage 0, then frozen (train --freeze_vision)
+WARMUP_ONLY = "warm-up"  # trained in stage 0, then frozen (train --freeze_vision)
 
 
 def _trainable(component: str, cfg: dict, frozen_vision: bool = False) -> bool | str:

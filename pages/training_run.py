@@ -98,6 +98,8 @@ with c1:
                 f" The frozen base `{graft.get('base_model')}` and encoder "
                 f"`{graft.get('audio_encoder')}` are referenced, not stored."
             )
+        if any(r["trainable"] == runs.WARMUP_ONLY for r in rows):
+            note += " Warm-up: trained in the vision warm-up, then frozen for the later stages."
         st.caption(note)
 with c2:
     st.subheader("Graft config")

@@ -405,7 +405,8 @@ def test_training_page_curves_best_step_and_parameters(env, tiny_checkpoint, tmp
     shutil.copytree(tiny_checkpoint, ckpt)
     state = json.loads(make_trainer_state(ckpt).read_text())
     warm = {"train": {"nbi": 0.99}, "held_out": {"nbi": 0.96}}
-    (ckpt / "recipe.json").write_text(json.dumps({"minutes": 12.5, "vision_warmup": warm}))
+    recipe = {"minutes": 12.5, "vision_warmup": warm, "recipe": {"freeze_vision": True}}
+    (ckpt / "recipe.json").write_text(json.dumps(recipe))
     (ckpt / "eval").mkdir()
     (ckpt / "eval" / "readout.json").write_text(json.dumps({"held_out": {"nbi": 0.5}}))
     env(checkpoint=ckpt)
@@ -429,6 +430,13 @@ def test_training_page_curves_best_step_and_parameters(env, tiny_checkpoint, tmp
     assert readout["final tower (fresh heads)"].tolist() == ["50.0%"]
     config = {r["setting"]: r["value"] for _, r in at.dataframe[1].value.iterrows()}
     assert config["train"] == json.loads((ckpt / "graft_config.json").read_text())["train"]
+    # the recipe froze the tower after its warm-up: the table and the caption say so
+    params = {r["component"]: r for _, r in at.dataframe[0].value.iterrows()}
+    assert config["train"] == "full"  # the tiny model trains whole, so its tower could train
+    assert params["vision tower"]["trainable"] == "warm-up"
+    assert any("frozen for the later stages" in c.value for c in at.caption)
+    n_vision = int(params["vision tower"]["parameters"].replace(",", ""))
+    assert metrics["Trainable"] == f"{total - n_vision:,}"
 
 
 def test_training_page_without_trainer_state(env, tiny_checkpoint):
