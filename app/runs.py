@@ -313,9 +313,8 @@ def _froze_vision(checkpoint: Path) -> bool:
 
 def parameter_counts(checkpoint: Path) -> tuple[list[dict], str]:
     """Rows {component, parameters, trainable (True, False or WARMUP_ONLY), files} and where the
-    numbers came from: counts
-    the checkpoint stores (param_counts.json) if any, else its safetensors headers (no weights
-    are loaded, so the page stays light even for a 7B checkpoint)."""
+    numbers came from: counts the checkpoint stores (param_counts.json) if any, else its
+    safetensors headers (no weights are loaded, so the page stays light even for a 7B one)."""
     stored = checkpoint / "param_counts.json"
     if stored.is_file():
         obj = read_json(stored)

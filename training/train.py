@@ -9,7 +9,7 @@
 --model is a graft checkpoint (model.tiny, or a grafted Qwen2-VL + Whisper); its GraftConfig
 says whether LoRA (+ projector) or every weight trains. The recipe runs up to three stages:
   0. warm-ups (training.warmup): the audio path learns the question type, the vision tower the
-     clips' scene labels through small heads; --freeze_vision keeps the tower so from then on
+     clips' scene labels through small heads; --freeze_vision then keeps the tower as it is
   1. captions: the target is the spoken transcript + the scene caption
   2. questions, with some captions mixed in: early stopping on the eval loss (patience 3), the
      best checkpoint loaded at the end and saved to --output_dir.
@@ -51,7 +51,7 @@ PRESETS: dict[str, dict] = {
         audio_tokens="trim+pool:2",  # 25 tokens/s of speech: halves the prompt's audio part
         target="short",  # one-word answers: the tiny decoder's budget goes to the decision
         audio_warmup_steps=2000,  # ~6 min: 12 wordings per type need more than 800 (0.69 there)
-        vision_warmup_steps=1200,  # ~5 min: held-out quadrant 0.59, size 0.77 (150: 0.28, 0.37)
+        vision_warmup_steps=1200,  # ~6 min: held-out quadrant 0.67, size 0.76 (150: 0.28, 0.37)
         vision_warmup_lr=2e-3,
         freeze_vision=True,  # the question stage wore the tower's read-out down (motion 84->74%)
         caption_steps=2000,  # captions pull the visual features along before the questions
