@@ -302,19 +302,11 @@ def _trainable(component: str, cfg: dict, frozen_vision: bool = False) -> bool |
     return full
 
 
-def _froze_vision(checkpoint: Path) -> bool:
-    """Did the recipe freeze the vision tower after its warm-up? (recipe.json, if any)"""
-    try:  # an unreadable recipe is reported where the page shows it; here it just says no
-        recipe = read_json(checkpoint / "recipe.json").get("recipe")
-    except RunError:
-        return False
-    return isinstance(recipe, dict) and bool(recipe.get("freeze_vision"))
-
-
-def parameter_counts(checkpoint: Path) -> tuple[list[dict], str]:
+def parameter_counts(checkpoint: Path, frozen_vision: bool = False) -> tuple[list[dict], str]:
     """Rows {component, parameters, trainable (True, False or WARMUP_ONLY), files} and where the
     numbers came from: counts the checkpoint stores (param_counts.json) if any, else its
-    safetensors headers (no weights are loaded, so the page stays light even for a 7B one)."""
+    safetensors headers (no weights are loaded, so the page stays light even for a 7B one).
+    frozen_vision: the recipe froze the tower after its warm-up (recipe.json's freeze_vision)."""
     stored = checkpoint / "param_counts.json"
     if stored.is_file():
         obj = read_json(stored)
@@ -330,7 +322,6 @@ def parameter_counts(checkpoint: Path) -> tuple[list[dict], str]:
         ]
         return rows, stored.name
     cfg = read_json(checkpoint / "graft_config.json")
-    frozen_vision = _froze_vision(checkpoint)
     totals: Counter = Counter()
     where: dict[str, set[str]] = {}
     files = [*checkpoint.glob("*.safetensors")]

@@ -63,12 +63,30 @@ else:
     else:
         st.info("trainer_state.json holds no loss entries yet.")
 
+
+# --- the optional recipe and read-out files -----------------------------------------------------
+def optional_json(path: Path) -> dict:
+    """A JSON file the checkpoint may hold; {} when absent, a warning when unreadable."""
+    if not path.is_file():
+        return {}
+    try:
+        return runs.read_json(path)
+    except runs.RunError as e:
+        st.warning(str(e))
+        return {}
+
+
+info = optional_json(ckpt / "recipe.json")
+readout = optional_json(ckpt / "eval" / "readout.json")
+recipe = info.get("recipe")
+froze_vision = isinstance(recipe, dict) and bool(recipe.get("freeze_vision"))
+
 # --- config and parameters ----------------------------------------------------------------------
 c1, c2 = st.columns([3, 2], gap="large")
 with c1:
     st.subheader("Trainable parameters")
     try:
-        rows, source = runs.parameter_counts(ckpt)
+        rows, source = runs.parameter_counts(ckpt, frozen_vision=froze_vision)
     except runs.RunError as e:
         st.error(str(e))
         rows, source = [], ""
@@ -113,20 +131,6 @@ with c2:
         height=min(36 * (len(graft) + 1), 640),
     )
 
-
-def optional_json(path: Path) -> dict:
-    """A JSON file the checkpoint may hold; {} when absent, a warning when unreadable."""
-    if not path.is_file():
-        return {}
-    try:
-        return runs.read_json(path)
-    except runs.RunError as e:
-        st.warning(str(e))
-        return {}
-
-
-info = optional_json(ckpt / "recipe.json")
-readout = optional_json(ckpt / "eval" / "readout.json")
 
 # --- can the vision tokens tell the scene? ------------------------------------------------------
 warm = info.get("vision_warmup") or {}

@@ -222,8 +222,7 @@ def test_parameter_counts_from_headers_and_stored(tiny_checkpoint, tmp_path):
     assert by["language model"]["trainable"] == (cfg["train"] == "full")
     assert by["vision tower"]["trainable"] == (cfg["train"] == "full")
     # a recipe that froze the tower after its warm-up says so
-    (copy / "recipe.json").write_text(json.dumps({"recipe": {"freeze_vision": True}}))
-    frozen = {r["component"]: r for r in runs.parameter_counts(copy)[0]}
+    frozen = {r["component"]: r for r in runs.parameter_counts(copy, frozen_vision=True)[0]}
     want = runs.WARMUP_ONLY if cfg["train"] == "full" else False
     assert frozen["vision tower"]["trainable"] == want
     assert frozen["language model"]["trainable"] == by["language model"]["trainable"]
