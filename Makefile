@@ -22,14 +22,19 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 setup: $(VENV)/.runtime
 setup-dev: $(VENV)/.dev
 
-# The embedded demo dataset: synthetic clips, then spoken questions (idempotent).
+# The embedded demo dataset: synthetic clips, then spoken questions (idempotent); training
+# also needs the spoken word strings of its audio warm-up.
 $(DATA)/splits/test.jsonl: | $(VENV)/.runtime
 	$(PY) -m data.synth --out $(DATA)
 	$(PY) -m data.tts --data $(DATA)
 
+$(DATA)/words/train.jsonl: $(DATA)/splits/test.jsonl
+	$(PY) -m data.words --data $(DATA)
+
 data: $(VENV)/.runtime
 	$(PY) -m data.synth --out $(DATA)
 	$(PY) -m data.tts --data $(DATA)
+	$(PY) -m data.words --data $(DATA)
 
 demo: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	test -f $(CKPT)/graft_config.json || $(MAKE) demo-checkpoint
@@ -37,7 +42,7 @@ demo: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	  $(PY) -m streamlit run app/main.py --server.port $(PORT)
 
 # Rebuild the shipped demo checkpoint from scratch (tiny model, CPU, under an hour).
-demo-checkpoint: $(VENV)/.runtime $(DATA)/splits/test.jsonl
+demo-checkpoint: $(VENV)/.runtime $(DATA)/words/train.jsonl
 	$(PY) -m training.train --preset demo --data $(DATA) --output_dir $(CKPT)
 	$(PY) -m training.evaluate --checkpoint $(CKPT) --data $(DATA) --split test --out $(CKPT)/eval
 

@@ -64,7 +64,7 @@ def precompute(
     proc: CachedProcessor, data: Path, records: Sequence[dict], audio: bool = True
 ) -> None:
     """Fill proc's caches for these records (clips and recordings already cached are kept)."""
-    clips = {clip_key(r): r for r in records if clip_key(r) not in proc.clips}
+    clips = {clip_key(r): r for r in records if "frames" in r and clip_key(r) not in proc.clips}
     for key, rec in tqdm(clips.items(), desc="frames", unit="clip", leave=False):
         v = GraftProcessor.images(proc, load_frames(data, rec))
         proc.clips[key] = {
