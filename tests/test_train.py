@@ -38,9 +38,12 @@ def argv(data: Path, out: Path, *extra: str) -> list[str]:
 @pytest.fixture(scope="module")
 def run(spoken, tmp_path_factory) -> Path:
     """Warm-up, caption stage and 4 question steps, gradient checkpointing (non-reentrant) on."""
+    from data.words import build
+
+    build(spoken, workers=1, counts={"train": 12, "eval": 6})
     out = tmp_path_factory.mktemp("train") / "ckpt"
     rc = main(argv(spoken, out, "--max_steps", "4", "--vision_warmup_steps", "2",
-                   "--audio_warmup_steps", "2",
+                   "--audio_warmup_steps", "2", "--audio_word_steps", "2",
                    "--caption_steps", "2", "--caption_mix", "0.5",
                    "--gradient_checkpointing", "true"))  # fmt: skip
     assert rc == 0
@@ -50,6 +53,7 @@ def run(spoken, tmp_path_factory) -> Path:
 def test_run_writes_a_complete_checkpoint_the_predictor_loads(run, spoken):
     from PIL import Image
 
+    from data.catalog import TYPE_NAMES
     from data.schema import frame_path, load_jsonl
     from model import Predictor
 
@@ -71,6 +75,9 @@ def test_run_writes_a_complete_checkpoint_the_predictor_loads(run, spoken):
     warm = json.loads((run / "stage0" / "warmup.json").read_text())
     assert warm["steps"] == 2 and 0 <= warm["held_out"]["view"] <= 1
     assert warm["audio"]["steps"] == 2 and 0 <= warm["audio"]["held_out_type_acc"] <= 1
+    assert warm["words"]["steps"] == 2 and warm["words"]["words"] > 10
+    assert 0 <= warm["words"]["held_out_word_recall"] <= 1
+    assert set(warm["audio"]["held_out_by_type"]) <= set(TYPE_NAMES)
 
     rec = load_jsonl(spoken / "splits" / "test.jsonl")[0]
     frames = [Image.open(frame_path(spoken / "frames", rec["video_id"], f)) for f in rec["frames"]]

@@ -104,6 +104,7 @@ class TrainArguments(TrainingArguments):
     vision_warmup_steps: int = 0  # stage 0 steps (0: skip)
     vision_warmup_lr: float = 3e-3  # peak of stage 0's one-cycle schedule for tower + heads
     audio_warmup_steps: int = 0  # stage 0 steps of the audio encoder on the question type
+    audio_word_steps: int = 0  # stage 0 steps of keyword spotting on <data>/words, run first
     caption_steps: int = 0  # stage 1 steps (0: skip)
     caption_minutes: float = 0.0  # stage 1 wall cap (0: none): stage 2 keeps its share
     caption_mix: float = 0.0  # stage 2: chance an item's target is transcript + caption
@@ -352,10 +353,17 @@ def stage_args(args: TrainArguments, out: Path, **over) -> TrainArguments:
 
 
 def run_stage0(model, proc, dargs, args, train, ev, out: Path) -> dict:
+    from data.words import load as load_words
     from model.checkpoint import save_checkpoint
-    from training.warmup import fit_audio, fit_heads
+    from training.warmup import fit_audio, fit_heads, fit_words
 
     info = {}
+    if args.audio_word_steps:
+        words = [load_words(dargs.data, split) for split in ("train", "eval")]
+        info["words"] = fit_words(model, proc, dargs.data, *words, args.audio_word_steps,
+                                  seed=args.seed)  # fmt: skip
+        print(f"stage 0: spoken words, held-out recall {info['words']['held_out_word_recall']:.2f}",
+              file=sys.stderr)  # fmt: skip
     if args.audio_warmup_steps:
         info["audio"] = fit_audio(model, proc, dargs.data, train, ev, args.audio_warmup_steps,
                                   seed=args.seed)  # fmt: skip
@@ -471,7 +479,7 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
     model, base_proc = load_model(start, margs, args)
     proc = CachedProcessor(base_proc)
     later = resume is not None
-    if (args.vision_warmup_steps or args.audio_warmup_steps) and not later:
+    if (args.vision_warmup_steps or args.audio_warmup_steps or args.audio_word_steps) and not later:
         with args.main_process_first(local=False, desc="stage 0"):
             if is_complete(stage0):
                 load_weights(model, stage0)
@@ -566,6 +574,7 @@ def _recipe(margs, dargs, args) -> dict:
     keep = (
         "preset",
         "audio_warmup_steps",
+        "audio_word_steps",
         "vision_warmup_steps",
         "vision_warmup_lr",
         "caption_steps",

@@ -13,6 +13,7 @@ from "the decoder does not fetch it".
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -225,10 +226,102 @@ class AudioHead(nn.Module):
         return self.out(torch.stack(pooled))
 
 
+class WordHead(nn.Module):
+    """Which words of the question vocabulary were spoken: a per-token score, max over time.
+    Keyword spotting makes the encoder hear words, not only a wording's overall shape."""
+
+    def __init__(self, dim: int, words: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, words)
+
+    def forward(self, tokens: list[torch.Tensor]) -> torch.Tensor:
+        return torch.stack([self.out(self.norm(t)).amax(0) for t in tokens])
+
+
+def question_words(text: str) -> list[str]:
+    """The lower-case words of a question, punctuation dropped."""
+    return re.findall(r"[a-z]+", text.lower())
+
+
 def _audio_batch(proc: CachedProcessor, recs: Sequence[dict], device) -> tuple:
     feats = torch.cat([proc.sounds[r["audio"]][0] for r in recs]).float().to(device)
     lengths = torch.tensor([proc.sounds[r["audio"]][1] for r in recs], device=device)
     return feats, lengths
+
+
+def _fit(params: list, steps: int, lr: float, batch: int, n: int, seed: int, loss_of, desc: str):
+    """AdamW with a one-cycle schedule over shuffled batches of range(n); loss_of(indices)."""
+    was = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=max(steps, 1), pct_start=0.1)
+    rng = random.Random(seed)
+    order: list[int] = []
+    bar = tqdm(range(steps), desc=desc, unit="step")
+    for _ in bar:
+        if len(order) < batch:
+            order += rng.sample(range(n), n)
+        idx, order = order[:batch], order[batch:]
+        loss = loss_of(idx)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    for p, w in zip(params, was, strict=True):
+        p.requires_grad_(w)
+
+
+def fit_words(
+    model,
+    proc: CachedProcessor,
+    data: str | Path,
+    train: Sequence[dict],
+    held_out: Sequence[dict],
+    steps: int,
+    lr: float = 3e-3,
+    batch: int = 32,
+    seed: int = 0,
+) -> dict:
+    """Keyword spotting: the encoder + projector learn which words were spoken in random word
+    strings (data.words), so no sentence shape can stand in for the words themselves."""
+    g = graft_modules(model)
+    device = g.get_input_embeddings().weight.device
+    precompute(proc, Path(data), list(train) + list(held_out))
+    vocab = sorted({w for r in train for w in question_words(r["question"])})
+    w_of = {w: i for i, w in enumerate(vocab)}
+    head = WordHead(g.config.text_config.hidden_size, len(vocab)).to(device)
+
+    def spoken(recs: Sequence[dict]) -> torch.Tensor:
+        y = torch.zeros(len(recs), len(vocab), device=device)
+        for row, r in enumerate(recs):
+            y[row, [w_of[w] for w in question_words(r["question"]) if w in w_of]] = 1.0
+        return y
+
+    def loss_of(idx: list[int]) -> torch.Tensor:
+        recs = [train[i] for i in idx]
+        scores = head(g.encode_audio(*_audio_batch(proc, recs, device)))
+        y = spoken(recs)  # the spoken words as a distribution: softmax gives every step a
+        return -(y / y.sum(1, keepdim=True) * scores.log_softmax(-1)).sum(1).mean()  # signal
+
+    t0 = time.time()
+    params = [*head.parameters(), *g.audio_encoder.parameters(), *g.projector.parameters()]
+    model.train()
+    _fit(params, steps, lr, batch, len(train), seed, loss_of, "word warm-up")
+    model.eval()
+    found = total = 0
+    with torch.no_grad():  # recall at k: the k best-scored words of an utterance of k words
+        for s in range(0, len(held_out), 64):
+            part = held_out[s : s + 64]
+            scores = head(g.encode_audio(*_audio_batch(proc, part, device)))
+            for row, y in zip(scores, spoken(part), strict=True):
+                k = int(y.sum())
+                found += int(y[row.topk(k).indices].sum()) if k else 0
+                total += k
+    return {"steps": steps, "seconds": round(time.time() - t0, 1), "words": len(vocab),
+            "held_out_word_recall": round(found / max(1, total), 3)}  # fmt: skip
 
 
 def fit_audio(
@@ -250,46 +343,37 @@ def fit_audio(
     device = g.get_input_embeddings().weight.device
     precompute(proc, Path(data), list(train) + list(held_out))
     head = AudioHead(g.config.text_config.hidden_size, len(TYPE_NAMES)).to(device)
-    params = [*head.parameters(), *g.audio_encoder.parameters(), *g.projector.parameters()]
-    was = [p.requires_grad for p in params]
-    for p in params:
-        p.requires_grad_(True)
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=max(steps, 1), pct_start=0.1)
     y_of = {t: i for i, t in enumerate(TYPE_NAMES)}
-    rng = random.Random(seed)
-    order: list[int] = []
-    t0 = time.time()
-    model.train()
-    bar = tqdm(range(steps), desc="audio warm-up", unit="step")
-    for _ in bar:
-        if len(order) < batch:
-            order += rng.sample(range(len(train)), len(train))
-        idx, order = order[:batch], order[batch:]
+
+    def loss_of(idx: list[int]) -> torch.Tensor:
         recs = [train[i] for i in idx]
         logits = head(g.encode_audio(*_audio_batch(proc, recs, device)))
         y = torch.tensor([y_of[r["question_type"]] for r in recs], device=device)
-        loss = nn.functional.cross_entropy(logits, y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        return nn.functional.cross_entropy(logits, y)
+
+    t0 = time.time()
+    params = [*head.parameters(), *g.audio_encoder.parameters(), *g.projector.parameters()]
+    model.train()
+    _fit(params, steps, lr, batch, len(train), seed, loss_of, "audio warm-up")
     model.eval()
 
     @torch.no_grad()
-    def acc(recs: Sequence[dict]) -> float:
-        right = 0
+    def hits(recs: Sequence[dict]) -> dict[str, list[bool]]:
+        """Per question type, whether each record's type was named right."""
+        out: dict[str, list[bool]] = {}
         for s in range(0, len(recs), 64):
             part = recs[s : s + 64]
             pred = head(g.encode_audio(*_audio_batch(proc, part, device))).argmax(-1)
-            right += sum(
-                int(p) == y_of[r["question_type"]] for p, r in zip(pred, part, strict=True)
-            )
-        return right / max(1, len(recs))
+            for p, r in zip(pred, part, strict=True):
+                out.setdefault(r["question_type"], []).append(int(p) == y_of[r["question_type"]])
+        return out
 
-    out = {"steps": steps, "seconds": round(time.time() - t0, 1),
-           "train_type_acc": acc(train[:512]), "held_out_type_acc": acc(held_out)}  # fmt: skip
-    for p, w in zip(params, was, strict=True):
-        p.requires_grad_(w)
-    return out
+    def acc(by_type: dict[str, list[bool]]) -> float:
+        flat = [h for v in by_type.values() for h in v]
+        return sum(flat) / max(1, len(flat))
+
+    held = hits(held_out)
+    by_type = {t: round(sum(v) / len(v), 3) for t, v in sorted(held.items())}
+    return {"steps": steps, "seconds": round(time.time() - t0, 1),
+            "train_type_acc": acc(hits(train[:512])), "held_out_type_acc": acc(held),
+            "held_out_by_type": by_type}  # fmt: skip

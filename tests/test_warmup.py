@@ -1,0 +1,29 @@
+"""Stage 0 pieces that need no dataset: the keyword-spotting head and its targets."""
+
+from __future__ import annotations
+
+import torch
+
+from training.warmup import WordHead, question_words
+
+
+def test_question_words_drop_case_and_punctuation():
+    assert question_words("Name the instrument, on screen.") == [
+        "name", "the", "instrument", "on", "screen",
+    ]  # fmt: skip
+    words = question_words("Is the lesion's size <5 mm?")
+    assert words == ["is", "the", "lesion", "s", "size", "mm"]
+
+
+def test_word_head_hears_a_word_wherever_it_is_spoken():
+    """Max over time: a word's score is its best frame's, wherever in the question that frame
+    comes; a frame added to an utterance can only raise scores."""
+    torch.manual_seed(0)
+    head = WordHead(dim=16, words=5)
+    rest = torch.randn(6, 16)
+    word = torch.randn(1, 16)
+    first, last = head([torch.cat([word, rest]), torch.cat([rest, word])])
+    assert torch.allclose(first, last)
+    quiet, alone = head([rest, word])
+    assert torch.allclose(first, torch.maximum(quiet, alone))
+    assert head([rest, rest[:2]]).shape == (2, 5)  # one row per utterance, any length
