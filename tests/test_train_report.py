@@ -72,3 +72,21 @@ def test_results_page_and_readme_block(ckpt, tmp_path):
 def test_missing_audio_run_is_an_error(tmp_path):
     with pytest.raises(SystemExit, match="summary.json"):
         load_runs(tmp_path)
+
+
+def test_training_lines_report_each_warm_up_from_the_recipe(tmp_path):
+    from training.report import training_lines
+
+    warm = {
+        "words": {"steps": 2000, "words": 258, "held_out_word_recall": 0.545},
+        "audio": {"steps": 2000, "held_out_type_acc": 0.9, "train_type_acc": 1.0},
+        "held_out": {"view": 0.99},
+    }
+    recipe = {"minutes": 50.0, "recipe": {"preset": "demo"}, "vision_warmup": warm}
+    (tmp_path / "recipe.json").write_text(json.dumps(recipe))
+    text = "\n".join(training_lines(tmp_path))
+    assert "keyword-spotting warm-up (2000 steps" in text and "54.5% of the words spoken" in text
+    assert "90.0% on held-out voices" in text and "view 99.0%" in text
+    del warm["words"]
+    (tmp_path / "recipe.json").write_text(json.dumps(recipe))
+    assert "keyword-spotting" not in "\n".join(training_lines(tmp_path))

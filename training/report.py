@@ -136,6 +136,13 @@ def training_lines(ckpt: Path) -> list[str]:
             when = ", ".join(f"{k} {v}" for k, v in r["finished"].items())
             lines.append(f"- stage checkpoints finished at: {when}; the question stage ran after")
         warm = r.get("vision_warmup")
+        if warm and warm.get("words"):
+            w = warm["words"]
+            lines.append(
+                f"- keyword-spotting warm-up ({w['steps']} steps on spoken word strings): on "
+                f"held-out voices, {pct(w['held_out_word_recall'])} of the words spoken are "
+                f"among the k best-scored of {w['words']} (k = the words spoken)"
+            )
         if warm and warm.get("audio"):
             a = warm["audio"]
             lines.append(
