@@ -132,8 +132,41 @@ with c2:
     )
 
 
+warm = info.get("vision_warmup") or {}  # stage 0: audio and vision warm-ups together
+
+# --- does the audio path hear the question? -----------------------------------------------------
+words, audio = warm.get("words") or {}, warm.get("audio") or {}
+if words or audio:
+    st.subheader("Audio warm-up")
+    a1, a2 = st.columns(2)
+    if words:
+        a1.metric(
+            "Words heard",
+            ui.pct(words.get("held_out_word_recall")),
+            help=f"Keyword spotting, {words.get('steps')} steps on spoken word strings: the share "
+            f"of spoken words among the best-scored of {words.get('words')}, held-out voices.",
+        )
+    if audio:
+        a2.metric(
+            "Question type from speech",
+            ui.pct(audio.get("held_out_type_acc")),
+            help=f"{audio.get('steps')} steps; which of the 20 question types was asked, "
+            "named from the audio tokens alone, held-out voices.",
+        )
+    by_type = audio.get("held_out_by_type")
+    if isinstance(by_type, dict):
+        st.dataframe(
+            [{"question type": t, "named from speech": ui.pct(v)} for t, v in by_type.items()],
+            hide_index=True,
+            width="stretch",
+        )
+    st.caption(
+        "Before the questions, the audio path learns to hear words, then to name the question "
+        "type, from the audio tokens as the decoder sees them. A type named poorly here is one "
+        "the model may answer as if another question was asked."
+    )
+
 # --- can the vision tokens tell the scene? ------------------------------------------------------
-warm = info.get("vision_warmup") or {}
 columns = {
     "after the warm-up": warm.get("held_out"),
     "final tower (fresh heads)": readout.get("held_out"),
