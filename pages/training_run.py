@@ -79,14 +79,15 @@ def optional_json(path: Path) -> dict:
 info = optional_json(ckpt / "recipe.json")
 readout = optional_json(ckpt / "eval" / "readout.json")
 recipe = info.get("recipe")
-froze_vision = isinstance(recipe, dict) and bool(recipe.get("freeze_vision"))
+recipe = recipe if isinstance(recipe, dict) else {}
+froze_vision, froze_audio = bool(recipe.get("freeze_vision")), bool(recipe.get("freeze_audio"))
 
 # --- config and parameters ----------------------------------------------------------------------
 c1, c2 = st.columns([3, 2], gap="large")
 with c1:
     st.subheader("Trainable parameters")
     try:
-        rows, source = runs.parameter_counts(ckpt, frozen_vision=froze_vision)
+        rows, source = runs.parameter_counts(ckpt, froze_vision, froze_audio)
     except runs.RunError as e:
         st.error(str(e))
         rows, source = [], ""
@@ -117,7 +118,7 @@ with c1:
                 f"`{graft.get('audio_encoder')}` are referenced, not stored."
             )
         if any(r["trainable"] == runs.WARMUP_ONLY for r in rows):
-            note += " Warm-up: trained in the vision warm-up, then frozen for the later stages."
+            note += " Warm-up: trained in the stage-0 warm-up, then frozen for the later stages."
         st.caption(note)
 with c2:
     st.subheader("Graft config")

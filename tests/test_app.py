@@ -408,7 +408,8 @@ def test_training_page_curves_best_step_and_parameters(env, tiny_checkpoint, tmp
             "words": {"steps": 20, "words": 258, "held_out_word_recall": 0.545},
             "audio": {"steps": 20, "held_out_type_acc": 0.75,
                       "held_out_by_type": {"nbi_status": 1.0, "lesion_site": 0.5}}}  # fmt: skip
-    recipe = {"minutes": 12.5, "vision_warmup": warm, "recipe": {"freeze_vision": True}}
+    recipe = {"minutes": 12.5, "vision_warmup": warm,
+              "recipe": {"freeze_vision": True, "freeze_audio": True}}  # fmt: skip
     (ckpt / "recipe.json").write_text(json.dumps(recipe))
     (ckpt / "eval").mkdir()
     (ckpt / "eval" / "readout.json").write_text(json.dumps({"held_out": {"nbi": 0.5}}))
@@ -440,9 +441,11 @@ def test_training_page_curves_best_step_and_parameters(env, tiny_checkpoint, tmp
     params = {r["component"]: r for _, r in at.dataframe[0].value.iterrows()}
     assert config["train"] == "full"  # the tiny model trains whole, so its tower could train
     assert params["vision tower"]["trainable"] == "warm-up"
+    assert params["audio encoder (Whisper)"]["trainable"] == "warm-up"  # audio_trainable, frozen
     assert any("frozen for the later stages" in c.value for c in at.caption)
-    n_vision = int(params["vision tower"]["parameters"].replace(",", ""))
-    assert metrics["Trainable"] == f"{total - n_vision:,}"
+    n_warm = sum(int(params[c]["parameters"].replace(",", ""))
+                 for c in ("vision tower", "audio encoder (Whisper)"))  # fmt: skip
+    assert metrics["Trainable"] == f"{total - n_warm:,}"
 
 
 def test_training_page_without_trainer_state(env, tiny_checkpoint):

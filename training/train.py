@@ -109,6 +109,7 @@ class TrainArguments(TrainingArguments):
     caption_minutes: float = 0.0  # stage 1 wall cap (0: none): stage 2 keeps its share
     caption_mix: float = 0.0  # stage 2: chance an item's target is transcript + caption
     freeze_vision: bool = False  # after stage 0: the tower keeps what the heads taught it
+    freeze_audio: bool = False  # after stage 0: the encoder keeps what the words taught it
     max_minutes: float = 0.0  # wall budget of all stages (0: none); stage 2 sizes its schedule
     early_stopping_patience: int = 3  # evaluations without a better eval loss before stopping
     prune: bool = False  # after the final save: remove checkpoint-*/stage* folders
@@ -487,6 +488,8 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
                 run_stage0(model, proc, dargs, args, train_recs, eval_recs, stage0)
     if args.freeze_vision:  # the later stages then train the decoder (+ audio, vision_pos) only
         graft_modules(model).model.visual.requires_grad_(False)
+    if args.freeze_audio:  # hear new wordings by their words, not fit it to the train wordings
+        graft_modules(model).audio_encoder.requires_grad_(False)
     spd = None
     if args.caption_steps and not later:
         if not is_complete(stage1):
@@ -581,6 +584,7 @@ def _recipe(margs, dargs, args) -> dict:
         "caption_minutes",
         "caption_mix",
         "freeze_vision",
+        "freeze_audio",
         "max_minutes",
         "learning_rate",
         "per_device_train_batch_size",
