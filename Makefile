@@ -22,8 +22,8 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 setup: $(VENV)/.runtime
 setup-dev: $(VENV)/.dev
 
-# The embedded demo dataset: synthetic clips, then spoken questions (idempotent); training
-# also needs the spoken word strings of its audio warm-up.
+# The embedded demo dataset: synthetic clips, then spoken questions (idempotent); the spoken
+# word strings are for train --audio_word_steps.
 $(DATA)/splits/test.jsonl: | $(VENV)/.runtime
 	$(PY) -m data.synth --out $(DATA)
 	$(PY) -m data.tts --data $(DATA)
@@ -42,7 +42,7 @@ demo: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	  $(PY) -m streamlit run app/main.py --server.port $(PORT)
 
 # Rebuild the shipped demo checkpoint from scratch (tiny model, CPU, under an hour).
-demo-checkpoint: $(VENV)/.runtime $(DATA)/words/train.jsonl
+demo-checkpoint: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	$(PY) -m training.train --preset demo --data $(DATA) --output_dir $(CKPT)
 	$(PY) -m training.evaluate --checkpoint $(CKPT) --data $(DATA) --split test --out $(CKPT)/eval
 
