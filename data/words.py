@@ -52,9 +52,14 @@ def load(data: str | Path, split: str) -> list[dict]:
     return recs
 
 
+def words_of(text: str) -> list[str]:
+    """The lower-case words of a text, punctuation dropped."""
+    return re.findall(r"[a-z]+", text.lower())
+
+
 def vocabulary(questions: list[str]) -> list[str]:
     """The distinct lower-case words of these questions, sorted."""
-    return sorted({w for q in questions for w in re.findall(r"[a-z]+", q.lower())})
+    return sorted({w for q in questions for w in words_of(q)})
 
 
 def strings(vocab: list[str], n: int, rng: np.random.Generator) -> list[str]:

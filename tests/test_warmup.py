@@ -1,18 +1,10 @@
-"""Stage 0 pieces that need no dataset: the keyword-spotting head and its targets."""
+"""Stage 0 pieces that need no dataset: the keyword-spotting head."""
 
 from __future__ import annotations
 
 import torch
 
-from training.warmup import WordHead, question_words
-
-
-def test_question_words_drop_case_and_punctuation():
-    assert question_words("Name the instrument, on screen.") == [
-        "name", "the", "instrument", "on", "screen",
-    ]  # fmt: skip
-    words = question_words("Is the lesion's size <5 mm?")
-    assert words == ["is", "the", "lesion", "s", "size", "mm"]
+from training.warmup import WordHead
 
 
 def test_word_head_hears_a_word_wherever_it_is_spoken():

@@ -10,7 +10,15 @@ import pytest
 
 from data.schema import DataError, load_jsonl
 from data.tts import POOLS, audio_ok
-from data.words import WORDS, build, load, strings, vocabulary
+from data.words import WORDS, build, load, strings, vocabulary, words_of
+
+
+def test_words_of_drops_case_and_punctuation():
+    assert words_of("Name the instrument, on screen.") == [
+        "name", "the", "instrument", "on", "screen",
+    ]  # fmt: skip
+    words = words_of("Is the lesion's size <5 mm?")
+    assert words == ["is", "the", "lesion", "s", "size", "mm"]
 
 
 def test_strings_draw_distinct_words_from_the_vocabulary():

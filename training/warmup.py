@@ -13,7 +13,6 @@ from "the decoder does not fetch it".
 from __future__ import annotations
 
 import random
-import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from data.synth import DOMAINS
+from data.words import vocabulary, words_of
 from model.graft import graft_modules
 from training.dataset import CachedProcessor, clip_key, precompute
 
@@ -239,19 +239,27 @@ class WordHead(nn.Module):
         return torch.stack([self.out(self.norm(t)).amax(0) for t in tokens])
 
 
-def question_words(text: str) -> list[str]:
-    """The lower-case words of a question, punctuation dropped."""
-    return re.findall(r"[a-z]+", text.lower())
-
-
-def _audio_batch(proc: CachedProcessor, recs: Sequence[dict], device) -> tuple:
+def _heard(g, head: nn.Module, proc: CachedProcessor, recs: Sequence[dict], device):
+    """The head's output on these recordings' projected audio tokens."""
     feats = torch.cat([proc.sounds[r["audio"]][0] for r in recs]).float().to(device)
     lengths = torch.tensor([proc.sounds[r["audio"]][1] for r in recs], device=device)
-    return feats, lengths
+    return head(g.encode_audio(feats, lengths))
 
 
-def _fit(params: list, steps: int, lr: float, batch: int, n: int, seed: int, loss_of, desc: str):
-    """AdamW with a one-cycle schedule over shuffled batches of range(n); loss_of(indices)."""
+@torch.no_grad()
+def _scored(g, head: nn.Module, proc: CachedProcessor, recs: Sequence[dict], device, chunk=64):
+    """(records, head output) for these records, chunk by chunk, without gradients."""
+    for s in range(0, len(recs), chunk):
+        part = recs[s : s + chunk]
+        yield part, _heard(g, head, proc, part, device)
+
+
+def _fit_audio_path(
+    model, g, head: nn.Module, steps: int, lr: float, batch: int, n: int, seed: int, loss_of, desc
+) -> None:
+    """Train the head with the audio encoder and projector: AdamW, one-cycle schedule, shuffled
+    batches of range(n) scored by loss_of(indices). The model ends in eval mode."""
+    params = [*head.parameters(), *g.audio_encoder.parameters(), *g.projector.parameters()]
     was = [p.requires_grad for p in params]
     for p in params:
         p.requires_grad_(True)
@@ -259,6 +267,7 @@ def _fit(params: list, steps: int, lr: float, batch: int, n: int, seed: int, los
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=max(steps, 1), pct_start=0.1)
     rng = random.Random(seed)
     order: list[int] = []
+    model.train()
     bar = tqdm(range(steps), desc=desc, unit="step")
     for _ in bar:
         if len(order) < batch:
@@ -270,6 +279,7 @@ def _fit(params: list, steps: int, lr: float, batch: int, n: int, seed: int, los
         opt.step()
         sched.step()
         bar.set_postfix(loss=f"{loss.item():.3f}")
+    model.eval()
     for p, w in zip(params, was, strict=True):
         p.requires_grad_(w)
 
@@ -290,36 +300,30 @@ def fit_words(
     g = graft_modules(model)
     device = g.get_input_embeddings().weight.device
     precompute(proc, Path(data), list(train) + list(held_out))
-    vocab = sorted({w for r in train for w in question_words(r["question"])})
+    vocab = vocabulary([r["question"] for r in train])
     w_of = {w: i for i, w in enumerate(vocab)}
     head = WordHead(g.config.text_config.hidden_size, len(vocab)).to(device)
 
     def spoken(recs: Sequence[dict]) -> torch.Tensor:
         y = torch.zeros(len(recs), len(vocab), device=device)
         for row, r in enumerate(recs):
-            y[row, [w_of[w] for w in question_words(r["question"]) if w in w_of]] = 1.0
+            y[row, [w_of[w] for w in words_of(r["question"]) if w in w_of]] = 1.0
         return y
 
     def loss_of(idx: list[int]) -> torch.Tensor:
         recs = [train[i] for i in idx]
-        scores = head(g.encode_audio(*_audio_batch(proc, recs, device)))
+        scores = _heard(g, head, proc, recs, device)
         y = spoken(recs)  # the spoken words as a distribution: softmax gives every step a
         return -(y / y.sum(1, keepdim=True) * scores.log_softmax(-1)).sum(1).mean()  # signal
 
     t0 = time.time()
-    params = [*head.parameters(), *g.audio_encoder.parameters(), *g.projector.parameters()]
-    model.train()
-    _fit(params, steps, lr, batch, len(train), seed, loss_of, "word warm-up")
-    model.eval()
-    found = total = 0
-    with torch.no_grad():  # recall at k: the k best-scored words of an utterance of k words
-        for s in range(0, len(held_out), 64):
-            part = held_out[s : s + 64]
-            scores = head(g.encode_audio(*_audio_batch(proc, part, device)))
-            for row, y in zip(scores, spoken(part), strict=True):
-                k = int(y.sum())
-                found += int(y[row.topk(k).indices].sum()) if k else 0
-                total += k
+    _fit_audio_path(model, g, head, steps, lr, batch, len(train), seed, loss_of, "word warm-up")
+    found = total = 0  # recall at k: the k best-scored words of an utterance of k words
+    for part, scores in _scored(g, head, proc, held_out, device):
+        for row, y in zip(scores, spoken(part), strict=True):
+            k = int(y.sum())
+            found += int(y[row.topk(k).indices].sum()) if k else 0
+            total += k
     return {"steps": steps, "seconds": round(time.time() - t0, 1), "words": len(vocab),
             "held_out_word_recall": round(found / max(1, total), 3)}  # fmt: skip
 
@@ -347,24 +351,18 @@ def fit_audio(
 
     def loss_of(idx: list[int]) -> torch.Tensor:
         recs = [train[i] for i in idx]
-        logits = head(g.encode_audio(*_audio_batch(proc, recs, device)))
+        logits = _heard(g, head, proc, recs, device)
         y = torch.tensor([y_of[r["question_type"]] for r in recs], device=device)
         return nn.functional.cross_entropy(logits, y)
 
     t0 = time.time()
-    params = [*head.parameters(), *g.audio_encoder.parameters(), *g.projector.parameters()]
-    model.train()
-    _fit(params, steps, lr, batch, len(train), seed, loss_of, "audio warm-up")
-    model.eval()
+    _fit_audio_path(model, g, head, steps, lr, batch, len(train), seed, loss_of, "audio warm-up")
 
-    @torch.no_grad()
     def hits(recs: Sequence[dict]) -> dict[str, list[bool]]:
         """Per question type, whether each record's type was named right."""
         out: dict[str, list[bool]] = {}
-        for s in range(0, len(recs), 64):
-            part = recs[s : s + 64]
-            pred = head(g.encode_audio(*_audio_batch(proc, part, device))).argmax(-1)
-            for p, r in zip(pred, part, strict=True):
+        for part, logits in _scored(g, head, proc, recs, device):
+            for p, r in zip(logits.argmax(-1), part, strict=True):
                 out.setdefault(r["question_type"], []).append(int(p) == y_of[r["question_type"]])
         return out
 
