@@ -44,7 +44,7 @@ def run(spoken, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("train") / "ckpt"
     rc = main(argv(spoken, out, "--max_steps", "4", "--vision_warmup_steps", "2",
                    "--audio_warmup_steps", "2", "--audio_word_steps", "2",
-                   "--caption_steps", "2", "--caption_mix", "0.5",
+                   "--caption_steps", "2", "--caption_mix", "0.5", "--caption_words", "0.25",
                    "--gradient_checkpointing", "true"))  # fmt: skip
     assert rc == 0
     return out
@@ -84,6 +84,34 @@ def test_run_writes_a_complete_checkpoint_the_predictor_loads(run, spoken):
     pred = Predictor.from_checkpoint(run, device="cpu", max_new_tokens=3)
     ans = pred.answer(frames, spoken / rec["audio"])
     assert isinstance(ans.text, str) and ans.vision_tokens == 8 * 16 and ans.audio_tokens > 0
+
+
+def test_caption_stage_mixes_in_word_strings_to_transcribe(run, spoken):
+    from data.schema import load_jsonl
+    from data.words import load as load_words
+    from model.processor import GraftProcessor
+    from training.dataset import CachedProcessor
+    from training.train import DataArguments, word_dataset
+
+    assert json.loads((run / "recipe.json").read_text())["recipe"]["caption_words"] == 0.25
+    assert is_complete(run / "stage1")
+    train = load_jsonl(spoken / "splits" / "train.jsonl")
+    words = load_words(spoken, "train")
+    proc = CachedProcessor(GraftProcessor.from_pretrained(run))
+    args = TrainArguments(output_dir=str(run), caption_words=0.25)
+    ds = word_dataset(proc, DataArguments(data=str(spoken)), args, train)
+    assert len(ds) == min(len(words), round(len(train) / 3))  # 1 word string per 3 captions
+    item, rec = ds[0], ds.records[0]
+    answer = item["labels"][item["labels"] != -100][:-1]  # the target without <|im_end|>
+    assert proc.tokenizer.decode(answer).strip() == rec["question"] == words[0]["question"]
+    assert "input_features" in item and item["pixel_values"].shape[0] > 0
+    clips = {(r["video_id"], tuple(r["frames"])) for r in train}
+    assert all((r["video_id"], tuple(r["frames"])) in clips for r in ds.records)
+    with pytest.raises(SystemExit, match="between 0 and 1"):
+        word_dataset(proc, DataArguments(data=str(spoken)),
+                     TrainArguments(output_dir=str(run), caption_words=1.0), train)  # fmt: skip
+    with pytest.raises(SystemExit, match="--mode audio"):
+        word_dataset(proc, DataArguments(data=str(spoken), mode="text"), args, train)
 
 
 def test_final_weights_are_the_best_checkpoint(run):

@@ -21,7 +21,7 @@ from data.files import audio_path, load_frames
 from data.schema import DataError, record_key
 from model.processor import GraftProcessor
 
-TARGETS = ("short", "long", "caption")
+TARGETS = ("short", "long", "caption", "transcript")
 
 
 class ClipKey(tuple):
@@ -60,6 +60,20 @@ def clip_key(rec: dict) -> ClipKey:
     return ClipKey((rec["video_id"], *rec["frames"]))
 
 
+def with_clips(strings: Sequence[dict], records: Sequence[dict], seed: int = 0) -> list[dict]:
+    """Spoken word strings, each seen over a random clip of `records`: the prompt keeps its
+    shape (frames, then audio) while the target is the words themselves."""
+    rng = random.Random(seed)
+    clips = list({clip_key(r): r for r in records}.values())
+    if not clips:
+        raise DataError("no clips to show with the word strings")
+    out = []
+    for s in strings:
+        c = rng.choice(clips)
+        out.append({**s, "video_id": c["video_id"], "frames": c["frames"]})
+    return out
+
+
 def precompute(
     proc: CachedProcessor, data: Path, records: Sequence[dict], audio: bool = True
 ) -> None:
@@ -80,7 +94,8 @@ def precompute(
 
 
 def target_text(rec: dict, target: str) -> str:
-    """What the model learns to say: the short or long answer, or transcript + scene caption."""
+    """What the model learns to say: the short or long answer, transcript + scene caption, or
+    the transcript alone (spoken word strings)."""
     if target == "short":
         return rec["short_answer"]
     if target == "long":
@@ -89,6 +104,8 @@ def target_text(rec: dict, target: str) -> str:
         if not rec.get("caption"):
             raise DataError(f"record {record_key(rec)} has no 'caption' for the caption stage")
         return f"{rec['question']} {rec['caption']}"
+    if target == "transcript":
+        return rec["question"]
     raise ValueError(f"target {target!r}: expected one of {TARGETS}")
 
 

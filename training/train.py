@@ -39,7 +39,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from data.schema import DataError, load_jsonl, write_text
 from model.graft import graft_modules
-from training.dataset import CachedProcessor, Collator, QADataset
+from training.dataset import CachedProcessor, Collator, QADataset, with_clips
 
 COMPLETE = "COMPLETE"  # written last into a finished checkpoint folder
 STAGES = ("stage0", "stage1")  # sub-folders of output_dir holding the early stages' results
@@ -111,6 +111,9 @@ class TrainArguments(TrainingArguments):
     caption_steps: int = 0  # stage 1 steps (0: skip)
     caption_minutes: float = 0.0  # stage 1 wall cap (0: none): stage 2 keeps its share
     caption_mix: float = 0.0  # stage 2: chance an item's target is transcript + caption
+    # stage 1: share of items that are spoken word strings (<data>/words) to be transcribed:
+    # random strings have no sentence shape to memorise, so the decoder must hear each word
+    caption_words: float = 0.0
     freeze_vision: bool = False  # after stage 0: the tower keeps what the heads taught it
     freeze_audio: bool = False  # after stage 0: the encoder keeps what the words taught it
     max_minutes: float = 0.0  # wall budget of all stages (0: none); stage 2 sizes its schedule
@@ -386,6 +389,8 @@ def run_stage0(model, proc, dargs, args, train, ev, out: Path) -> dict:
 def run_stage1(model, proc, dargs, args, train, out: Path, deadline: float | None) -> float:
     """Caption stage; returns seconds per step (sizes stage 2 to the wall budget)."""
     ds = QADataset(train, dargs.data, proc, target="caption", mode=dargs.mode, seed=args.seed)
+    if args.caption_words:
+        ds = torch.utils.data.ConcatDataset([ds, word_dataset(proc, dargs, args, train)])
     sargs = stage_args(
         args,
         out,
@@ -412,6 +417,22 @@ def run_stage1(model, proc, dargs, args, train, out: Path, deadline: float | Non
     spd = (time.time() - t0) / max(done, 1)
     save_final(trainer, out, stage=1, seconds_per_step=spd)
     return spd
+
+
+def word_dataset(proc, dargs, args, train: list[dict]) -> QADataset:
+    """Spoken word strings over train clips, as many as make caption_words of stage 1."""
+    from data.words import load as load_words
+
+    share = args.caption_words
+    if not 0 < share < 1:
+        raise SystemExit(f"--caption_words {share}: expected a share between 0 and 1")
+    if dargs.mode != "audio":
+        raise SystemExit("--caption_words needs --mode audio: the strings are heard, not read")
+    words = load_words(dargs.data, "train")
+    n = min(len(words), round(len(train) * share / (1 - share)))
+    recs = with_clips(words[:n], train, seed=args.seed)
+    print(f"stage 1: {n} spoken word strings beside {len(train)} captions", file=sys.stderr)
+    return QADataset(recs, dargs.data, proc, target="transcript", seed=args.seed)
 
 
 def plan_steps(left: float, spd: float, args: TrainArguments, n_eval: int) -> int:
@@ -586,6 +607,7 @@ def _recipe(margs, dargs, args) -> dict:
         "caption_steps",
         "caption_minutes",
         "caption_mix",
+        "caption_words",
         "freeze_vision",
         "freeze_audio",
         "max_minutes",
