@@ -7,7 +7,10 @@ lenient: short_answer.lower() in prediction.lower() (reproduces published number
 strict: yes/no types read the leading yes/no word; limited-choice types must name exactly one
 option of the type (word boundaries, the catalog's synonyms). No option, or several, is invalid.
 Every number comes with a 95% Wilson interval and, given train records, the blind prior: each
-type's most frequent train answer, answered without looking at anything.
+type's most frequent train answer, answered without looking at anything. Where rows carry their
+question, `by_wording` adds a bootstrap interval over the distinct spoken wordings: records of one
+wording are heard right or wrong together, so with few wordings (the test split has one per
+type) it, not the Wilson interval, is the yardstick for comparing two runs.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ from collections import Counter
 from functools import cache
 from pathlib import Path
 
+import numpy as np
+
 from data.catalog import CATALOG, TYPE_NAMES, get
 from data.schema import DataError, load_jsonl
 
 INVALID = "invalid"  # confusion-matrix column for answers naming no option or several
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
+RESAMPLES = 2000  # bootstrap resamples of by_wording: its bounds settle to about 0.5 pt
 
 _DASHES = str.maketrans({c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2212"})
 
@@ -126,6 +132,26 @@ def wilson(k: int, n: int, z: float = Z95) -> list[float]:
     return [0.0 if k == 0 else mid - half, 1.0 if k == n else mid + half]
 
 
+def by_wording(groups: dict, with_prior: bool) -> dict | None:
+    """95% percentile bootstrap over wordings (question texts) of strict accuracy and, with a
+    prior, of the lift over it; None under two wordings. Seeded: the same rows, the same bounds."""
+    if len(groups) < 2:
+        return None
+    from scipy.stats import bootstrap
+
+    n, k, p = (np.array([g[f] for g in groups.values()], float) for f in ("n", "strict", "prior"))
+
+    def rate(hits, counts, axis=-1):
+        return hits.sum(axis) / counts.sum(axis)
+
+    def ci(hits: np.ndarray) -> list[float]:
+        r = bootstrap((hits, n), rate, paired=True, vectorized=True, method="percentile",
+                      n_resamples=RESAMPLES, random_state=0)  # fmt: skip
+        return [float(r.confidence_interval.low), float(r.confidence_interval.high)]
+
+    return {"wordings": len(groups), "strict": ci(k), "lift": ci(k - p) if with_prior else None}
+
+
 def _prediction(row: dict) -> str:
     pred = row.get("predicted_answer", row.get("prediction"))
     if not isinstance(pred, str):
@@ -142,17 +168,21 @@ def summarize(rows: list[dict], prior: dict[str, str] | None = None) -> dict:
     confusion (gold x predicted option or 'invalid'), and the blind prior with lift over it."""
     per: dict[str, dict[str, int]] = {}
     confusion: dict[str, dict[str, Counter]] = {}
+    wordings: dict[str | None, Counter] = {}  # question text -> n, strict, prior
     for row in rows:
         qtype, gold, pred = row["question_type"], row["short_answer"], _prediction(row)
         get(qtype)  # unknown type -> KeyError naming the known ones
         opt = extract_option(qtype, pred)
+        strict = opt is not None and opt.lower() == gold.lower()
+        blind = prior is not None and prior.get(qtype, "").lower() == gold.lower()
         c = per.setdefault(qtype, Counter())
         c["n"] += 1
-        c["strict"] += opt is not None and opt.lower() == gold.lower()
+        c["strict"] += strict
         c["lenient"] += is_correct_lenient(gold, pred)
         c["invalid"] += opt is None
-        c["prior"] += prior is not None and prior.get(qtype, "").lower() == gold.lower()
+        c["prior"] += blind
         confusion.setdefault(qtype, {}).setdefault(gold, Counter())[opt or INVALID] += 1
+        wordings.setdefault(row.get("question"), Counter()).update(n=1, strict=strict, prior=blind)
 
     def frac(k: str, c: Counter) -> float:
         return c[k] / c["n"] if c["n"] else 0.0
@@ -178,6 +208,9 @@ def summarize(rows: list[dict], prior: dict[str, str] | None = None) -> dict:
             "lenient": out["lenient"]["accuracy"] - pa,
         }
     out["intervals"] = {k: out[k]["ci"] for k in ("lenient", "strict", "prior") if out[k]}
+    # only when every row names its question: a partial grouping would understate the spread
+    known = all(isinstance(w, str) for w in wordings)
+    out["by_wording"] = by_wording(wordings, prior is not None) if known else None
     out["per_type"] = {}
     for qtype in sorted(per, key=TYPE_NAMES.index):
         c = per[qtype]
@@ -259,11 +292,23 @@ def format_table(s: dict) -> str:
                 f"{k:8} accuracy {_pct(s[k]['accuracy'])}  "
                 f"(95% CI {_pct(lo).strip()}-{_pct(hi).strip()}, n={s['n']})"
             )
+    bw = s.get("by_wording")
+    if bw:
+        lo, hi = bw["strict"]
+        lines.append(
+            f"strict 95% CI over the {bw['wordings']} spoken wordings "
+            f"{_pct(lo).strip()}-{_pct(hi).strip()} (records of one wording are not independent)"
+        )
     lines.append(f"strict invalid-answer rate {_pct(s['strict']['invalid_rate'])}")
     if s["lift"]:
         lines.append(
             f"lift over blind prior: strict {100 * s['lift']['strict']:+.1f} pts, "
             f"lenient {100 * s['lift']['lenient']:+.1f} pts"
+            + (
+                f"; strict over wordings {100 * bw['lift'][0]:+.1f} to {100 * bw['lift'][1]:+.1f}"
+                if bw and bw["lift"]
+                else ""
+            )
         )
     return "\n".join(lines)
 

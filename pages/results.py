@@ -2,8 +2,9 @@
 
     python -m streamlit run app/main.py   # then the Results page
 
-Strict and lenient accuracy beside the blind prior, each with its 95% Wilson interval; the
-confusion matrix of one type; the wrong answers, each of which opens its clip in Ask.
+Strict and lenient accuracy beside the blind prior, each with its 95% Wilson interval (and the
+wider one over spoken wordings, where the run has it); the confusion matrix of one type; the
+wrong answers, each of which opens its clip in Ask.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ table = []
 for r in chosen:
     s = r.summary
     prior = s.get("prior") or {}
+    worded = (s.get("by_wording") or {}).get("strict", [])  # None when rows lack their question
     table.append(
         {
             "run": r.name,
@@ -63,6 +65,7 @@ for r in chosen:
             "n": s.get("n"),
             "strict": pct(s["strict"]["accuracy"]),
             "strict 95% CI": "–".join(pct(x, 0) for x in s["strict"].get("ci", [])),
+            "over wordings": "–".join(pct(x, 0) for x in worded) or "–",
             "lenient": pct(s["lenient"]["accuracy"]),
             "blind prior": pct(prior.get("accuracy")),
             "invalid answers": pct(s["strict"].get("invalid_rate")),
@@ -80,7 +83,9 @@ st.plotly_chart(
 )
 st.caption(
     "Bars: accuracy; whiskers: 95% Wilson interval. Blind prior: each type's most "
-    "frequent training answer, given without looking or listening."
+    "frequent training answer, given without looking or listening. 'Over wordings' resamples "
+    "the distinct spoken questions instead of single answers (the test split has one wording "
+    "per type), the wider interval to read when comparing two runs."
 )
 
 # --- per type -----------------------------------------------------------------------------------

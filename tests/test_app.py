@@ -338,6 +338,8 @@ def test_results_page_charts_confusion_and_errors(env, runs_dir, dataset):
     assert list(table["run"]) == ["runs/guess", "runs/guess-2"]
     assert table["strict"][0] == f"{100 * summary['strict']['accuracy']:.1f}%"
     assert table["blind prior"][0] == f"{100 * summary['prior']['accuracy']:.1f}%"
+    lo, hi = summary["by_wording"]["strict"]  # the interval over the split's spoken wordings
+    assert table["over wordings"][0] == f"{100 * lo:.0f}%–{100 * hi:.0f}%"
     run(at.segmented_control(key="w_metric").set_value("lenient"))
     run(at.selectbox(key="w_detail_run").select("runs/guess-2"))
     # one run: strict, lenient and prior per type

@@ -283,3 +283,35 @@ def test_bad_prediction_lines(tmp_path, capsys):
     assert all(f"p.jsonl:{i}" in err for i in (2, 3, 4, 5)) and "duplicate key" in err
     assert main([str(path)]) == 2
     assert "p.jsonl:2" in capsys.readouterr().err
+
+
+def _worded(question: str, n: int, right: int) -> list[dict]:
+    """n records of one spoken wording (a yes/no type, gold 'yes'), the first `right` answered."""
+    return [
+        {"question_type": "nbi_status", "question": question, "short_answer": "yes",
+         "prediction": "yes" if i < right else "no"}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def test_by_wording_is_wide_when_a_few_wordings_carry_many_records():
+    """Two wordings of 200 records each, one always heard right and one never: the Wilson
+    interval over 400 records is about +-5 pts, the interval over 2 wordings spans the two."""
+    rows = _worded("Is NBI on?", 200, 200) + _worded("Narrow band here?", 200, 0)
+    s = summarize(rows, {"nbi_status": "no"})
+    lo, hi = s["strict"]["ci"]
+    assert s["strict"]["accuracy"] == 0.5 and hi - lo < 0.1
+    bw = s["by_wording"]
+    assert bw["wordings"] == 2 and bw["strict"] == [0.0, 1.0]
+    assert bw["lift"] == [0.0, 1.0]  # the prior 'no' is always wrong: lift = accuracy
+    assert summarize(rows, {"nbi_status": "no"})["by_wording"] == bw  # seeded
+
+
+def test_by_wording_narrows_with_many_wordings_and_needs_every_question():
+    rows = [r for i in range(40) for r in _worded(f"wording {i}?", 10, 5 + (i % 2))]
+    bw = summarize(rows)["by_wording"]
+    assert bw["wordings"] == 40 and bw["lift"] is None
+    assert 0.5 < bw["strict"][0] < 0.55 < bw["strict"][1] < 0.6  # mean 0.55
+    assert summarize(_worded("only one?", 50, 25))["by_wording"] is None
+    partial = rows + [{k: v for k, v in rows[0].items() if k != "question"}]
+    assert summarize(partial)["by_wording"] is None

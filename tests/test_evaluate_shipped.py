@@ -43,7 +43,7 @@ def test_shipped_summary_is_the_score_of_its_predictions():
     preds = load_predictions(SHIPPED / "eval" / "predictions.jsonl")
     prior = saved["prior"]["answers"]
     again = summarize(preds, prior)
-    for k in ("n", "strict", "lenient", "prior", "per_type"):
+    for k in ("n", "strict", "lenient", "prior", "per_type", "by_wording"):
         assert again[k] == saved[k], k
     assert saved["split"] == "test" and saved["mode"] == "audio" and saved["ablation"] == "none"
 
