@@ -176,3 +176,19 @@ def test_test_wording_is_never_a_training_wording():
         assert norm(qt.phrasings[synth.TEST_PHRASING]) not in train, name
         assert len({norm(p) for p in qt.phrasings}) == len(qt.phrasings), name
     assert len(synth.TRAIN_PHRASINGS) >= 8 and synth.TEST_PHRASING not in synth.TRAIN_PHRASINGS
+
+
+def test_training_wordings_stay_apart_from_the_test_wording():
+    """No training wording is a near-copy of its type's held-out wording: at most 2/3 of the
+    words in sequence (difflib over words) may agree, so the test phrasing stays unheard."""
+    import re
+    from difflib import SequenceMatcher
+
+    def words(s: str) -> list[str]:
+        return re.sub(r"[^a-z0-9 ]", "", s.lower()).split()
+
+    for name, qt in CATALOG.items():
+        held = words(qt.phrasings[synth.TEST_PHRASING])
+        for i in synth.TRAIN_PHRASINGS:
+            ratio = SequenceMatcher(None, words(qt.phrasings[i]), held).ratio()
+            assert ratio < 0.7, (name, qt.phrasings[i], round(ratio, 2))
