@@ -44,6 +44,7 @@ def run(spoken, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("train") / "ckpt"
     rc = main(argv(spoken, out, "--max_steps", "4", "--vision_warmup_steps", "2",
                    "--audio_warmup_steps", "2", "--audio_word_steps", "2",
+                   "--audio_spell_steps", "2",
                    "--caption_steps", "2", "--caption_mix", "0.5", "--caption_words", "0.25",
                    "--gradient_checkpointing", "true"))  # fmt: skip
     assert rc == 0
@@ -77,6 +78,7 @@ def test_run_writes_a_complete_checkpoint_the_predictor_loads(run, spoken):
     assert warm["audio"]["steps"] == 2 and 0 <= warm["audio"]["held_out_type_acc"] <= 1
     assert warm["words"]["steps"] == 2 and warm["words"]["words"] > 10
     assert 0 <= warm["words"]["held_out_word_recall"] <= 1
+    assert warm["spelling"]["steps"] == 2 and 0 <= warm["spelling"]["held_out_letter_match"] <= 1
     assert set(warm["audio"]["held_out_by_type"]) <= set(TYPE_NAMES)
 
     rec = load_jsonl(spoken / "splits" / "test.jsonl")[0]

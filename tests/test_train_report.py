@@ -78,6 +78,7 @@ def test_training_lines_report_each_warm_up_from_the_recipe(tmp_path):
     from training.report import training_lines
 
     warm = {
+        "spelling": {"steps": 1500, "held_out_letter_match": 0.8},
         "words": {"steps": 2000, "words": 258, "held_out_word_recall": 0.545},
         "audio": {"steps": 2000, "held_out_type_acc": 0.9, "train_type_acc": 1.0},
         "held_out": {"view": 0.99},
@@ -87,6 +88,8 @@ def test_training_lines_report_each_warm_up_from_the_recipe(tmp_path):
     text = "\n".join(training_lines(tmp_path))
     assert "keyword-spotting warm-up (2000 steps" in text and "54.5% of the words spoken" in text
     assert "90.0% on held-out voices" in text and "view 99.0%" in text
-    del warm["words"]
+    assert "spelling warm-up (1500 steps" in text and "letters 80.0%" in text
+    del warm["words"], warm["spelling"]
     (tmp_path / "recipe.json").write_text(json.dumps(recipe))
-    assert "keyword-spotting" not in "\n".join(training_lines(tmp_path))
+    text = "\n".join(training_lines(tmp_path))
+    assert "keyword-spotting" not in text and "spelling" not in text

@@ -1,10 +1,10 @@
-"""Stage 0 pieces that need no dataset: the keyword-spotting head."""
+"""Stage 0 pieces that need no dataset: the keyword-spotting and spelling heads."""
 
 from __future__ import annotations
 
 import torch
 
-from training.warmup import WordHead
+from training.warmup import LETTERS, SpellHead, WordHead, greedy_spelling, spelled
 
 
 def test_word_head_hears_a_word_wherever_it_is_spoken():
@@ -19,3 +19,22 @@ def test_word_head_hears_a_word_wherever_it_is_spoken():
     quiet, alone = head([rest, word])
     assert torch.allclose(first, torch.maximum(quiet, alone))
     assert head([rest, rest[:2]]).shape == (2, 5)  # one row per utterance, any length
+
+
+def test_spelling_targets_and_best_path():
+    """Targets keep letters and single spaces; the best path merges repeats and drops blanks,
+    so a blank between two equal letters keeps both."""
+    assert spelled("Is NBI on?") == [LETTERS.index(c) + 1 for c in "is nbi on"]
+    assert spelled("Lesion's size: <5 mm!") == spelled("lesion s size mm")
+    path = [0, "l", "l", 0, "l", "o", "o", 0]
+    ids = [p if p == 0 else LETTERS.index(p) + 1 for p in path]
+    log_probs = torch.nn.functional.one_hot(torch.tensor(ids), len(LETTERS) + 1).float().log()
+    assert greedy_spelling(log_probs) == "llo"
+
+
+def test_spell_head_scores_every_token_of_every_utterance():
+    torch.manual_seed(0)
+    head = SpellHead(dim=16)
+    short, long = head([torch.randn(3, 16), torch.randn(9, 16)])
+    assert short.shape == (3, len(LETTERS) + 1) and long.shape == (9, len(LETTERS) + 1)
+    assert torch.allclose(long.exp().sum(-1), torch.ones(9))  # log-probabilities per token

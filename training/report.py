@@ -145,6 +145,13 @@ def training_lines(ckpt: Path) -> list[str]:
             when = ", ".join(f"{k} {v}" for k, v in r["finished"].items())
             lines.append(f"- stage checkpoints finished at: {when}; the question stage ran after")
         warm = r.get("vision_warmup")
+        if warm and warm.get("spelling"):
+            sp = warm["spelling"]
+            lines.append(
+                f"- spelling warm-up ({sp['steps']} steps of letter CTC): on held-out voices the "
+                f"best-path spelling matches the question's letters "
+                f"{pct(sp['held_out_letter_match'])} (difflib ratio)"
+            )
         if warm and warm.get("words"):
             w = warm["words"]
             lines.append(
