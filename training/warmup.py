@@ -239,6 +239,13 @@ class WordHead(nn.Module):
         return torch.stack([self.out(self.norm(t)).amax(0) for t in tokens])
 
 
+def _audio_path(model, proc: CachedProcessor, data: str | Path, recs: Sequence[dict]):
+    """(grafted modules, their device) with these recordings' features cached."""
+    g = graft_modules(model)
+    precompute(proc, Path(data), recs)
+    return g, g.get_input_embeddings().weight.device
+
+
 def _heard(g, head: nn.Module, proc: CachedProcessor, recs: Sequence[dict], device):
     """The head's output on these recordings' projected audio tokens."""
     feats = torch.cat([proc.sounds[r["audio"]][0] for r in recs]).float().to(device)
@@ -297,9 +304,7 @@ def fit_words(
 ) -> dict:
     """Keyword spotting: the encoder + projector learn which words were spoken in random word
     strings (data.words), so no sentence shape can stand in for the words themselves."""
-    g = graft_modules(model)
-    device = g.get_input_embeddings().weight.device
-    precompute(proc, Path(data), list(train) + list(held_out))
+    g, device = _audio_path(model, proc, data, [*train, *held_out])
     vocab = vocabulary([r["question"] for r in train])
     w_of = {w: i for i, w in enumerate(vocab)}
     head = WordHead(g.config.text_config.hidden_size, len(vocab)).to(device)
@@ -331,9 +336,14 @@ def fit_words(
 LETTERS = " abcdefghijklmnopqrstuvwxyz"  # the spelling alphabet; CTC index i + 1 (0 = blank)
 
 
+def spelling(text: str) -> str:
+    """What a text sounds like letter by letter: lower-case words and single spaces."""
+    return " ".join(words_of(text))
+
+
 def spelled(text: str) -> list[int]:
-    """CTC targets of a text: lower-case letters and single spaces, anything else dropped."""
-    return [LETTERS.index(c) + 1 for c in " ".join(words_of(text))]
+    """CTC targets of a text: its spelling's letter indices, anything else dropped."""
+    return [LETTERS.index(c) + 1 for c in spelling(text)]
 
 
 class SpellHead(nn.Module):
@@ -369,9 +379,7 @@ def fit_spelling(
     heard in training still reaches the decoder as its letters rather than as a shape."""
     from difflib import SequenceMatcher
 
-    g = graft_modules(model)
-    device = g.get_input_embeddings().weight.device
-    precompute(proc, Path(data), list(train) + list(held_out))
+    g, device = _audio_path(model, proc, data, [*train, *held_out])
     head = SpellHead(g.config.text_config.hidden_size).to(device)
 
     def loss_of(idx: list[int]) -> torch.Tensor:
@@ -389,7 +397,7 @@ def fit_spelling(
     t0 = time.time()
     _fit_audio_path(model, g, head, steps, lr, batch, len(train), seed, loss_of, "spelling")
     match = [
-        SequenceMatcher(None, greedy_spelling(x), " ".join(words_of(r["question"]))).ratio()
+        SequenceMatcher(None, greedy_spelling(x), spelling(r["question"])).ratio()
         for part, lps in _scored(g, head, proc, held_out, device)
         for r, x in zip(part, lps, strict=True)
     ]
@@ -412,9 +420,7 @@ def fit_audio(
     (20 classes, many voices), read from the projected tokens as the decoder sees them."""
     from data.catalog import TYPE_NAMES
 
-    g = graft_modules(model)
-    device = g.get_input_embeddings().weight.device
-    precompute(proc, Path(data), list(train) + list(held_out))
+    g, device = _audio_path(model, proc, data, [*train, *held_out])
     head = AudioHead(g.config.text_config.hidden_size, len(TYPE_NAMES)).to(device)
     y_of = {t: i for i, t in enumerate(TYPE_NAMES)}
 
