@@ -23,7 +23,7 @@ setup: $(VENV)/.runtime
 setup-dev: $(VENV)/.dev
 
 # The embedded demo dataset: synthetic clips, then spoken questions (idempotent); the spoken
-# word strings are for train --audio_word_steps.
+# word strings are for the demo recipe's spelling stage (train --audio_spell_steps).
 $(DATA)/splits/test.jsonl: | $(VENV)/.runtime
 	$(PY) -m data.synth --out $(DATA)
 	$(PY) -m data.tts --data $(DATA)
@@ -42,7 +42,7 @@ demo: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	  $(PY) -m streamlit run app/main.py --server.port $(PORT)
 
 # Rebuild the shipped demo checkpoint from scratch (tiny model, CPU, under an hour).
-demo-checkpoint: $(VENV)/.runtime $(DATA)/splits/test.jsonl
+demo-checkpoint: $(VENV)/.runtime $(DATA)/words/train.jsonl
 	$(PY) -m training.train --preset demo --data $(DATA) --output_dir $(CKPT)
 	$(PY) -m training.evaluate --checkpoint $(CKPT) --data $(DATA) --split test --out $(CKPT)/eval
 
