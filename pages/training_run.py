@@ -137,9 +137,17 @@ warm = info.get("vision_warmup") or {}  # stage 0: audio and vision warm-ups tog
 
 # --- does the audio path hear the question? -----------------------------------------------------
 words, audio = warm.get("words") or {}, warm.get("audio") or {}
-if words or audio:
+spelling = warm.get("spelling") or {}
+if words or audio or spelling:
     st.subheader("Audio warm-up")
-    a1, a2 = st.columns(2)
+    a0, a1, a2 = st.columns(3)
+    if spelling:
+        a0.metric(
+            "Letters spelt",
+            ui.pct(spelling.get("held_out_letter_match")),
+            help=f"Letter CTC, {spelling.get('steps')} steps on the train questions and spoken "
+            "word strings: how closely the best-path spelling matches the text, held-out voices.",
+        )
     if words:
         a1.metric(
             "Words heard",
@@ -162,9 +170,9 @@ if words or audio:
             width="stretch",
         )
     st.caption(
-        "Before the questions, the audio path learns to hear words, then to name the question "
-        "type, from the audio tokens as the decoder sees them. A type named poorly here is one "
-        "the model may answer as if another question was asked."
+        "Before the questions, the audio path learns to spell what it hears (or to spot words), "
+        "then to name the question type, from the audio tokens as the decoder sees them. A type "
+        "named poorly here is one the model may answer as if another question was asked."
     )
 
 # --- can the vision tokens tell the scene? ------------------------------------------------------

@@ -408,6 +408,7 @@ def test_training_page_curves_best_step_and_parameters(env, tiny_checkpoint, tmp
     state = json.loads(make_trainer_state(ckpt).read_text())
     warm = {"train": {"nbi": 0.99}, "held_out": {"nbi": 0.96},
             "words": {"steps": 20, "words": 258, "held_out_word_recall": 0.545},
+            "spelling": {"steps": 20, "seconds": 1.0, "held_out_letter_match": 0.859},
             "audio": {"steps": 20, "held_out_type_acc": 0.75,
                       "held_out_by_type": {"nbi_status": 1.0, "lesion_site": 0.5}}}  # fmt: skip
     recipe = {"minutes": 12.5, "vision_warmup": warm,
@@ -432,6 +433,7 @@ def test_training_page_curves_best_step_and_parameters(env, tiny_checkpoint, tmp
     assert metrics["Stored in the checkpoint"] == f"{total:,}"
     assert any("12.5 min of training" in e.label for e in at.expander)
     assert metrics["Words heard"] == "54.5%" and metrics["Question type from speech"] == "75.0%"
+    assert metrics["Letters spelt"] == "85.9%"
     heard = at.dataframe[-2].value
     assert heard["named from speech"].tolist() == ["100.0%", "50.0%"]
     readout = at.dataframe[-1].value
