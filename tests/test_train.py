@@ -46,6 +46,7 @@ def run(spoken, tmp_path_factory) -> Path:
                    "--audio_warmup_steps", "2", "--audio_word_steps", "2",
                    "--audio_spell_steps", "2",
                    "--caption_steps", "2", "--caption_mix", "0.5", "--caption_words", "0.25",
+                   "--time_masks", "2", "--freq_masks", "1",
                    "--gradient_checkpointing", "true"))  # fmt: skip
     assert rc == 0
     return out
@@ -95,7 +96,9 @@ def test_caption_stage_mixes_in_word_strings_to_transcribe(run, spoken):
     from training.dataset import CachedProcessor
     from training.train import DataArguments, word_dataset
 
-    assert json.loads((run / "recipe.json").read_text())["recipe"]["caption_words"] == 0.25
+    recipe = json.loads((run / "recipe.json").read_text())["recipe"]
+    assert recipe["caption_words"] == 0.25
+    assert (recipe["time_masks"], recipe["freq_masks"]) == (2, 1)
     assert is_complete(run / "stage1")
     train = load_jsonl(spoken / "splits" / "train.jsonl")
     words = load_words(spoken, "train")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -109,11 +110,48 @@ def target_text(rec: dict, target: str) -> str:
     raise ValueError(f"target {target!r}: expected one of {TARGETS}")
 
 
+@dataclass
+class SpecAugment:
+    """SpecAugment (Park et al., 2019) on one recording's log-mel features: spans of time and
+    bands of frequency set to the speech's mean. A masked word makes a wording's other words
+    carry the question, rather than the whole sentence's shape.
+
+    Written by hand: torchaudio's TimeMasking/FrequencyMasking do this, but no torchaudio build
+    matches torch 2.13. Masks fall inside the first `frames` mel frames: the speech under the
+    trim policies, so the window's padding stays as the encoder knows it.
+    """
+
+    time_masks: int = 0  # spans per recording (0: off)
+    time_width: int = 30  # widest span in mel frames (10 ms each): about one spoken word
+    freq_masks: int = 0  # bands per recording (0: off)
+    freq_width: int = 8  # widest band in mel bins
+
+    def __bool__(self) -> bool:
+        return bool(self.time_masks or self.freq_masks)
+
+    def __call__(self, feats: torch.Tensor, frames: int, rng: random.Random) -> torch.Tensor:
+        """feats (1, mel, T) -> a masked copy; frames: mel frames of speech (<= T)."""
+        out = feats.clone()
+        frames = max(1, min(frames, out.shape[-1]))
+        fill = out[..., :frames].mean()
+        for _ in range(self.time_masks):
+            w = rng.randint(0, min(self.time_width, frames))
+            t = rng.randint(0, frames - w)
+            out[..., t : t + w] = fill
+        bins = out.shape[-2]
+        for _ in range(self.freq_masks):
+            w = rng.randint(0, min(self.freq_width, bins))
+            f = rng.randint(0, bins - w)
+            out[..., f : f + w, :frames] = fill
+        return out
+
+
 class QADataset(torch.utils.data.Dataset):
     """One item per record: the processor's tensors with labels on the target text.
 
     caption_mix: probability that an item's target is transcript + caption instead of the
     answer (the curriculum's later stages); 0 for evaluation data.
+    augment: SpecAugment masks drawn afresh for every item served (training data only).
     """
 
     def __init__(
@@ -125,6 +163,7 @@ class QADataset(torch.utils.data.Dataset):
         caption_mix: float = 0.0,
         mode: str = "audio",
         seed: int = 0,
+        augment: SpecAugment | None = None,
     ):
         if target not in TARGETS:
             raise ValueError(f"target {target!r}: expected one of {TARGETS}")
@@ -139,6 +178,7 @@ class QADataset(torch.utils.data.Dataset):
         self.caption_mix = caption_mix
         self.mode = mode
         self.rng = random.Random(seed)
+        self.augment = augment
         precompute(proc, self.data, self.records, audio=mode == "audio")
 
     def __len__(self) -> int:
@@ -152,7 +192,11 @@ class QADataset(torch.utils.data.Dataset):
         answer = target_text(rec, target)
         if self.mode == "text":
             return self.proc(clip_key(rec), question=rec["question"], answer=answer)
-        return self.proc(clip_key(rec), audio=rec["audio"], answer=answer)
+        item = self.proc(clip_key(rec), audio=rec["audio"], answer=answer)
+        if self.augment:  # 2 mel frames per encoder frame (the conv stride)
+            frames = 2 * int(item["audio_lengths"][0])
+            item["input_features"] = self.augment(item["input_features"], frames, self.rng)
+        return item
 
 
 class Collator:

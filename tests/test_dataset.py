@@ -1,0 +1,58 @@
+"""Training data: SpecAugment masks stay inside the speech, vary per item, and leave the
+evaluation data (and the cache they are drawn from) untouched."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from training.dataset import SpecAugment
+
+
+def test_time_masks_fall_inside_the_speech_and_fill_with_its_mean():
+    feats = torch.randn(1, 16, 300)
+    aug = SpecAugment(time_masks=3, time_width=20)
+    out = aug(feats, frames=100, rng=random.Random(0))
+    assert out.shape == feats.shape
+    assert torch.equal(out[..., 100:], feats[..., 100:])  # padding never touched
+    changed = (out != feats).any(dim=1).squeeze(0)
+    assert 0 < int(changed.sum()) <= 3 * 20
+    fill = feats[..., :100].mean()
+    assert torch.allclose(out[..., changed], fill.expand_as(out[..., changed]))
+    assert torch.equal(feats, feats.clone())  # the input (a cached tensor) is not modified
+
+
+def test_freq_masks_cover_whole_bands_of_the_speech_only():
+    feats = torch.randn(1, 16, 300)
+    out = SpecAugment(freq_masks=1, freq_width=4)(feats, frames=120, rng=random.Random(3))
+    rows = (out[0, :, :120] != feats[0, :, :120]).all(dim=1)
+    assert 1 <= int(rows.sum()) <= 4  # whole bands over the speech
+    assert torch.equal(out[..., 120:], feats[..., 120:])
+
+
+def test_no_masks_is_off_and_the_identity():
+    aug = SpecAugment()
+    assert not aug
+    feats = torch.randn(1, 8, 50)
+    assert torch.equal(aug(feats, 50, random.Random(0)), feats)
+
+
+@pytest.mark.slow
+def test_training_items_are_masked_afresh_each_time_eval_items_never(spoken, tiny_checkpoint):
+    from data.schema import load_jsonl
+    from model.processor import GraftProcessor
+    from training.dataset import CachedProcessor, QADataset
+
+    proc = CachedProcessor(GraftProcessor.from_pretrained(tiny_checkpoint))
+    recs = load_jsonl(spoken / "splits" / "train.jsonl")[:2]
+    aug = SpecAugment(time_masks=2, time_width=30, freq_masks=1)
+    train = QADataset(recs, spoken, proc, seed=0, augment=aug)
+    plain = QADataset(recs, spoken, proc)
+    clean = plain[0]["input_features"]
+    first, second = train[0]["input_features"], train[0]["input_features"]
+    assert not torch.equal(first, clean) and not torch.equal(first, second)
+    assert torch.equal(plain[0]["input_features"], clean)  # the shared cache is intact
+    frames = 2 * int(plain[0]["audio_lengths"][0])
+    assert torch.equal(first[..., frames:], clean[..., frames:])
