@@ -55,7 +55,7 @@ PRESETS: dict[str, dict] = {
         vision_warmup_steps=1200,  # ~6 min: held-out quadrant 0.67, size 0.76 (150: 0.28, 0.37)
         vision_warmup_lr=2e-3,
         freeze_vision=True,  # the question stage wore the tower's read-out down (motion 84->74%)
-        freeze_audio=True,  # keeps the spelling: eval split 70.6/68.5% (2 seeds) vs 57.1/64.4%
+        freeze_audio=True,  # keeps the spelling: eval split 70.6/68.5/70.1% (3 seeds) vs 57.1/64.4
         caption_steps=2000,  # captions pull the visual features along before the questions
         caption_minutes=8.0,  # whichever comes first: stage 2 keeps most of the budget
         caption_mix=0.0,  # same audio, two targets: 0.25 made it caption held-out questions
@@ -114,7 +114,7 @@ class TrainArguments(TrainingArguments):
     # first: the audio path learns to spell. Probe (1500 steps, then 2000 of the type head):
     # type named on the test wording 0.58 against 0.43 without, held-out letter match 0.87.
     # Full runs (2500 question steps), test strict: 46.0% with the encoder trained on; with
-    # --freeze_audio 55.7% and 48.7% (seeds 42, 1) against 44.8% and 50.7% without spelling
+    # --freeze_audio 55.7%, 48.7%, 43.4% (seeds 42, 1, 2); 44.8% and 50.7% (42, 1) without spelling
     audio_spell_steps: int = 0
     caption_steps: int = 0  # stage 1 steps (0: skip)
     caption_minutes: float = 0.0  # stage 1 wall cap (0: none): stage 2 keeps its share
