@@ -180,13 +180,14 @@ def test_early_stopping_triggers_after_three_worse_evaluations(tmp_path):
 
 
 def test_freeze_vision_keeps_the_warmed_up_tower(spoken, tmp_path):
-    """--freeze_vision: after stage 0 the tower stays as the heads left it; the decoder trains."""
+    """--freeze_vision: after stage 0 the tower stays as the heads left it; the decoder trains.
+    --freeze_projector: the question stage leaves the projector as the caption stage left it."""
     from safetensors.torch import load_file
 
     out = tmp_path / "frozen"
     rc = main(argv(spoken, out, "--max_steps", "2", "--vision_warmup_steps", "2",
                    "--caption_steps", "2", "--freeze_vision", "true",
-                   "--learning_rate", "1e-2"))  # fmt: skip
+                   "--freeze_projector", "true", "--learning_rate", "1e-2"))  # fmt: skip
     assert rc == 0
     warm = load_file(next((out / "stage0" / "base").glob("*.safetensors")))
     final = load_file(next((out / "base").glob("*.safetensors")))
@@ -195,8 +196,16 @@ def test_freeze_vision_keeps_the_warmed_up_tower(spoken, tmp_path):
     assert tower and decoder
     assert all(torch.equal(warm[k], final[k]) for k in tower)
     assert not all(torch.equal(warm[k], final[k]) for k in decoder)
+    # projector.safetensors also holds vision_pos, which keeps training
+    captioned = load_file(out / "stage1" / "projector.safetensors")
+    final = load_file(out / "projector.safetensors")
+    proj = [k for k in captioned if k.startswith("projector.")]
+    assert proj and all(torch.equal(captioned[k], final[k]) for k in proj)
+    assert not all(torch.equal(captioned[k], final[k]) for k in captioned if k not in proj)
+    stage0 = load_file(out / "stage0" / "projector.safetensors")  # the caption stage trained it
+    assert not all(torch.equal(stage0[k], captioned[k]) for k in proj)
     recipe = json.loads((out / "recipe.json").read_text())["recipe"]
-    assert recipe["freeze_vision"] is True
+    assert recipe["freeze_vision"] is True and recipe["freeze_projector"] is True
 
 
 def test_overfit_drives_the_loss_down(spoken, tmp_path):

@@ -136,6 +136,7 @@ class TrainArguments(TrainingArguments):
     freq_width: int = 8
     freeze_vision: bool = False  # after stage 0: the tower keeps what the heads taught it
     freeze_audio: bool = False  # after stage 0: the encoder keeps what the words taught it
+    freeze_projector: bool = False  # stage 2: audio tokens stay as stages 0-1 left them
     max_minutes: float = 0.0  # wall budget of all stages (0: none); stage 2 sizes its schedule
     early_stopping_patience: int = 3  # evaluations without a better eval loss before stopping
     prune: bool = False  # after the final save: remove checkpoint-*/stage* folders
@@ -568,6 +569,8 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
                 write_text(plan_path, json.dumps(plan) + "\n")
             else:  # every rank runs the main process's plan, or DDP waits forever
                 max_steps = json.loads(plan_path.read_text())["max_steps"]
+    if args.freeze_projector:  # the question stage then fits the decoder alone to the audio
+        graft_modules(model).projector.requires_grad_(False)
     train_ds = QADataset(
         train_recs,
         dargs.data,
@@ -642,6 +645,7 @@ def _recipe(margs, dargs, args) -> dict:
         "caption_words",
         "freeze_vision",
         "freeze_audio",
+        "freeze_projector",
         "time_masks",
         "time_width",
         "freq_masks",
