@@ -136,7 +136,9 @@ class TrainArguments(TrainingArguments):
     freq_width: int = 8
     freeze_vision: bool = False  # after stage 0: the tower keeps what the heads taught it
     freeze_audio: bool = False  # after stage 0: the encoder keeps what the words taught it
-    freeze_projector: bool = False  # stage 2: audio tokens stay as stages 0-1 left them
+    # stage 2: the audio tokens stay as stages 0-1 left them. Off in the demo: seed 42 from the
+    # same first stages scored test strict 51.1% (55.7% without), eval split 67.6% (70.6%)
+    freeze_projector: bool = False
     max_minutes: float = 0.0  # wall budget of all stages (0: none); stage 2 sizes its schedule
     early_stopping_patience: int = 3  # evaluations without a better eval loss before stopping
     prune: bool = False  # after the final save: remove checkpoint-*/stage* folders
