@@ -117,8 +117,10 @@ class SpecAugment:
     carry the question, rather than the whole sentence's shape.
 
     Written by hand: torchaudio's TimeMasking/FrequencyMasking do this, but no torchaudio build
-    matches torch 2.13. Masks fall inside the first `frames` mel frames: the speech under the
-    trim policies, so the window's padding stays as the encoder knows it.
+    matches torch 2.13; transformers' Whisper SpecAugment (`config.mask_time_prob`) runs in
+    WhisperModel.forward, not in the WhisperEncoder the graft calls. Masks fall inside the first
+    `frames` mel frames: the speech under the trim policies, so the window's padding stays as
+    the encoder knows it.
     """
 
     time_masks: int = 0  # spans per recording (0: off)

@@ -571,7 +571,7 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
                 write_text(plan_path, json.dumps(plan) + "\n")
             else:  # every rank runs the main process's plan, or DDP waits forever
                 max_steps = json.loads(plan_path.read_text())["max_steps"]
-    if args.freeze_projector:  # the question stage then fits the decoder alone to the audio
+    if args.freeze_projector:  # the question stage reads the audio tokens, never reshapes them
         graft_modules(model).projector.requires_grad_(False)
     train_ds = QADataset(
         train_recs,
