@@ -8,6 +8,11 @@ train split's questions have no shape to learn: telling which words were spoken 
 to fit them (training.warmup.fit_words). Train voices speak the train strings, eval voices the
 eval strings. Writes <data>/words/{train,eval}.jsonl (`id`, `question` = the string, `audio`,
 `voice`) and the WAVs under <data>/audio/; existing valid files are kept.
+
+It also speaks rewordings of the train questions (<data>/words/rewordings.jsonl, with their
+`question_type`): each drops some of a question's words but never the ones that name its type,
+may shuffle the rest and may add a phrase heard across many types ("in this clip"). A question
+stage that hears them can only tell the type by its naming words (train --reworded_mix).
 """
 
 from __future__ import annotations
@@ -26,13 +31,18 @@ from data.schema import DataError, load_jsonl, write_jsonl
 WORDS = (3, 7)  # words per string: about 1-4 s of speech
 MAX_SECONDS = 4.8  # longer strings are dropped: the tiny encoder hears 5 s
 COUNTS = {"train": 6000, "eval": 500}  # strings per split
+REWORDINGS = 3000  # spoken rewordings of the train questions, about 150 per type
+KEY_TYPES = 2  # a word heard in the questions of at most this many types names the type
+SHARED_TYPES = 4  # a phrase heard in the questions of this many types names none
+DROP = 0.35  # chance that a word not naming the type is left out of a rewording
 
 
 FIELDS = ("id", "question", "audio", "voice")
 
 
-def load(data: str | Path, split: str) -> list[dict]:
-    """The word strings of one split; a missing file or a malformed line is a DataError."""
+def load(data: str | Path, split: str, fields: tuple[str, ...] = FIELDS) -> list[dict]:
+    """The word strings of one split (or "rewordings"); a missing file or a malformed line is a
+    DataError."""
     path = Path(data) / "words" / f"{split}.jsonl"
     if not path.is_file():
         raise DataError(f"{path}: no such file: run python -m data.words --data {data}")
@@ -44,8 +54,8 @@ def load(data: str | Path, split: str) -> list[dict]:
             rec = json.loads(line)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}:{n}: malformed JSON ({e.msg})") from None
-        if not isinstance(rec, dict) or any(not isinstance(rec.get(f), str) for f in FIELDS):
-            raise DataError(f"{path}:{n}: a word string needs the text fields {', '.join(FIELDS)}")
+        if not isinstance(rec, dict) or any(not isinstance(rec.get(f), str) for f in fields):
+            raise DataError(f"{path}:{n}: a word string needs the text fields {', '.join(fields)}")
         recs.append(rec)
     if not recs:
         raise DataError(f"{path}: no word strings")
@@ -66,6 +76,97 @@ def strings(vocab: list[str], n: int, rng: np.random.Generator) -> list[str]:
     """n strings of WORDS[0]..WORDS[1] distinct words each."""
     lo, hi = WORDS
     return [" ".join(rng.choice(vocab, rng.integers(lo, hi + 1), replace=False)) for _ in range(n)]
+
+
+def by_type(records: list[dict]) -> dict[str, list[str]]:
+    """The distinct questions of each type in these records, sorted."""
+    out: dict[str, set[str]] = {}
+    for r in records:
+        out.setdefault(r["question_type"], set()).add(r["question"])
+    return {t: sorted(qs) for t, qs in sorted(out.items())}
+
+
+def _types_per(grams: dict[str, set[str]]) -> dict[str, int]:
+    return {g: len(ts) for g, ts in grams.items()}
+
+
+def key_words(questions: dict[str, list[str]]) -> set[str]:
+    """Words heard in the questions of at most KEY_TYPES types: the words that name a type."""
+    seen: dict[str, set[str]] = {}
+    for t, qs in questions.items():
+        for q in qs:
+            for w in words_of(q):
+                seen.setdefault(w, set()).add(t)
+    return {w for w, n in _types_per(seen).items() if n <= KEY_TYPES}
+
+
+def shared_phrases(questions: dict[str, list[str]], sizes: tuple[int, ...] = (2, 3)) -> list[str]:
+    """Word n-grams heard in the questions of at least SHARED_TYPES types, sorted."""
+    seen: dict[str, set[str]] = {}
+    for t, qs in questions.items():
+        for q in qs:
+            ws = words_of(q)
+            for n in sizes:
+                for i in range(len(ws) - n + 1):
+                    seen.setdefault(" ".join(ws[i : i + n]), set()).add(t)
+    return sorted(g for g, n in _types_per(seen).items() if n >= SHARED_TYPES)
+
+
+def reword(text: str, keys: set[str], phrases: list[str], rng: np.random.Generator) -> str:
+    """One rewording: non-naming words dropped at DROP, then a coin for a shuffle and one for a
+    shared phrase at the start or end. A question without a naming word is kept whole."""
+    ws = words_of(text)
+    if not keys & set(ws):
+        return " ".join(ws)
+    kept = [w for w in ws if w in keys or rng.random() >= DROP]
+    if rng.random() < 0.5:
+        kept = [str(w) for w in rng.permutation(kept)]
+    if phrases and rng.random() < 0.5:
+        p = str(rng.choice(phrases)).split()
+        kept = p + kept if rng.random() < 0.5 else kept + p
+    return " ".join(kept)
+
+
+def build_rewordings(
+    data: Path, n: int = REWORDINGS, *, engine: str = "espeak", workers: int = 2, seed: int = 0
+) -> int:
+    """Speak n rewordings of the train questions (types in turn) in train voices; returns the
+    WAVs written. Only the train split's questions are reworded: no held-out wording is used."""
+    from data.tts import POOLS, Voice, audio_ok, synthesize
+
+    train = load_jsonl(data / "splits" / "train.jsonl")
+    if not train:
+        raise DataError(f"{data / 'splits' / 'train.jsonl'} is empty: run python -m data.synth")
+    questions = by_type(train)
+    keys, phrases = key_words(questions), shared_phrases(questions)
+    rng = np.random.default_rng([seed, 1])
+    pool, types = POOLS[engine]["train"], list(questions)
+    recs, jobs = [], {}
+    for i in range(n):
+        qtype = types[i % len(types)]
+        text = reword(str(rng.choice(questions[qtype])), keys, phrases, rng)
+        voice = Voice(engine, str(rng.choice(pool.names)), int(rng.choice(pool.rates)),
+                      int(rng.choice(pool.pitches)))  # fmt: skip
+        rel = voice.file(text)
+        recs.append({"id": f"r_{i:06d}", "question": text, "audio": rel, "voice": voice.id,
+                     "question_type": qtype})  # fmt: skip
+        if rel not in jobs and not audio_ok(data / rel):
+            jobs[rel] = (str(data / rel), voice, text)
+    (data / "audio").mkdir(parents=True, exist_ok=True)
+    synthesize(list(jobs.values()), engine, workers)
+    kept = [r for r in recs if sf.info(str(data / r["audio"])).duration <= MAX_SECONDS]
+    write_jsonl(data / "words" / "rewordings.jsonl", kept)
+    print(f"rewordings: {len(kept)} ({len(recs) - len(kept)} over {MAX_SECONDS} s dropped), "
+          f"{len(keys)} naming words, {len(phrases)} shared phrases")  # fmt: skip
+    return len(jobs)
+
+
+def load_rewordings(data: str | Path) -> dict[str, list[str]]:
+    """question type -> the audio files of its spoken rewordings (DataError if none)."""
+    out: dict[str, list[str]] = {}
+    for r in load(data, "rewordings", (*FIELDS, "question_type")):
+        out.setdefault(r["question_type"], []).append(r["audio"])
+    return out
 
 
 def build(
@@ -113,9 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engine", default="espeak")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rewordings", type=int, default=REWORDINGS, help="0: none")
     a = p.parse_args(argv)
     try:
         build(a.data, engine=a.engine, workers=a.workers, seed=a.seed)
+        if a.rewordings:
+            build_rewordings(a.data, a.rewordings, engine=a.engine, workers=a.workers, seed=a.seed)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

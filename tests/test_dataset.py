@@ -1,5 +1,6 @@
 """Training data: SpecAugment masks stay inside the speech, vary per item, and leave the
-evaluation data (and the cache they are drawn from) untouched."""
+evaluation data (and the cache they are drawn from) untouched; spoken rewordings stand in for
+a training item's audio only when asked to."""
 
 from __future__ import annotations
 
@@ -56,3 +57,29 @@ def test_training_items_are_masked_afresh_each_time_eval_items_never(spoken, tin
     assert torch.equal(plain[0]["input_features"], clean)  # the shared cache is intact
     frames = 2 * int(plain[0]["audio_lengths"][0])
     assert torch.equal(first[..., frames:], clean[..., frames:])
+
+
+@pytest.mark.slow
+def test_rewordings_replace_the_audio_of_training_items_only(spoken, tiny_checkpoint):
+    from data.schema import load_jsonl
+    from data.words import build_rewordings, load_rewordings
+    from model.processor import GraftProcessor
+    from training.dataset import CachedProcessor, QADataset
+
+    build_rewordings(spoken, 40, workers=1, seed=5)
+    found = load_rewordings(spoken)
+    proc = CachedProcessor(GraftProcessor.from_pretrained(tiny_checkpoint))
+    recs = [r for r in load_jsonl(spoken / "splits" / "train.jsonl") if r["question_type"] in found]
+    rec = recs[0]
+    own = QADataset([rec], spoken, proc)[0]["input_features"]
+    always = QADataset([rec], spoken, proc, rewordings=found, reworded_mix=0.99, seed=1)
+    theirs = [proc.sounds[a][0].float() for a in found[rec["question_type"]]]  # now cached
+    heard = [always[0] for _ in range(20)]
+    assert sum(any(torch.equal(h["input_features"], t) for t in theirs) for h in heard) >= 15
+    assert all(h["labels"][h["labels"] != -100].numel() > 0 for h in heard)  # same answer
+    never = QADataset([rec], spoken, proc, rewordings=found)  # no mix: the record's own audio
+    assert all(torch.equal(never[0]["input_features"], own) for _ in range(5))
+    caption = QADataset([rec], spoken, proc, target="caption", rewordings=found, reworded_mix=0.99)
+    assert torch.equal(caption[0]["input_features"], own)  # its target spells the own wording
+    with pytest.raises(ValueError, match="heard"):
+        QADataset([rec], spoken, proc, mode="text", rewordings=found, reworded_mix=0.5)

@@ -38,15 +38,16 @@ def argv(data: Path, out: Path, *extra: str) -> list[str]:
 @pytest.fixture(scope="module")
 def run(spoken, tmp_path_factory) -> Path:
     """Warm-up, caption stage and 4 question steps, gradient checkpointing (non-reentrant) on."""
-    from data.words import build
+    from data.words import build, build_rewordings
 
     build(spoken, workers=1, counts={"train": 12, "eval": 6})
+    build_rewordings(spoken, 20, workers=1)
     out = tmp_path_factory.mktemp("train") / "ckpt"
     rc = main(argv(spoken, out, "--max_steps", "4", "--vision_warmup_steps", "2",
                    "--audio_warmup_steps", "2", "--audio_word_steps", "2",
                    "--audio_spell_steps", "2",
                    "--caption_steps", "2", "--caption_mix", "0.5", "--caption_words", "0.25",
-                   "--time_masks", "2", "--freq_masks", "1",
+                   "--time_masks", "2", "--freq_masks", "1", "--reworded_mix", "0.3",
                    "--gradient_checkpointing", "true"))  # fmt: skip
     assert rc == 0
     return out
@@ -99,6 +100,7 @@ def test_caption_stage_mixes_in_word_strings_to_transcribe(run, spoken):
     recipe = json.loads((run / "recipe.json").read_text())["recipe"]
     assert recipe["caption_words"] == 0.25
     assert (recipe["time_masks"], recipe["freq_masks"]) == (2, 1)
+    assert recipe["reworded_mix"] == 0.3
     assert is_complete(run / "stage1")
     train = load_jsonl(spoken / "splits" / "train.jsonl")
     words = load_words(spoken, "train")
@@ -250,3 +252,18 @@ def test_two_processes_under_torchrun_train_one_checkpoint(spoken, tmp_path):
     assert not list(out.rglob(f".{COMPLETE}.*.tmp"))
     pred = Predictor.from_checkpoint(out, device="cpu", max_new_tokens=2)
     assert pred.processor.cfg.train in ("full", "lora")
+
+
+def test_rewordings_are_read_only_for_a_mix_between_0_and_1(run, spoken, tmp_path):
+    from data.schema import DataError
+    from training.train import DataArguments, rewordings
+
+    data = DataArguments(data=str(spoken))
+    assert rewordings(data, TrainArguments(output_dir=str(run))) is None  # off: not read
+    found = rewordings(data, TrainArguments(output_dir=str(run), reworded_mix=0.3))
+    assert found and all(isinstance(a, str) for audios in found.values() for a in audios)
+    with pytest.raises(SystemExit, match="between 0 and 1"):
+        rewordings(data, TrainArguments(output_dir=str(run), reworded_mix=1.0))
+    mixed = TrainArguments(output_dir=str(run), reworded_mix=0.3)
+    with pytest.raises(DataError, match="no such file.*data.words"):
+        rewordings(DataArguments(data=str(tmp_path)), mixed)

@@ -154,6 +154,9 @@ class QADataset(torch.utils.data.Dataset):
     caption_mix: probability that an item's target is transcript + caption instead of the
     answer (the curriculum's later stages); 0 for evaluation data.
     augment: SpecAugment masks drawn afresh for every item served (training data only).
+    rewordings: question type -> spoken rewordings of its train questions (data.words); with
+    reworded_mix, the chance that an item is heard as one of its type's instead (same clip,
+    same answer), so the answer has to come from the words that name the type.
     """
 
     def __init__(
@@ -166,6 +169,8 @@ class QADataset(torch.utils.data.Dataset):
         mode: str = "audio",
         seed: int = 0,
         augment: SpecAugment | None = None,
+        rewordings: dict[str, list[str]] | None = None,
+        reworded_mix: float = 0.0,
     ):
         if target not in TARGETS:
             raise ValueError(f"target {target!r}: expected one of {TARGETS}")
@@ -181,7 +186,14 @@ class QADataset(torch.utils.data.Dataset):
         self.mode = mode
         self.rng = random.Random(seed)
         self.augment = augment
+        self.rewordings = rewordings or {}
+        self.reworded_mix = reworded_mix if self.rewordings else 0.0
+        if self.reworded_mix and mode != "audio":
+            raise ValueError("rewordings are heard: they need mode 'audio'")
         precompute(proc, self.data, self.records, audio=mode == "audio")
+        heard = [{"audio": a} for audios in self.rewordings.values() for a in audios]
+        if self.reworded_mix:
+            precompute(proc, self.data, heard)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -194,7 +206,11 @@ class QADataset(torch.utils.data.Dataset):
         answer = target_text(rec, target)
         if self.mode == "text":
             return self.proc(clip_key(rec), question=rec["question"], answer=answer)
-        item = self.proc(clip_key(rec), audio=rec["audio"], answer=answer)
+        audio = rec["audio"]
+        if self.reworded_mix and target != "caption" and self.rng.random() < self.reworded_mix:
+            # the caption target spells the record's own wording, so it keeps its audio
+            audio = self.rng.choice(self.rewordings.get(rec["question_type"], [audio]))
+        item = self.proc(clip_key(rec), audio=audio, answer=answer)
         if self.augment:  # 2 mel frames per encoder frame (the conv stride)
             frames = 2 * int(item["audio_lengths"][0])
             item["input_features"] = self.augment(item["input_features"], frames, self.rng)

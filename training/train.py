@@ -134,6 +134,9 @@ class TrainArguments(TrainingArguments):
     time_width: int = 30
     freq_masks: int = 0
     freq_width: int = 8
+    # stage 2: chance that a question is heard as a spoken rewording of its type's train
+    # questions (<data>/words/rewordings.jsonl: naming words kept, others dropped or shuffled)
+    reworded_mix: float = 0.0
     freeze_vision: bool = False  # after stage 0: the tower keeps what the heads taught it
     freeze_audio: bool = False  # after stage 0: the encoder keeps what the words taught it
     # stage 2: the audio tokens stay as stages 0-1 left them. Off in the demo: seed 42 from the
@@ -466,6 +469,20 @@ def word_dataset(proc, dargs, args, train: list[dict]) -> QADataset:
     return QADataset(recs, dargs.data, proc, target="transcript", seed=args.seed)
 
 
+def rewordings(dargs: DataArguments, args: TrainArguments) -> dict[str, list[str]] | None:
+    """The spoken rewordings per question type when stage 2 mixes them in, else None."""
+    if not args.reworded_mix:
+        return None
+    from data.words import load_rewordings
+
+    if not 0 < args.reworded_mix < 1:
+        raise SystemExit(f"--reworded_mix {args.reworded_mix}: expected a share between 0 and 1")
+    found = load_rewordings(dargs.data)
+    n = sum(map(len, found.values()))
+    print(f"stage 2: {n} spoken rewordings over {len(found)} types", file=sys.stderr)
+    return found
+
+
 def plan_steps(left: float, spd: float, args: TrainArguments, n_eval: int) -> int:
     """Stage 2's length: as many steps (and their evaluations) as fit the seconds left."""
     per_eval = spd * 0.4 * max(1, n_eval // args.per_device_train_batch_size)
@@ -582,6 +599,8 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
         mode=dargs.mode,
         seed=args.seed,
         augment=SpecAugment(args.time_masks, args.time_width, args.freq_masks, args.freq_width),
+        rewordings=rewordings(dargs, args),
+        reworded_mix=args.reworded_mix,
     )
     eval_ds = QADataset(eval_recs, dargs.data, proc, target=dargs.target, mode=dargs.mode)
     over = {"max_steps": max_steps}
@@ -652,6 +671,7 @@ def _recipe(margs, dargs, args) -> dict:
         "time_width",
         "freq_masks",
         "freq_width",
+        "reworded_mix",
         "max_minutes",
         "max_steps",
         "learning_rate",
