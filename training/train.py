@@ -136,9 +136,9 @@ class TrainArguments(TrainingArguments):
     freq_width: int = 8
     # stage 2: chance that a question is heard as a spoken rewording of its type's train
     # questions (<data>/words/rewordings.jsonl: naming words kept, others dropped, shuffled or
-    # framed). Off in the demo: 0.3 from the same first stages scored test strict 54.4% and
-    # 50.6% (seeds 42, 2; 55.7% and 43.4% without), eval split 69.4% and 68.1% (70.6, 70.1%):
-    # the lighting and motion-type wordings gained 20-36 points, three yes/no ones lost 9-22
+    # framed). Off in the demo: 0.3 scored test strict 54.4%, 50.6%, 52.1% (seeds 42, 2, 1;
+    # 55.7%, 43.4%, 48.7% without: mean 52.4% vs 49.3%, inside the interval over wordings) and
+    # cost the eval split 1.3 points (68.4% vs 69.7%); the lighting wording gained 30-38 points
     reworded_mix: float = 0.0
     freeze_vision: bool = False  # after stage 0: the tower keeps what the heads taught it
     freeze_audio: bool = False  # after stage 0: the encoder keeps what the words taught it
