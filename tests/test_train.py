@@ -48,6 +48,7 @@ def run(spoken, tmp_path_factory) -> Path:
                    "--audio_spell_steps", "2",
                    "--caption_steps", "2", "--caption_mix", "0.5", "--caption_words", "0.25",
                    "--time_masks", "2", "--freq_masks", "1", "--reworded_mix", "0.3",
+                   "--warmup_rewordings", "true",
                    "--gradient_checkpointing", "true"))  # fmt: skip
     assert rc == 0
     return out
@@ -78,6 +79,9 @@ def test_run_writes_a_complete_checkpoint_the_predictor_loads(run, spoken):
     warm = json.loads((run / "stage0" / "warmup.json").read_text())
     assert warm["steps"] == 2 and 0 <= warm["held_out"]["view"] <= 1
     assert warm["audio"]["steps"] == 2 and 0 <= warm["audio"]["held_out_type_acc"] <= 1
+    said = len(load_jsonl(spoken / "splits" / "train.jsonl"))
+    heard = len((spoken / "words" / "rewordings.jsonl").read_text().splitlines())
+    assert warm["audio"]["recordings"] == said + heard  # the rewordings were heard too
     assert warm["words"]["steps"] == 2 and warm["words"]["words"] > 10
     assert 0 <= warm["words"]["held_out_word_recall"] <= 1
     assert warm["spelling"]["steps"] == 2 and 0 <= warm["spelling"]["held_out_letter_match"] <= 1
@@ -100,7 +104,7 @@ def test_caption_stage_mixes_in_word_strings_to_transcribe(run, spoken):
     recipe = json.loads((run / "recipe.json").read_text())["recipe"]
     assert recipe["caption_words"] == 0.25
     assert (recipe["time_masks"], recipe["freq_masks"]) == (2, 1)
-    assert recipe["reworded_mix"] == 0.3
+    assert recipe["reworded_mix"] == 0.3 and recipe["warmup_rewordings"] is True
     assert is_complete(run / "stage1")
     train = load_jsonl(spoken / "splits" / "train.jsonl")
     words = load_words(spoken, "train")

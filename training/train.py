@@ -140,6 +140,8 @@ class TrainArguments(TrainingArguments):
     # 55.7%, 43.4%, 48.7% without: mean 52.4% vs 49.3%, inside the interval over wordings) and
     # cost the eval split 1.3 points (68.4% vs 69.7%); the lighting wording gained 30-38 points
     reworded_mix: float = 0.0
+    # stage 0: the audio type warm-up also hears the rewordings (the type from its naming words)
+    warmup_rewordings: bool = False
     freeze_vision: bool = False  # after stage 0: the tower keeps what the heads taught it
     freeze_audio: bool = False  # after stage 0: the encoder keeps what the words taught it
     # stage 2: the audio tokens stay as stages 0-1 left them. Off in the demo: seed 42 from the
@@ -389,6 +391,7 @@ def stage_args(args: TrainArguments, out: Path, **over) -> TrainArguments:
 
 
 def run_stage0(model, proc, dargs, args, train, ev, out: Path) -> dict:
+    from data.words import FIELDS as WORD_FIELDS
     from data.words import load as load_words
     from model.checkpoint import save_checkpoint
     from training.warmup import fit_audio, fit_heads, fit_spelling, fit_words
@@ -409,7 +412,10 @@ def run_stage0(model, proc, dargs, args, train, ev, out: Path) -> dict:
         print(f"stage 0: spoken words, held-out recall {info['words']['held_out_word_recall']:.2f}",
               file=sys.stderr)  # fmt: skip
     if args.audio_warmup_steps:
-        info["audio"] = fit_audio(model, proc, dargs.data, train, ev, args.audio_warmup_steps,
+        heard = list(train)
+        if args.warmup_rewordings:
+            heard += load_words(dargs.data, "rewordings", (*WORD_FIELDS, "question_type"))
+        info["audio"] = fit_audio(model, proc, dargs.data, heard, ev, args.audio_warmup_steps,
                                   seed=args.seed)  # fmt: skip
         print(f"stage 0: question type from audio, held-out voices "
               f"{info['audio']['held_out_type_acc']:.2f}", file=sys.stderr)  # fmt: skip
@@ -675,6 +681,7 @@ def _recipe(margs, dargs, args) -> dict:
         "freq_masks",
         "freq_width",
         "reworded_mix",
+        "warmup_rewordings",
         "max_minutes",
         "max_steps",
         "learning_rate",

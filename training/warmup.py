@@ -447,6 +447,6 @@ def fit_audio(
 
     held = hits(held_out)
     by_type = {t: round(sum(v) / len(v), 3) for t, v in sorted(held.items())}
-    return {"steps": steps, "seconds": round(time.time() - t0, 1),
+    return {"steps": steps, "seconds": round(time.time() - t0, 1), "recordings": len(train),
             "train_type_acc": acc(hits(train[:512])), "held_out_type_acc": acc(held),
             "held_out_by_type": by_type}  # fmt: skip
