@@ -38,6 +38,7 @@ DROP = 0.35  # chance that a word not naming the type is left out of a rewording
 
 
 FIELDS = ("id", "question", "audio", "voice")
+REWORDING_FIELDS = (*FIELDS, "question_type")
 
 
 def load(data: str | Path, split: str, fields: tuple[str, ...] = FIELDS) -> list[dict]:
@@ -78,6 +79,23 @@ def strings(vocab: list[str], n: int, rng: np.random.Generator) -> list[str]:
     return [" ".join(rng.choice(vocab, rng.integers(lo, hi + 1), replace=False)) for _ in range(n)]
 
 
+def train_records(data: Path) -> list[dict]:
+    """The train split's records, whose questions every builder here draws on."""
+    train = load_jsonl(data / "splits" / "train.jsonl")
+    if not train:
+        raise DataError(f"{data / 'splits' / 'train.jsonl'} is empty: run python -m data.synth")
+    return train
+
+
+def draw_voice(engine: str, split: str, rng: np.random.Generator):
+    """A voice of the split's pool, drawn from rng (name, rate, pitch)."""
+    from data.tts import POOLS, Voice
+
+    pool = POOLS[engine][split]
+    return Voice(engine, str(rng.choice(pool.names)), int(rng.choice(pool.rates)),
+                 int(rng.choice(pool.pitches)))  # fmt: skip
+
+
 def by_type(records: list[dict]) -> dict[str, list[str]]:
     """The distinct questions of each type in these records, sorted."""
     out: dict[str, set[str]] = {}
@@ -86,22 +104,8 @@ def by_type(records: list[dict]) -> dict[str, list[str]]:
     return {t: sorted(qs) for t, qs in sorted(out.items())}
 
 
-def _types_per(grams: dict[str, set[str]]) -> dict[str, int]:
-    return {g: len(ts) for g, ts in grams.items()}
-
-
-def key_words(questions: dict[str, list[str]]) -> set[str]:
-    """Words heard in the questions of at most KEY_TYPES types: the words that name a type."""
-    seen: dict[str, set[str]] = {}
-    for t, qs in questions.items():
-        for q in qs:
-            for w in words_of(q):
-                seen.setdefault(w, set()).add(t)
-    return {w for w, n in _types_per(seen).items() if n <= KEY_TYPES}
-
-
-def shared_phrases(questions: dict[str, list[str]], sizes: tuple[int, ...] = (2, 3)) -> list[str]:
-    """Word n-grams heard in the questions of at least SHARED_TYPES types, sorted."""
+def _types_of(questions: dict[str, list[str]], sizes: tuple[int, ...]) -> dict[str, int]:
+    """Word n-gram (n in sizes) -> how many types' questions it is heard in."""
     seen: dict[str, set[str]] = {}
     for t, qs in questions.items():
         for q in qs:
@@ -109,7 +113,17 @@ def shared_phrases(questions: dict[str, list[str]], sizes: tuple[int, ...] = (2,
             for n in sizes:
                 for i in range(len(ws) - n + 1):
                     seen.setdefault(" ".join(ws[i : i + n]), set()).add(t)
-    return sorted(g for g, n in _types_per(seen).items() if n >= SHARED_TYPES)
+    return {g: len(ts) for g, ts in seen.items()}
+
+
+def key_words(questions: dict[str, list[str]]) -> set[str]:
+    """Words heard in the questions of at most KEY_TYPES types: the words that name a type."""
+    return {w for w, n in _types_of(questions, (1,)).items() if n <= KEY_TYPES}
+
+
+def shared_phrases(questions: dict[str, list[str]], sizes: tuple[int, ...] = (2, 3)) -> list[str]:
+    """Word n-grams heard in the questions of at least SHARED_TYPES types, sorted."""
+    return sorted(g for g, n in _types_of(questions, sizes).items() if n >= SHARED_TYPES)
 
 
 def reword(text: str, keys: set[str], phrases: list[str], rng: np.random.Generator) -> str:
@@ -132,21 +146,18 @@ def build_rewordings(
 ) -> int:
     """Speak n rewordings of the train questions (types in turn) in train voices; returns the
     WAVs written. Only the train split's questions are reworded: no held-out wording is used."""
-    from data.tts import POOLS, Voice, audio_ok, synthesize
+    from data.tts import audio_ok, synthesize
 
-    train = load_jsonl(data / "splits" / "train.jsonl")
-    if not train:
-        raise DataError(f"{data / 'splits' / 'train.jsonl'} is empty: run python -m data.synth")
+    train = train_records(data)
     questions = by_type(train)
     keys, phrases = key_words(questions), shared_phrases(questions)
     rng = np.random.default_rng([seed, 1])
-    pool, types = POOLS[engine]["train"], list(questions)
+    types = list(questions)
     recs, jobs = [], {}
     for i in range(n):
         qtype = types[i % len(types)]
         text = reword(str(rng.choice(questions[qtype])), keys, phrases, rng)
-        voice = Voice(engine, str(rng.choice(pool.names)), int(rng.choice(pool.rates)),
-                      int(rng.choice(pool.pitches)))  # fmt: skip
+        voice = draw_voice(engine, "train", rng)
         rel = voice.file(text)
         recs.append({"id": f"r_{i:06d}", "question": text, "audio": rel, "voice": voice.id,
                      "question_type": qtype})  # fmt: skip
@@ -164,7 +175,7 @@ def build_rewordings(
 def load_rewordings(data: str | Path) -> dict[str, list[str]]:
     """question type -> the audio files of its spoken rewordings (DataError if none)."""
     out: dict[str, list[str]] = {}
-    for r in load(data, "rewordings", (*FIELDS, "question_type")):
+    for r in load(data, "rewordings", REWORDING_FIELDS):
         out.setdefault(r["question_type"], []).append(r["audio"])
     return out
 
@@ -178,20 +189,16 @@ def build(
     counts: dict[str, int] = COUNTS,
 ) -> int:
     """Write the spoken word strings of every split in counts; returns the WAVs written."""
-    from data.tts import POOLS, SR, Voice, audio_ok, synthesize
+    from data.tts import SR, audio_ok, synthesize
 
-    train = load_jsonl(data / "splits" / "train.jsonl")
-    if not train:
-        raise DataError(f"{data / 'splits' / 'train.jsonl'} is empty: run python -m data.synth")
+    train = train_records(data)
     vocab = vocabulary([r["question"] for r in train])
     rng = np.random.default_rng(seed)
     jobs, out = [], {}
     for split, n in counts.items():
-        pool = POOLS[engine][split]
         recs = []
         for i, text in enumerate(strings(vocab, n, rng)):
-            voice = Voice(engine, str(rng.choice(pool.names)), int(rng.choice(pool.rates)),
-                          int(rng.choice(pool.pitches)))  # fmt: skip
+            voice = draw_voice(engine, split, rng)
             rel = voice.file(text)
             recs.append({"id": f"w_{i:06d}", "question": text, "audio": rel, "voice": voice.id})
             if not audio_ok(data / rel):

@@ -191,8 +191,8 @@ class QADataset(torch.utils.data.Dataset):
         if self.reworded_mix and mode != "audio":
             raise ValueError("rewordings are heard: they need mode 'audio'")
         precompute(proc, self.data, self.records, audio=mode == "audio")
-        heard = [{"audio": a} for audios in self.rewordings.values() for a in audios]
         if self.reworded_mix:
+            heard = [{"audio": a} for audios in self.rewordings.values() for a in audios]
             precompute(proc, self.data, heard)
 
     def __len__(self) -> int:

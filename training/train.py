@@ -393,7 +393,7 @@ def stage_args(args: TrainArguments, out: Path, **over) -> TrainArguments:
 
 
 def run_stage0(model, proc, dargs, args, train, ev, out: Path) -> dict:
-    from data.words import FIELDS as WORD_FIELDS
+    from data.words import REWORDING_FIELDS
     from data.words import load as load_words
     from model.checkpoint import save_checkpoint
     from training.warmup import fit_audio, fit_heads, fit_spelling, fit_words
@@ -416,7 +416,7 @@ def run_stage0(model, proc, dargs, args, train, ev, out: Path) -> dict:
     if args.audio_warmup_steps:
         heard = list(train)
         if args.warmup_rewordings:
-            heard += load_words(dargs.data, "rewordings", (*WORD_FIELDS, "question_type"))
+            heard += load_words(dargs.data, "rewordings", REWORDING_FIELDS)
         info["audio"] = fit_audio(model, proc, dargs.data, heard, ev, args.audio_warmup_steps,
                                   seed=args.seed)  # fmt: skip
         print(f"stage 0: question type from audio, held-out voices "
