@@ -54,6 +54,9 @@ ablations: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	$(EVAL) --split test --mode text --out $(CKPT)/eval-text
 	$(EVAL) --split eval --out $(CKPT)/eval-evalsplit
 	$(EVAL) --split eval --audio-ablation shuffled --out $(CKPT)/eval-evalsplit-shuffled
+	$(PY) -m training.readout --checkpoint $(CKPT) --data $(DATA) --out $(CKPT)/eval/readout.json
+	$(PY) -m training.readout --checkpoint $(CKPT) --data $(DATA) --kind mean \
+	  --out $(CKPT)/eval/readout-mean.json
 
 # Blind prior, zero-shot and the ASR cascade (a tiny Whisper trained 3 min on the train speech),
 # written beside the checkpoint's own runs so the report and the Results page show them.

@@ -78,6 +78,7 @@ def optional_json(path: Path) -> dict:
 
 info = optional_json(ckpt / "recipe.json")
 readout = optional_json(ckpt / "eval" / "readout.json")
+readout_mean = optional_json(ckpt / "eval" / "readout-mean.json")
 recipe = info.get("recipe")
 recipe = recipe if isinstance(recipe, dict) else {}
 froze_vision, froze_audio = bool(recipe.get("freeze_vision")), bool(recipe.get("freeze_audio"))
@@ -179,6 +180,7 @@ if words or audio or spelling:
 columns = {
     "after the warm-up": warm.get("held_out"),
     "final tower (fresh heads)": readout.get("held_out"),
+    "final tower, token average": readout_mean.get("held_out"),
 }
 columns = {k: v for k, v in columns.items() if isinstance(v, dict)}
 if columns:
@@ -192,7 +194,9 @@ if columns:
     st.caption(
         "Accuracy of small heads reading each scene label from the vision tokens, on held-out "
         "clips. A label read well here but answered at chance means the decoder does not fetch "
-        "it; a label read at chance here means the vision tokens lack it."
+        "it; a label read at chance here means the vision tokens lack it. The token-average heads "
+        "cannot pick one token: a label they miss but the others read is held by which token "
+        "carries it (a position), not by what the tokens say."
     )
 if info:
     with st.expander(f"Recipe ({info.get('minutes', '?')} min of training)"):

@@ -416,6 +416,7 @@ def test_training_page_curves_best_step_and_parameters(env, tiny_checkpoint, tmp
     (ckpt / "recipe.json").write_text(json.dumps(recipe))
     (ckpt / "eval").mkdir()
     (ckpt / "eval" / "readout.json").write_text(json.dumps({"held_out": {"nbi": 0.5}}))
+    (ckpt / "eval" / "readout-mean.json").write_text(json.dumps({"held_out": {"nbi": 0.25}}))
     env(checkpoint=ckpt)
     at = app()
     run(at.switch_page(TRAINING))
@@ -439,6 +440,7 @@ def test_training_page_curves_best_step_and_parameters(env, tiny_checkpoint, tmp
     readout = at.dataframe[-1].value
     assert readout["after the warm-up"].tolist() == ["96.0%"]
     assert readout["final tower (fresh heads)"].tolist() == ["50.0%"]
+    assert readout["final tower, token average"].tolist() == ["25.0%"]
     config = {r["setting"]: r["value"] for _, r in at.dataframe[1].value.iterrows()}
     assert config["train"] == json.loads((ckpt / "graft_config.json").read_text())["train"]
     # the recipe froze the tower after its warm-up: the table and the caption say so

@@ -1,10 +1,19 @@
-"""Stage 0 pieces that need no dataset: the keyword-spotting and spelling heads."""
+"""Stage 0 pieces that need no dataset: the scene, keyword-spotting and spelling heads."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from training.warmup import LETTERS, SpellHead, WordHead, greedy_spelling, spelled
+from training.warmup import (
+    LETTERS,
+    SCENE_LABELS,
+    Heads,
+    SpellHead,
+    WordHead,
+    greedy_spelling,
+    spelled,
+)
 
 
 def test_word_head_hears_a_word_wherever_it_is_spoken():
@@ -38,3 +47,20 @@ def test_spell_head_scores_every_token_of_every_utterance():
     short, long = head([torch.randn(3, 16), torch.randn(9, 16)])
     assert short.shape == (3, len(LETTERS) + 1) and long.shape == (9, len(LETTERS) + 1)
     assert torch.allclose(long.exp().sum(-1), torch.ones(9))  # log-probabilities per token
+
+
+def test_heads_pool_by_attention_or_by_the_plain_average():
+    """Attention heads weigh a frame's tokens by a learned query; mean heads ignore it, so
+    what they read must be in the average of the tokens."""
+    torch.manual_seed(0)
+    tokens = torch.randn(2, 8, 16, 32)  # (clips, frames, tokens, dim)
+    for kind in ("attention", "mean"):
+        heads = Heads(dim=32, frames=8, kind=kind)
+        before = heads(tokens)
+        assert before["quadrant"].shape == (2, len(SCENE_LABELS["quadrant"]))
+        with torch.no_grad():
+            heads.query.normal_()
+        moved = not torch.allclose(before["quadrant"], heads(tokens)["quadrant"])
+        assert moved == (kind == "attention")
+    with pytest.raises(ValueError, match="head kind"):
+        Heads(dim=32, frames=8, kind="max")

@@ -19,6 +19,7 @@ import torch
 
 from data.schema import load_jsonl
 from training.evaluate import write_json
+from training.warmup import KINDS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--split", default="test", help="held-out clips to score the heads on")
+    ap.add_argument("--kind", default="attention", choices=KINDS, help="how a head pools a frame")
     args = ap.parse_args(argv)
     from model.checkpoint import load_checkpoint
     from training.dataset import CachedProcessor
@@ -40,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     train = load_jsonl(args.data / "splits" / "train.jsonl")
     held = load_jsonl(args.data / "splits" / f"{args.split}.jsonl")
     info = fit_heads(model, CachedProcessor(proc), args.data, train, held, args.steps,
-                     tower=False, lr=3e-3, desc="read-out")  # fmt: skip
-    info |= {"checkpoint": str(args.checkpoint), "split": args.split}
+                     tower=False, lr=3e-3, desc="read-out", kind=args.kind)  # fmt: skip
+    info |= {"checkpoint": str(args.checkpoint), "split": args.split, "kind": args.kind}
     write_json(args.out, info)
     print(json.dumps(info["held_out"], indent=1))
     return 0

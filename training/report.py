@@ -187,6 +187,14 @@ def training_lines(ckpt: Path) -> list[str]:
             f"- vision read-out of the final tower (frozen; fresh heads, {ro['steps']} steps on "
             f"train clips) on {ro['split']} clips: {held}"
         )
+    mean = ckpt / "eval" / "readout-mean.json"
+    if mean.is_file():
+        ro = json.loads(mean.read_text())
+        held = ", ".join(f"{k} {pct(v)}" for k, v in ro["held_out"].items())
+        lines.append(
+            "- the same with heads that average a frame's tokens (a label held by which token, "
+            f"as a position is, reads at chance this way): {held}"
+        )
     return lines
 
 

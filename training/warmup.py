@@ -29,6 +29,7 @@ from training.dataset import CachedProcessor, clip_key, precompute
 # scene key -> its values, in a fixed order (None in a record = not applicable: no loss)
 SCENE_LABELS: dict[str, tuple] = {k: tuple(v) for k, v in DOMAINS.items()}
 TEMPORAL = ("lesion_motion", "motion")  # read from the frame order, not a frame average
+KINDS = ("attention", "mean", "flat")  # how a head pools a frame's tokens (Heads)
 
 
 def scene_targets(recs: Sequence[dict]) -> dict[str, torch.Tensor]:
@@ -49,6 +50,8 @@ class Heads(nn.Module):
 
     def __init__(self, dim: int, frames: int, tokens: int = 16, kind: str = "attention"):
         super().__init__()
+        if kind not in KINDS:
+            raise ValueError(f"head kind {kind!r}: expected one of {KINDS}")
         self.kind = kind
         if kind == "flat":  # linear probe on every token: position read by token index
             self.flat = nn.ModuleDict(
@@ -71,7 +74,10 @@ class Heads(nn.Module):
         x = self.norm(tokens)
         if self.kind == "flat":
             return {k: lin(x.flatten(1)) for k, lin in self.flat.items()}
-        att = torch.einsum("bftd,nd->bnft", self.key(x), self.query).softmax(-1)
+        att = torch.einsum("bftd,nd->bnft", self.key(x), self.query)
+        # mean: a frame's average token must hold the label, so it has to be in every token's
+        # content (a position becomes a property, readable by an unselective attention hop)
+        att = torch.zeros_like(att).softmax(-1) if self.kind == "mean" else att.softmax(-1)
         pooled = torch.einsum("bnft,bftd->bnfd", att, x)  # (B, labels, F, D)
         logits = {}
         for i, k in enumerate(self.names):
