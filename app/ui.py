@@ -138,10 +138,13 @@ def answer_card(result: dict) -> None:
             "may ask something else.</div>"
         )
     )
+    seen = result.get("grounding") or ""
+    seen_html = f'<div class="svq-dim">Seen in the clip: {html.escape(seen)}</div>' if seen else ""
     st.markdown(
         f'<div class="svq-card {cls}">'
         f'<div class="svq-label">Model answer</div>'
         f'<div class="svq-answer">{html.escape(result["text"]) or "<i>(empty answer)</i>"}</div>'
+        f"{seen_html}"
         f'<div class="svq-truth">{verdict_badge(result["correct"])} '
         f"Ground truth: <b>{html.escape(result['gold'])}</b> · "
         f'<span class="svq-dim">{html.escape(result["question"])}</span></div>'

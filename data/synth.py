@@ -237,6 +237,40 @@ def caption(s: dict) -> str:
     return ". ".join(parts) + "."
 
 
+# question type -> the caption segment that grounds its answer ("" = the caption's first one,
+# which for a blocked or outside view is the whole caption)
+GROUNDING = {
+    **{t: "" for t in ("fluid_occlusion_level", "mucosa_visibility", "occlusion_check")},
+    "scope_outside": "",
+    **{t: "scope " for t in ("scope_motion", "scope_forward_motion", "scope_backward_motion")},
+    "scope_motion_type": "scope ",
+    "lesion_site": "site ",
+    "lesion_screen_position": "lesion ",
+    "lesion_motion_direction": "motion ",
+    "lesion_size_range": "size ",
+    "lesion_histology_extended": ("adenoma", "hyperplastic"),
+    "tool_identification": "tool ",
+    "tool_catheter_check": "tool ",
+    "nbi_status": "nbi ",
+    "lighting_mode": "nbi ",
+    "blue_dye_presence": "dye ",
+    "flush_action": "flush ",
+    "endoscope_visibility": "shaft ",
+}
+
+
+def grounding(qtype: str, caption_text: str) -> str:
+    """The caption segment the answer to `qtype` rests on, e.g. 'lesion upper left'."""
+    parts = [p for p in caption_text.rstrip(".").split(". ") if p]
+    key = GROUNDING[qtype]
+    if key == "":
+        return parts[0]
+    hits = [p for p in parts if (p in key if isinstance(key, tuple) else p.startswith(key))]
+    if len(hits) != 1:
+        raise ValueError(f"caption {caption_text!r} has no single segment for {qtype}")
+    return hits[0]
+
+
 def video_ids(n: int) -> list[str]:
     return [f"demo-{i + 1:02d}" for i in range(n)]
 

@@ -12,6 +12,8 @@ import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from model.constants import ANSWER_FORMATS
+
 CONFIG_NAME = "graft_config.json"
 PROJECTORS = ("linear", "mlp2x_gelu")
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -40,6 +42,8 @@ class GraftConfig:
     silence_rms: float = 1e-3  # -60 dBFS: below this a recording holds no usable speech
     audio_peak: float | None = None  # scale each question's loudest sample to this; None: as is
     max_new_tokens: int = 24  # answers are short; long answers fit in 24 tokens
+    # plain: the answer alone | grounded: what the clip shows, then the answer (GROUND_SEP)
+    answer_format: str = "plain"
     save_dtype: str = "float32"  # full-mode weights on disk: float32 round-trips exactly
     origin: str = ""  # free text: how the checkpoint was made
 
@@ -56,6 +60,10 @@ class GraftConfig:
             raise ValueError(f"train {self.train!r}: expected lora or full")
         if self.save_dtype not in ("float32", "float16", "bfloat16"):
             raise ValueError(f"save_dtype {self.save_dtype!r}: expected float32|float16|bfloat16")
+        if self.answer_format not in ANSWER_FORMATS:
+            raise ValueError(
+                f"answer_format {self.answer_format!r}: expected one of {ANSWER_FORMATS}"
+            )
         if self.audio_peak is not None and not 0 < self.audio_peak <= 1:
             raise ValueError(f"audio_peak {self.audio_peak}: expected a level in (0, 1] or None")
         self.lora_targets = list(self.lora_targets)

@@ -22,5 +22,9 @@ QWEN_SPECIAL = (ENDOFTEXT, IM_START, IM_END, VISION_START, VISION_END, IMAGE_PAD
 AUDIO_SPECIAL = (AUDIO_START, AUDIO_PAD, AUDIO_END)
 SPECIAL_TOKENS = QWEN_SPECIAL + AUDIO_SPECIAL
 
+# A grounded answer: what the clip shows, GROUND_SEP, the answer ("lesion upper left: upper-left")
+GROUND_SEP = ": "
+ANSWER_FORMATS = ("plain", "grounded")
+
 SAMPLE_RATE = 16_000  # Whisper's input rate
 ENCODER_FRAMES_PER_SECOND = 50  # Whisper: 100 mel frames/s, conv stride 2

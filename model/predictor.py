@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from model.checkpoint import load_checkpoint, pick_device
-from model.constants import AUDIO_PAD, ENDOFTEXT, IM_END, IMAGE_PAD, SPECIAL_TOKENS
+from model.constants import AUDIO_PAD, ENDOFTEXT, GROUND_SEP, IM_END, IMAGE_PAD, SPECIAL_TOKENS
 from model.graft import graft_modules
 from model.processor import AudioSource, GraftProcessor
 
@@ -34,9 +34,19 @@ class Answer:
     cached_prefix: bool  # the clip's key/value prefix came from an earlier question
     new_tokens: int = 0
     mode: str = "audio"  # audio | text
+    grounding: str = ""  # what the clip shows, said before the answer (answer_format grounded)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def split_grounding(text: str, answer_format: str) -> tuple[str, str]:
+    """(grounding, answer) of a generated text; a grounded one without the separator keeps
+    all of it as the answer, so the scorer judges what the model said."""
+    if answer_format == "grounded" and GROUND_SEP in text:
+        seen, _, answer = text.rpartition(GROUND_SEP)
+        return seen.strip(), answer.strip()
+    return "", text
 
 
 def frames_key(frames: list[Image.Image]) -> str:
@@ -172,8 +182,10 @@ class Predictor:
         ptok = self.processor.ids
         new = new.cpu()
         keep = ~torch.isin(new, torch.tensor([self.processor.pad_id, *self._eos]))
+        grounding, text = split_grounding(self.processor.decode(new), self.cfg.answer_format)
         return Answer(
-            text=self.processor.decode(new),
+            text=text,
+            grounding=grounding,
             latency_ms=ms,
             audio_tokens=int((ids == ptok[AUDIO_PAD]).sum()),
             vision_tokens=int((ids == ptok[IMAGE_PAD]).sum()),

@@ -252,6 +252,7 @@ with right:
                 "name": question.name,
                 "seconds": round(question.seconds, 2),
                 "text": out.text,
+                "grounding": out.grounding,
                 "latency_ms": float(out.latency_ms),
                 "audio_tokens": int(out.audio_tokens),
                 "vision_tokens": int(out.vision_tokens),

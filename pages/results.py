@@ -147,6 +147,7 @@ with c1:
 with c2:
     wrong = runs.errors(preds)
     st.markdown(f"**{len(wrong)} wrong answers** of {len(preds)} (strict).")
+    grounded = any("grounding" in w for w in wrong)  # what the model said it saw, first
     if wrong:
         st.dataframe(
             [
@@ -155,6 +156,7 @@ with c2:
                     "id": w.get("id", w.get("question_id", "")),
                     "type": w["question_type"],
                     "truth": w["short_answer"],
+                    **({"seen": w.get("grounding", "")} if grounded else {}),
                     "answered": w["predicted_answer"],
                     "parsed": w["parsed"],
                 }

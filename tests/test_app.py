@@ -40,7 +40,7 @@ def dataset(tmp_path_factory) -> Path:
 def runs_dir(dataset, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("runs")
     make_run(root / "guess", dataset, seed=0)
-    make_run(root / "guess-2", dataset, seed=1)
+    make_run(root / "guess-2", dataset, seed=1, grounded=True)
     return root
 
 
@@ -341,7 +341,13 @@ def test_results_page_charts_confusion_and_errors(env, runs_dir, dataset):
     lo, hi = summary["by_wording"]["strict"]  # the interval over the split's spoken wordings
     assert table["over wordings"][0] == f"{100 * lo:.0f}%–{100 * hi:.0f}%"
     run(at.segmented_control(key="w_metric").set_value("lenient"))
+
+    def error_columns() -> list[str]:
+        return list(next(d.value for d in at.dataframe if "parsed" in d.value.columns).columns)
+
+    assert "seen" not in error_columns()  # plain answers
     run(at.selectbox(key="w_detail_run").select("runs/guess-2"))
+    assert error_columns().index("seen") == error_columns().index("answered") - 1
     # one run: strict, lenient and prior per type
     run(at.multiselect(key="w_runs").unselect("runs/guess-2"))
     assert list(at.dataframe[0].value["run"]) == ["runs/guess"]

@@ -83,3 +83,16 @@ def test_rewordings_replace_the_audio_of_training_items_only(spoken, tiny_checkp
     assert torch.equal(caption[0]["input_features"], own)  # its target spells the own wording
     with pytest.raises(ValueError, match="heard"):
         QADataset([rec], spoken, proc, mode="text", rewordings=found, reworded_mix=0.5)
+
+
+def test_grounded_target_says_the_caption_segment_then_the_answer():
+    from data.schema import DataError
+    from training.dataset import target_text
+
+    caption = "scope still. site rectum. no lesion. tool none. nbi yes. dye no."
+    rec = {"id": "q", "video_id": "v", "question_type": "lighting_mode", "short_answer": "NBI",
+           "caption": caption}  # fmt: skip
+    assert target_text(rec, "grounded") == "nbi yes: NBI"
+    assert target_text(rec, "short") == "NBI"
+    with pytest.raises(DataError, match="no 'caption'"):
+        target_text({**rec, "caption": ""}, "grounded")

@@ -141,3 +141,24 @@ def test_answer_batch_matches_one_by_one(pred):
         pred.answer_batch([{"frames": clip(7)}])
     with pytest.raises(AudioError, match="item 1: .*silent"):
         pred.answer_batch([items[0], {"frames": clip(7), "audio": np.zeros(800, np.float32)}])
+
+
+def test_grounded_answers_are_split_at_the_last_separator():
+    from model.predictor import split_grounding
+
+    assert split_grounding("lesion upper left: upper-left", "grounded") == (
+        "lesion upper left",
+        "upper-left",
+    )
+    assert split_grounding("nbi yes: yes", "plain") == ("", "nbi yes: yes")
+    # no separator: the whole text is the answer the scorer judges
+    assert split_grounding("upper-left", "grounded") == ("", "upper-left")
+
+
+def test_answer_format_is_validated_and_plain_by_default(pred):
+    from model.config import GraftConfig
+
+    assert pred.cfg.answer_format == "plain"
+    assert pred.answer(clip(1), tone(300), use_cache=False).grounding == ""
+    with pytest.raises(ValueError, match="answer_format"):
+        GraftConfig(answer_format="chatty")

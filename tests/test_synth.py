@@ -192,3 +192,21 @@ def test_training_wordings_stay_apart_from_the_test_wording():
         for i in synth.TRAIN_PHRASINGS:
             ratio = SequenceMatcher(None, words(qt.phrasings[i]), held).ratio()
             assert ratio < 0.7, (name, qt.phrasings[i], round(ratio, 2))
+
+
+def test_grounding_is_a_caption_segment_that_decides_the_answer(ds):
+    """A grounded answer says the part of the caption it rests on: that part alone must fix
+    the answer (one answer per type and grounding, across every record)."""
+    samples, _ = _load(ds)
+    answers = defaultdict(set)
+    for r in samples:
+        g = synth.grounding(r["question_type"], r["caption"])
+        assert g in r["caption"].rstrip(".").split(". ")
+        answers[r["question_type"], g].add(r["short_answer"])
+    assert {t for t, _ in answers} == set(TYPE_NAMES)
+    assert all(len(a) == 1 for a in answers.values()), answers
+    assert synth.grounding("lesion_screen_position", synth.caption(
+        samples[0]["scene"] | {"view": "normal", "lesion": True, "quadrant": "upper-left"}
+    )) == "lesion upper left"  # fmt: skip
+    with pytest.raises(ValueError, match="no single segment"):
+        synth.grounding("lesion_site", "scope outside the patient.")

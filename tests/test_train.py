@@ -37,7 +37,8 @@ def argv(data: Path, out: Path, *extra: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def run(spoken, tmp_path_factory) -> Path:
-    """Warm-up, caption stage and 4 question steps, gradient checkpointing (non-reentrant) on."""
+    """Warm-up, caption stage and 4 question steps on grounded answers, gradient checkpointing
+    (non-reentrant) on."""
     from data.words import build, build_rewordings
 
     build(spoken, workers=1, counts={"train": 12, "eval": 6})
@@ -48,7 +49,7 @@ def run(spoken, tmp_path_factory) -> Path:
                    "--audio_spell_steps", "2",
                    "--caption_steps", "2", "--caption_mix", "0.5", "--caption_words", "0.25",
                    "--time_masks", "2", "--freq_masks", "1", "--reworded_mix", "0.3",
-                   "--warmup_rewordings", "true",
+                   "--warmup_rewordings", "true", "--target", "grounded",
                    "--gradient_checkpointing", "true"))  # fmt: skip
     assert rc == 0
     return out
@@ -89,6 +90,10 @@ def test_run_writes_a_complete_checkpoint_the_predictor_loads(run, spoken):
 
     rec = load_jsonl(spoken / "splits" / "test.jsonl")[0]
     frames = [Image.open(frame_path(spoken / "frames", rec["video_id"], f)) for f in rec["frames"]]
+    # the question stage's checkpoints answer grounded and tell the predictor; the caption
+    # stage's did not
+    for folder, fmt in ((run, "grounded"), (ckpts[-1], "grounded"), (run / "stage1", "plain")):
+        assert json.loads((folder / "graft_config.json").read_text())["answer_format"] == fmt
     pred = Predictor.from_checkpoint(run, device="cpu", max_new_tokens=3)
     ans = pred.answer(frames, spoken / rec["audio"])
     assert isinstance(ans.text, str) and ans.vision_tokens == 8 * 16 and ans.audio_tokens > 0

@@ -14,7 +14,8 @@ order alternates per sample) so that load from other processes hits both sides a
 Answer length: an untrained model never stops, so each answer's decode budget is set per
 question type: `--answer short` (default; the demo recipe trains one-word answers) allows the
 type's longest short answer, `long` its longest long answer, `checkpoint` the checkpoint's
-max_new_tokens. Trained models stop earlier by themselves. Prefix caching is off outside (3).
+max_new_tokens; a checkpoint that answers grounded gets the clip's own grounding on top.
+Trained models stop earlier by themselves. Prefix caching is off outside (3).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from data.catalog import CATALOG
 from data.files import audio_path, load_frames
 from data.schema import load_jsonl, write_text
 from data.score import summarize
+from data.synth import grounding
+from model.constants import GROUND_SEP
 from training.evaluate import write_json
 
 POLICIES = ("full", "trim", "trim+pool:2", "trim+pool:4")
@@ -209,9 +212,13 @@ class Bench:
     def cap(self, pred, rec: dict) -> None:
         tok = pred.processor.tokenizer
         kind = self.answer
-        pred.max_new_tokens = (
-            self.base_cap if kind == "checkpoint" else answer_cap(tok, rec["question_type"], kind)
-        )
+        if kind == "checkpoint":
+            pred.max_new_tokens = self.base_cap
+            return
+        pred.max_new_tokens = answer_cap(tok, rec["question_type"], kind)
+        if pred.cfg.answer_format == "grounded":  # what the clip shows comes first
+            said = grounding(rec["question_type"], rec["caption"]) + GROUND_SEP
+            pred.max_new_tokens += len(tok.encode(said, add_special_tokens=False))
 
     def graft(
         self,

@@ -20,9 +20,11 @@ from tqdm import tqdm
 
 from data.files import audio_path, load_frames
 from data.schema import DataError, record_key
+from data.synth import grounding
+from model.constants import GROUND_SEP
 from model.processor import GraftProcessor
 
-TARGETS = ("short", "long", "caption", "transcript")
+TARGETS = ("short", "long", "caption", "transcript", "grounded")
 
 
 class ClipKey(tuple):
@@ -107,6 +109,10 @@ def target_text(rec: dict, target: str) -> str:
         return f"{rec['question']} {rec['caption']}"
     if target == "transcript":
         return rec["question"]
+    if target == "grounded":
+        if not rec.get("caption"):
+            raise DataError(f"record {record_key(rec)} has no 'caption' to ground its answer")
+        return grounding(rec["question_type"], rec["caption"]) + GROUND_SEP + rec["short_answer"]
     raise ValueError(f"target {target!r}: expected one of {TARGETS}")
 
 

@@ -169,6 +169,7 @@ def evaluate(
                 "answer": rec["answer"],
                 "short_answer": rec["short_answer"],
                 "prediction": ans.text,
+                **({"grounding": ans.grounding} if ans.grounding else {}),
                 "strict": is_correct_strict(rec["question_type"], rec["short_answer"], ans.text),
                 "lenient": is_correct_lenient(rec["short_answer"], ans.text),
                 "latency_ms": round(float(ans.latency_ms), 2),

@@ -49,7 +49,10 @@ PRESETS: dict[str, dict] = {
     "demo": dict(
         tiny=True,
         audio_tokens="trim+pool:2",  # 25 tokens/s of speech: halves the prompt's audio part
-        target="short",  # one-word answers: the tiny decoder's budget goes to the decision
+        # "scope advancing: yes": the caption segment first, so the question reaches the scene
+        # through the fetch the caption stage taught; seed 42 from the same first stages: test
+        # strict 65.8% (55.7% one-word), eval split 84.7% (70.6%)
+        target="grounded",
         audio_spell_steps=1500,  # ~7 min of letter CTC first: a new wording comes out spelt
         audio_warmup_steps=2000,  # ~6 min: 12 wordings per type need more than 800 (0.69 there)
         vision_warmup_steps=1200,  # ~6 min: held-out quadrant 0.67, size 0.76 (150: 0.28, 0.37)
@@ -92,7 +95,9 @@ class DataArguments:
     data: str = "data/demo"  # dataset folder: splits/, frames/, audio/
     train_split: str = "train"
     eval_split: str = "eval"  # held-out voices: the early-stopping signal
-    target: str = "short"  # short | long answer as the stage-2 target
+    # the stage-2 target: short | long answer | grounded (the caption segment the answer rests
+    # on, then the short answer: "nbi yes: NBI")
+    target: str = "short"
     mode: str = "audio"  # audio (the product) | text (baseline: question as text)
     overfit: int = 0  # >0: train on the first N train records only, evaluated on the same N
     eval_samples: int = 0  # >0: evaluate on the first N eval records (faster early stopping)
@@ -599,6 +604,9 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
                 write_text(plan_path, json.dumps(plan) + "\n")
             else:  # every rank runs the main process's plan, or DDP waits forever
                 max_steps = json.loads(plan_path.read_text())["max_steps"]
+    # this stage's checkpoints answer in the target's format, and say so to the predictor
+    fmt = "grounded" if dargs.target == "grounded" else "plain"
+    graft_modules(model).graft.answer_format = proc.cfg.answer_format = fmt
     if args.freeze_projector:  # the question stage reads the audio tokens, never reshapes them
         graft_modules(model).projector.requires_grad_(False)
     train_ds = QADataset(

@@ -17,7 +17,7 @@ import soundfile as sf
 from data.catalog import CATALOG
 from data.schema import load_jsonl, write_jsonl
 from data.score import blind_prior, summarize
-from data.synth import generate
+from data.synth import generate, grounding
 
 SR = 16_000
 
@@ -77,9 +77,13 @@ def make_dataset(out: str | Path, videos: int = 2, samples_per_video: int = 24) 
     return out
 
 
-def make_run(folder: Path, data: Path, split: str = "test", seed: int = 0) -> Path:
+def make_run(
+    folder: Path, data: Path, split: str = "test", seed: int = 0, grounded: bool = False
+) -> Path:
     """An evaluation run of a simple guessing baseline (random option per question), scored by
-    data.score like training.evaluate does, so the Results page reads the real format."""
+    data.score like training.evaluate does, so the Results page reads the real format.
+    grounded: each row also says what the clip shows (its caption segment), as a checkpoint
+    trained on grounded answers does."""
     rng = random.Random(seed)
     test = load_jsonl(data / "splits" / f"{split}.jsonl")
     prior = blind_prior(load_jsonl(data / "splits" / "train.jsonl"))
@@ -97,6 +101,7 @@ def make_run(folder: Path, data: Path, split: str = "test", seed: int = 0) -> Pa
                 "short_answer": r["short_answer"],
                 "prediction": pred,
                 "predicted_answer": pred,
+                **({"grounding": grounding(r["question_type"], r["caption"])} if grounded else {}),
             }
         )
     folder.mkdir(parents=True, exist_ok=True)
