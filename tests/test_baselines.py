@@ -95,3 +95,34 @@ def test_tiny_asr_trains_saves_and_reloads(spoken, tiny_checkpoint, tmp_path):
     n = again.reference_tokens(text)
     a, b = asr.transcribe(audio, tokens=n), again.transcribe(audio, tokens=n)
     assert a.text == b.text and b.tokens == n  # same weights after the round trip
+
+
+def test_cascade_keeps_the_grounding_of_the_answer_it_reads():
+    """Plumbing only: the transcriber and the reader are stand-ins (test_asr_cascade_answers_
+    every_sample runs the real ones)."""
+    from types import SimpleNamespace
+
+    from model.predictor import Answer
+    from training.baselines import Cascade
+
+    heard = SimpleNamespace(text="Is NBI on?", latency_ms=1.0)
+    asr = SimpleNamespace(transcribe=lambda audio, sr: heard)
+    read = Answer("yes", 2.0, 0, 8, False, new_tokens=4, mode="text", grounding="nbi yes")
+    questions = []
+    pred = SimpleNamespace(answer_text=lambda f, q, use_cache=True: questions.append(q) or read)
+    a = Cascade(pred, asr).answer([], "q.wav")
+    assert questions == ["Is NBI on?"]
+    assert (a.text, a.grounding, a.mode, a.new_tokens) == ("yes", "nbi yes", "asr", 4)
+
+
+def test_zero_shot_base_answers_plain_whatever_the_checkpoint_says(tiny_checkpoint, tmp_path):
+    import json
+    import shutil
+
+    from training.baselines import zero_shot_predictor
+
+    ckpt = tmp_path / "grounded"
+    shutil.copytree(tiny_checkpoint, ckpt)
+    cfg = json.loads((ckpt / "graft_config.json").read_text())
+    (ckpt / "graft_config.json").write_text(json.dumps(cfg | {"answer_format": "grounded"}))
+    assert zero_shot_predictor(ckpt, "cpu").cfg.answer_format == "plain"

@@ -90,6 +90,7 @@ class Cascade:
             vision_tokens=a.vision_tokens,
             new_tokens=a.new_tokens,
             cached_prefix=a.cached_prefix,
+            grounding=a.grounding,
         )
 
     def answer_text(self, frames, question: str, use_cache: bool = True):
@@ -110,6 +111,7 @@ def zero_shot_predictor(checkpoint: str | Path, device: str | None = None, seed:
 
     checkpoint = Path(checkpoint)
     cfg = GraftConfig.from_json(checkpoint)
+    cfg.answer_format = "plain"  # never taught to ground: all it says is its answer
     dev = pick_device(device)
     if cfg.train == "lora":  # pretrained base, no adapter (the projector is unused in text mode)
         model, processor = build_model(cfg, dev, folder=checkpoint)

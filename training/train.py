@@ -12,7 +12,8 @@ says whether LoRA (+ projector) or every weight trains. The recipe runs up to th
      clips' scene labels through small heads; --freeze_vision then keeps the tower as it is
   1. captions: the target is the spoken transcript + the scene caption
   2. questions, with some captions mixed in: early stopping on the eval loss (patience 3), the
-     best checkpoint loaded at the end and saved to --output_dir.
+     best checkpoint loaded at the end and saved to --output_dir. With --target grounded the
+     answer follows the caption segment it rests on ("lesion upper left: upper-left").
 Every checkpoint is a complete model.checkpoint folder + trainer_state.json, marked finished by
 a COMPLETE file written last: resume and the final copy only ever take marked ones.
 """
