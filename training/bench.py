@@ -394,6 +394,7 @@ def run(
         "samples": len(b.samples),
         "quick": quick,
         "answer": answer,
+        "answer_format": pred.cfg.answer_format,
         "repeat": repeat,
         "policy_default": pred.cfg.audio_tokens,
         "asr_model": asr_desc,
@@ -507,8 +508,10 @@ def markdown(res: dict) -> str:
         ),
         f"- checkpoint: `{res['checkpoint']}`; data: `{res['data']}` ({res['split']} split, "
         f"{res['samples']} samples = {res['prefix_cache']['clips']} clips x 2 questions)",
-        f"- answer budget: `{res['answer']}` (each answer decodes at most the longest "
-        f"{res['answer']} answer of its question type + 1 token, so an untrained model, which "
+        f"- answer budget: `{res['answer']}` (each answer decodes at most "
+        + ("the clip's grounding + " if res.get("answer_format") == "grounded" else "")
+        + f"the longest {res['answer']} answer of its question type + 1 token, so an untrained "
+        "model, which "
         "never stops, decodes as long as a trained one); batch 1, one process, the sides "
         "interleaved sample by sample; each latency is the fastest of "
         f"{res.get('repeat', 1)} back-to-back runs (the machine is shared: the minimum drops "
