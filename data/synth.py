@@ -240,10 +240,13 @@ def caption(s: dict) -> str:
 # question type -> the caption segment that grounds its answer ("" = the caption's first one,
 # which for a blocked or outside view is the whole caption)
 GROUNDING = {
-    **{t: "" for t in ("fluid_occlusion_level", "mucosa_visibility", "occlusion_check")},
-    "scope_outside": "",
-    **{t: "scope " for t in ("scope_motion", "scope_forward_motion", "scope_backward_motion")},
-    "scope_motion_type": "scope ",
+    **dict.fromkeys(
+        ("fluid_occlusion_level", "mucosa_visibility", "occlusion_check", "scope_outside"), ""
+    ),
+    **dict.fromkeys(
+        ("scope_motion", "scope_forward_motion", "scope_backward_motion", "scope_motion_type"),
+        "scope ",
+    ),
     "lesion_site": "site ",
     "lesion_screen_position": "lesion ",
     "lesion_motion_direction": "motion ",

@@ -179,22 +179,18 @@ def training_lines(ckpt: Path) -> list[str]:
             if best is not None
             else f"- question stage: {st.get('global_step')} steps"
         )
-    readout = ckpt / "eval" / "readout.json"
-    if readout.is_file():
-        ro = json.loads(readout.read_text())
-        held = ", ".join(f"{k} {pct(v)}" for k, v in ro["held_out"].items())
-        lines.append(
-            f"- vision read-out of the final tower (frozen; fresh heads, {ro['steps']} steps on "
-            f"train clips) on {ro['split']} clips: {held}"
-        )
-    mean = ckpt / "eval" / "readout-mean.json"
-    if mean.is_file():
-        ro = json.loads(mean.read_text())
-        held = ", ".join(f"{k} {pct(v)}" for k, v in ro["held_out"].items())
-        lines.append(
-            "- the same with heads that average a frame's tokens (a label held by which token, "
-            f"as a position is, reads at chance this way): {held}"
-        )
+    readouts = {
+        "readout.json": "- vision read-out of the final tower (frozen; fresh heads, {steps} steps "
+        "on train clips) on {split} clips: ",
+        "readout-mean.json": "- the same with heads that average a frame's tokens (a label held "
+        "by which token, as a position is, reads at chance this way): ",
+    }
+    for name, lead in readouts.items():
+        path = ckpt / "eval" / name
+        if path.is_file():
+            ro = json.loads(path.read_text())
+            held = ", ".join(f"{k} {pct(v)}" for k, v in ro["held_out"].items())
+            lines.append(lead.format(steps=ro.get("steps"), split=ro.get("split")) + held)
     return lines
 
 

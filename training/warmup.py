@@ -74,11 +74,13 @@ class Heads(nn.Module):
         x = self.norm(tokens)
         if self.kind == "flat":
             return {k: lin(x.flatten(1)) for k, lin in self.flat.items()}
-        att = torch.einsum("bftd,nd->bnft", self.key(x), self.query)
-        # mean: a frame's average token must hold the label, so it has to be in every token's
-        # content (a position becomes a property, readable by an unselective attention hop)
-        att = torch.zeros_like(att).softmax(-1) if self.kind == "mean" else att.softmax(-1)
-        pooled = torch.einsum("bnft,bftd->bnfd", att, x)  # (B, labels, F, D)
+        if self.kind == "mean":
+            # a frame's average token must hold the label, so it has to be in every token's
+            # content (a position becomes a property, readable by an unselective attention hop)
+            pooled = x.mean(2).unsqueeze(1).expand(-1, len(self.names), -1, -1)
+        else:
+            att = torch.einsum("bftd,nd->bnft", self.key(x), self.query).softmax(-1)
+            pooled = torch.einsum("bnft,bftd->bnfd", att, x)  # (B, labels, F, D)
         logits = {}
         for i, k in enumerate(self.names):
             p = pooled[:, i]
