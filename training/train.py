@@ -145,8 +145,10 @@ class TrainArguments(TrainingArguments):
     # framed). Off in the demo: 0.3 scored test strict 54.4%, 50.6%, 52.1% (seeds 42, 2, 1;
     # 55.7%, 43.4%, 48.7% without: mean 52.4% vs 49.3%, inside the interval over wordings) and
     # cost the eval split 1.3 points (68.4% vs 69.7%); the lighting wording gained 30-38 points.
-    # With grounded answers (seed 42, same first stages): 66.3% vs 65.8%, eval split 85.3% vs
-    # 84.7%, one type below its prior instead of three; one seed only, so still off
+    # With grounded answers (seeds 42, 1, 2, same first stages): 66.3%, 63.5%, 56.7% vs 65.8%,
+    # 59.1%, 59.3% (mean 62.2% vs 61.4%), eval split 85.3/86.2/82.8% vs 84.7/83.5/83.6%; the
+    # lighting wording up 23-44 points on every seed, types below their prior 1/4/5 vs 3/5/5,
+    # types at +15 11/12/9 vs 13/11/12: inside the seed spread, so still off
     reworded_mix: float = 0.0
     # stage 0: the audio type warm-up also hears the rewordings (the type from its naming words).
     # Off in the demo: with --reworded_mix 0.3, seed 42 scored test strict 47.4% (54.4% with
