@@ -12,9 +12,10 @@ order alternates per sample) so that load from other processes hits both sides a
    checkpoint's own encoder window AND with a 30 s (1,500-position) encoder like real Whisper;
 3. a second question on the same clip with the cached vision prefix vs recomputing it.
 Answer length: an untrained model never stops, so each answer's decode budget is set per
-question type: `--answer short` (default; the demo recipe trains one-word answers) allows the
-type's longest short answer, `long` its longest long answer, `checkpoint` the checkpoint's
-max_new_tokens; a checkpoint that answers grounded gets the clip's own grounding on top.
+question type: `--answer short` (default; the demo recipe trains short answers, grounded)
+allows the type's longest short answer, `long` its longest long answer, `checkpoint` the
+checkpoint's max_new_tokens; a checkpoint that answers grounded gets the clip's own grounding
+on top.
 Trained models stop earlier by themselves. Prefix caching is off outside (3).
 """
 
@@ -42,8 +43,7 @@ from data.catalog import CATALOG
 from data.files import audio_path, load_frames
 from data.schema import load_jsonl, write_text
 from data.score import summarize
-from data.synth import grounding
-from model.constants import GROUND_SEP
+from training.dataset import grounded_lead
 from training.evaluate import write_json
 
 POLICIES = ("full", "trim", "trim+pool:2", "trim+pool:4")
@@ -217,8 +217,7 @@ class Bench:
             return
         pred.max_new_tokens = answer_cap(tok, rec["question_type"], kind)
         if pred.cfg.answer_format == "grounded":  # what the clip shows comes first
-            said = grounding(rec["question_type"], rec["caption"]) + GROUND_SEP
-            pred.max_new_tokens += len(tok.encode(said, add_special_tokens=False))
+            pred.max_new_tokens += len(tok.encode(grounded_lead(rec), add_special_tokens=False))
 
     def graft(
         self,
@@ -511,9 +510,8 @@ def markdown(res: dict) -> str:
         f"- answer budget: `{res['answer']}` (each answer decodes at most "
         + ("the clip's grounding + " if res.get("answer_format") == "grounded" else "")
         + f"the longest {res['answer']} answer of its question type + 1 token, so an untrained "
-        "model, which "
-        "never stops, decodes as long as a trained one); batch 1, one process, the sides "
-        "interleaved sample by sample; each latency is the fastest of "
+        "model, which never stops, decodes as long as a trained one); batch 1, one process, the "
+        "sides interleaved sample by sample; each latency is the fastest of "
         f"{res.get('repeat', 1)} back-to-back runs (the machine is shared: the minimum drops "
         "interference), p50/p95 are over samples and samples/s is n / the sum of latencies",
         f"- grafted path's audio-token policy: `{res['policy_default']}` (sections 1 and 3)",

@@ -96,6 +96,13 @@ def precompute(
         proc.sounds[rel] = (feats.half(), n)
 
 
+def grounded_lead(rec: dict) -> str:
+    """What a grounded answer says before the short answer: its caption segment + GROUND_SEP."""
+    if not rec.get("caption"):
+        raise DataError(f"record {record_key(rec)} has no 'caption' to ground its answer")
+    return grounding(rec["question_type"], rec["caption"]) + GROUND_SEP
+
+
 def target_text(rec: dict, target: str) -> str:
     """What the model learns to say: the short or long answer, transcript + scene caption, or
     the transcript alone (spoken word strings)."""
@@ -110,9 +117,7 @@ def target_text(rec: dict, target: str) -> str:
     if target == "transcript":
         return rec["question"]
     if target == "grounded":
-        if not rec.get("caption"):
-            raise DataError(f"record {record_key(rec)} has no 'caption' to ground its answer")
-        return grounding(rec["question_type"], rec["caption"]) + GROUND_SEP + rec["short_answer"]
+        return grounded_lead(rec) + rec["short_answer"]
     raise ValueError(f"target {target!r}: expected one of {TARGETS}")
 
 
