@@ -96,3 +96,28 @@ def test_grounded_target_says_the_caption_segment_then_the_answer():
     assert target_text(rec, "short") == "NBI"
     with pytest.raises(DataError, match="no 'caption'"):
         target_text({**rec, "caption": ""}, "grounded")
+
+
+def test_precompute_names_every_unusable_recording_and_keeps_the_good_ones(
+    tiny_checkpoint, tmp_path
+):
+    import numpy as np
+    import soundfile as sf
+
+    from data.schema import DataError
+    from model.processor import GraftProcessor
+    from training.dataset import CachedProcessor, precompute
+
+    proc = CachedProcessor(GraftProcessor.from_pretrained(tiny_checkpoint))
+    (tmp_path / "audio").mkdir()
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(16_000 * 7) / 16_000)
+    sf.write(tmp_path / "audio" / "ok.wav", tone[:16_000], 16_000)
+    sf.write(tmp_path / "audio" / "long.wav", tone, 16_000)  # 7 s: over the 5 s window
+    (tmp_path / "audio" / "broken.wav").write_bytes(b"RIFF not really a wave file")
+    recs = [
+        {"id": f"q{i}", "video_id": "v", "audio": f"audio/{name}.wav"}
+        for i, name in enumerate(("ok", "long", "broken"))
+    ]
+    with pytest.raises(DataError, match=r"2 unusable recording\(s\): .*q1.*long\.wav.*q2.*broken"):
+        precompute(proc, tmp_path, recs)
+    assert set(proc.sounds) == {"audio/ok.wav"}  # the usable one is cached, not lost

@@ -22,7 +22,7 @@ from data.files import audio_path, load_frames
 from data.schema import DataError, record_key
 from data.synth import grounding
 from model.constants import GROUND_SEP
-from model.processor import GraftProcessor
+from model.processor import AudioError, GraftProcessor
 
 TARGETS = ("short", "long", "caption", "transcript", "grounded")
 
@@ -91,9 +91,17 @@ def precompute(
     if not audio:
         return
     todo = {r["audio"]: r for r in records if r.get("audio") not in proc.sounds}
+    bad = []  # every unusable recording is named at once, not one per rerun
     for rel, rec in tqdm(todo.items(), desc="audio", unit="wav", leave=False):
-        feats, n = GraftProcessor.audio_features(proc, audio_path(data, rec))
+        try:
+            feats, n = GraftProcessor.audio_features(proc, audio_path(data, rec))
+        except AudioError as e:
+            bad.append(f"{record_key(rec)} {rel}: {e}")
+            continue
         proc.sounds[rel] = (feats.half(), n)
+    if bad:
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise DataError(f"{len(bad)} unusable recording(s): " + "; ".join(bad[:5]) + more)
 
 
 def grounded_lead(rec: dict) -> str:
