@@ -217,6 +217,15 @@ def audio_ok(path: Path) -> bool:
     return info.samplerate == SR and info.channels == 1 and info.frames > 0
 
 
+def too_long(data: Path, max_seconds: float) -> list[tuple[float, str, str]]:
+    """(seconds, file, question) of every distinct recording over max_seconds, longest first."""
+    seen: dict[str, tuple[float, str, str]] = {}
+    for r in load_jsonl(Path(data) / "samples.jsonl"):
+        if r.get("audio") and r["audio"] not in seen:
+            seen[r["audio"]] = (sf.info(str(data / r["audio"])).duration, r["audio"], r["question"])
+    return sorted((x for x in seen.values() if x[0] > max_seconds), reverse=True)
+
+
 def write_wav(path: Path, wav: np.ndarray) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     sf.write(str(tmp), wav, SR, subtype="PCM_16", format="WAV")
@@ -302,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engine", choices=sorted(ENGINES), default="espeak")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    # The demo encoder hears 5 s (model.tiny); a longer question would stop training at its
+    # first batch, so it stops here. 30 for a stock Whisper.
+    p.add_argument("--max-seconds", type=float, default=5.0)
     a = p.parse_args(argv)
     try:
         n = speak(a.data, engine=a.engine, workers=a.workers, seed=a.seed)
@@ -309,6 +321,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"{n} audio files written under {a.data / 'audio'}", file=sys.stderr)
+    if long := too_long(a.data, a.max_seconds):
+        shown = "; ".join(f"{q!r} {sec:.2f} s ({f})" for sec, f, q in long[:5])
+        print(
+            f"error: {len(long)} recording(s) over --max-seconds {a.max_seconds:g}: {shown}. "
+            "Shorten the wording (data/catalog.py) or raise --max-seconds for a longer window",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

@@ -101,7 +101,7 @@ class TinySpec:
     audio_layers: int = 2
     audio_heads: int = 2
     mel_bins: int = 80  # Whisper v1-v2 mels; large-v3 uses 128
-    audio_positions: int = 250  # 5 s window: questions last < 3 s; 2.5x faster than 1500
+    audio_positions: int = 250  # 5 s window: questions last < 4.8 s; 2.5x faster than 1500
     vocab: int = 1024  # BPE target; the corpus is small
     image_side: int = 112  # 8x8 patches -> 16 merged tokens a frame
 
