@@ -163,12 +163,26 @@ def _block(k: int, n: int) -> dict:
     return {"accuracy": k / n if n else 0.0, "correct": k, "ci": wilson(k, n)}
 
 
+def _heard(c: Counter) -> dict:
+    """Grounded answers: how many named a fact of the asked question's kind, and how many of
+    the wrong ones did not (the question was heard as another; the rest misread the scene)."""
+    return {
+        "n": c["n"],
+        "rate": c["heard"] / c["n"],
+        "wrong": c["wrong"],
+        "misheard": c["misheard"],
+        "misheard_share": c["misheard"] / c["wrong"] if c["wrong"] else 0.0,
+    }
+
+
 def summarize(rows: list[dict], prior: dict[str, str] | None = None) -> dict:
     """Accuracy overall and per type under both metrics, Wilson intervals, invalid rate,
-    confusion (gold x predicted option or 'invalid'), and the blind prior with lift over it."""
+    confusion (gold x predicted option or 'invalid'), the blind prior with lift over it, and
+    for grounded answers (rows with 'heard') how often the question was heard as asked."""
     per: dict[str, dict[str, int]] = {}
     confusion: dict[str, dict[str, Counter]] = {}
     wordings: dict[str | None, Counter] = {}  # question text -> n, strict, prior
+    heard: dict[str, Counter] = {}  # type -> rows with a 'heard' verdict, heard, wrong, misheard
     for row in rows:
         qtype, gold, pred = row["question_type"], row["short_answer"], _prediction(row)
         get(qtype)  # unknown type -> KeyError naming the known ones
@@ -183,6 +197,11 @@ def summarize(rows: list[dict], prior: dict[str, str] | None = None) -> dict:
         c["prior"] += blind
         confusion.setdefault(qtype, {}).setdefault(gold, Counter())[opt or INVALID] += 1
         wordings.setdefault(row.get("question"), Counter()).update(n=1, strict=strict, prior=blind)
+        if isinstance(row.get("heard"), bool):
+            ok = row["heard"]
+            heard.setdefault(qtype, Counter()).update(
+                n=1, heard=ok, wrong=not strict, misheard=not strict and not ok
+            )
 
     def frac(k: str, c: Counter) -> float:
         return c[k] / c["n"] if c["n"] else 0.0
@@ -211,6 +230,7 @@ def summarize(rows: list[dict], prior: dict[str, str] | None = None) -> dict:
     # only when every row names its question: a partial grouping would understate the spread
     known = all(isinstance(w, str) for w in wordings)
     out["by_wording"] = by_wording(wordings, prior is not None) if known else None
+    out["heard"] = _heard(sum(heard.values(), Counter())) if heard else None
     out["per_type"] = {}
     for qtype in sorted(per, key=TYPE_NAMES.index):
         c = per[qtype]
@@ -224,6 +244,7 @@ def summarize(rows: list[dict], prior: dict[str, str] | None = None) -> dict:
             "prior_answer": prior.get(qtype) if prior is not None else None,
         }
         d["lift"] = d["strict"] - d["prior"] if prior is not None else None
+        d["heard"] = _heard(heard[qtype])["rate"] if qtype in heard else None
         d["intervals"] = {k: wilson(c[k], c["n"]) for k in ("strict", "lenient")}
         if prior is not None:
             d["intervals"]["prior"] = wilson(c["prior"], c["n"])
@@ -300,6 +321,12 @@ def format_table(s: dict) -> str:
             f"{_pct(lo).strip()}-{_pct(hi).strip()} (records of one wording are not independent)"
         )
     lines.append(f"strict invalid-answer rate {_pct(s['strict']['invalid_rate'])}")
+    if h := s.get("heard"):
+        lines.append(
+            f"heard as asked {_pct(h['rate']).strip()} of {h['n']} grounded answers; "
+            f"{h['misheard']} of the {h['wrong']} wrong ones ({_pct(h['misheard_share']).strip()}) "
+            "name another question's fact"
+        )
     if s["lift"]:
         lines.append(
             f"lift over blind prior: strict {100 * s['lift']['strict']:+.1f} pts, "

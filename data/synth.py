@@ -274,6 +274,14 @@ def grounding(qtype: str, caption_text: str) -> str:
     return hits[0]
 
 
+def grounding_kind(segment: str) -> str:
+    """What a caption segment is about: its first word ('scope advancing' -> 'scope'), or
+    'histology' for the bare histology words. Two segments of one kind answer the same question
+    (or neighbours that read the same fact, like the four scope-motion types)."""
+    seg = segment.strip().lower()
+    return "histology" if seg in GROUNDING["lesion_histology_extended"] else seg.split(" ")[0]
+
+
 def video_ids(n: int) -> list[str]:
     return [f"demo-{i + 1:02d}" for i in range(n)]
 

@@ -12,6 +12,7 @@ from data.score import (
     INVALID,
     blind_prior,
     extract_option,
+    format_table,
     is_correct_lenient,
     is_correct_strict,
     load_predictions,
@@ -212,6 +213,27 @@ def test_summarize_confusion_and_prior_on_small_rows():
     assert s["per_type"]["lighting_mode"]["strict"] == pytest.approx(1 / 3)
     assert s["per_type"]["nbi_status"]["lift"] == 1.0
     assert summarize(rows)["prior"] is None
+
+
+def test_heard_separates_misheard_questions_from_misread_scenes():
+    row = lambda t, gold, pred, heard: {"question_type": t, "short_answer": gold,  # noqa: E731
+                                        "prediction": pred, "heard": heard}  # fmt: skip
+    rows = [
+        row("lighting_mode", "NBI", "NBI", True),
+        row("lighting_mode", "NBI", "WL", True),  # right question, scene misread
+        row("lighting_mode", "WL", "advancing", False),  # heard as the scope-motion question
+        row("nbi_status", "yes", "no", False),
+        {"question_type": "nbi_status", "short_answer": "no", "prediction": "no"},  # no verdict
+    ]
+    s = summarize(rows)
+    assert s["heard"] == {"n": 4, "rate": 0.5, "wrong": 3, "misheard": 2,
+                          "misheard_share": pytest.approx(2 / 3)}  # fmt: skip
+    assert s["per_type"]["lighting_mode"]["heard"] == pytest.approx(2 / 3)
+    assert s["per_type"]["nbi_status"]["heard"] == 0.0
+    assert "2 of the 3 wrong ones" in format_table(s)
+    plain = summarize([{k: v for k, v in r.items() if k != "heard"} for r in rows])
+    assert plain["heard"] is None and plain["per_type"]["nbi_status"]["heard"] is None
+    assert "heard as asked" not in format_table(plain)
 
 
 def test_blind_prior_ties_follow_catalog_order():

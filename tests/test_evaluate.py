@@ -93,6 +93,36 @@ def test_killed_run_resumes_without_duplicates(spoken, predictor, tiny_checkpoin
     assert third.calls == 0 and len(lines(path)) == 6
 
 
+def test_a_finished_run_is_judged_again_by_the_current_scorer_without_the_model(
+    spoken, predictor, tiny_checkpoint, tmp_path
+):
+    from data.synth import grounding
+
+    out = tmp_path / "eval"
+    evaluate(tiny_checkpoint, spoken, "test", out, limit=4, predictor=predictor, quiet=True)
+    path = out / "predictions.jsonl"
+    rows = lines(path)
+    test = load_jsonl(spoken / "splits" / "test.jsonl")[:4]
+    # as an older scorer left them: one verdict wrong, one grounded answer never judged
+    rows[0]["strict"] = not rows[0]["strict"]
+    rows[1]["grounding"] = grounding(test[1]["question_type"], test[1]["caption"])
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = json.loads((out / "summary.json").read_text())
+    summary["created"] = "2000-01-01T00:00:00+00:00"  # when the predictions were made
+    (out / "summary.json").write_text(json.dumps(summary))
+    again = Counting(predictor)
+    s = evaluate(tiny_checkpoint, spoken, "test", out, limit=4, predictor=again, quiet=True)
+    assert again.calls == 0
+    fixed = lines(path)
+    assert [r["prediction"] for r in fixed] == [r["prediction"] for r in rows]
+    assert fixed[0]["strict"] == is_correct_strict(
+        test[0]["question_type"], test[0]["short_answer"], rows[0]["prediction"]
+    )
+    assert fixed[1]["heard"] is True and fixed[1]["grounding_expected"] == rows[1]["grounding"]
+    assert s["heard"]["n"] == 1 and s["strict"]["correct"] == sum(r["strict"] for r in fixed)
+    assert s["created"] == "2000-01-01T00:00:00+00:00" and s["rescored"] > s["created"]
+
+
 def test_shuffled_audio_comes_from_other_samples(spoken):
     test = load_jsonl(spoken / "splits" / "test.jsonl")
     src = audio_sources(test, "shuffled", seed=0)
@@ -136,3 +166,21 @@ def test_cli_prints_the_table(spoken, tiny_checkpoint, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "strict" in out and "lenient" in out and "prior" in out
     assert json.loads((tmp_path / "cli" / "summary.json").read_text())["n"] == 2
+
+
+def test_heard_compares_the_kind_of_fact_a_grounded_answer_names():
+    from training.evaluate import heard
+
+    caption = (
+        "scope advancing. site rectum. lesion upper left. motion up. size <5. adenoma. "
+        "tool none. nbi yes. dye no. flush no. shaft no."
+    )
+    rec = {"question_type": "lighting_mode", "caption": caption}
+    assert heard(rec, "nbi no") == {"grounding": "nbi no", "grounding_expected": "nbi yes",
+                                    "heard": True}  # fmt: skip
+    assert heard(rec, "scope advancing")["heard"] is False
+    histology = {"question_type": "lesion_histology_extended", "caption": caption}
+    assert heard(histology, "hyperplastic")["heard"] is True
+    assert heard(histology, "lesion upper left")["heard"] is False
+    assert heard(rec, "") == {}  # nothing said before the answer: no verdict
+    assert heard({"question_type": "lighting_mode"}, "nbi yes") == {"grounding": "nbi yes"}

@@ -4,10 +4,13 @@
         --out checkpoints/demo/eval [--mode audio|text] [--audio-ablation shuffled|silent]
 
 Writes OUT/predictions.jsonl (one line per sample, appended and flushed as it goes, so a killed
-run continues where it stopped without duplicates) and OUT/summary.json (data.score.summarize
-plus run metadata). The blind prior comes from the train split. `--audio-ablation shuffled`
-feeds each clip the spoken question of another sample and `silent` feeds 3 s of a quiet room's
-noise floor (no speech): a model that scores as well that way has not learned to listen.
+run continues where it stopped without duplicates; the rows already there are judged again by
+the current scorer, so rerunning a finished evaluation re-scores it without the model) and
+OUT/summary.json (data.score.summarize plus run metadata). The blind prior comes from the train
+split. `--audio-ablation shuffled` feeds each clip the spoken question of another sample and
+`silent` feeds 3 s of a quiet room's noise floor (no speech): a model that scores as well that
+way has not learned to listen. A grounded answer's caption segment is compared with the one
+its question rests on (`heard`): a different kind means the question was heard as another.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ import numpy as np
 from tqdm import tqdm
 
 from data.files import audio_path, load_frames
-from data.schema import DataError, load_jsonl, record_key, write_text
+from data.schema import DataError, load_jsonl, record_key, write_jsonl, write_text
 from data.score import blind_prior, format_table, is_correct_lenient, is_correct_strict, summarize
+from data.synth import grounding, grounding_kind
 
 MODES = ("audio", "text")
 ABLATIONS = ("none", "shuffled", "silent")
@@ -97,6 +101,42 @@ def check_run(out: Path, meta: dict) -> None:
         write_json(run, {k: meta[k] for k in ("checkpoint", "data", "split", "mode", "ablation")})
 
 
+def heard(rec: dict, said: str) -> dict:
+    """A grounded answer's caption segment, the one the asked question rests on, and whether
+    the two are of one kind: a different kind means the question was heard as another one."""
+    if not said:
+        return {}
+    out = {"grounding": said}
+    if rec.get("caption"):
+        want = grounding(rec["question_type"], rec["caption"])
+        out |= {"grounding_expected": want, "heard": grounding_kind(said) == grounding_kind(want)}
+    return out
+
+
+def verdicts(rec: dict, prediction: str, said: str) -> dict:
+    """A row's judged fields, from its record and what the model said."""
+    qtype, gold = rec["question_type"], rec["short_answer"]
+    return {
+        **heard(rec, said),
+        "strict": is_correct_strict(qtype, gold, prediction),
+        "lenient": is_correct_lenient(gold, prediction),
+    }
+
+
+def rejudge(path: Path, done: dict, records: list[dict]) -> None:
+    """Stored rows judged again by the current scorer (a metric added since costs no model
+    run); the file is rewritten atomically, only when a verdict changed."""
+    changed = False
+    for rec in records:
+        row = done.get(record_key(rec))
+        if row is not None:
+            new = verdicts(rec, row["prediction"], row.get("grounding", ""))
+            changed |= any(row.get(k) != v for k, v in new.items())
+            row.update(new)
+    if changed:
+        write_jsonl(path, done.values())
+
+
 def predict(predictor, data: Path, rec: dict, src: dict | None, mode: str):
     frames = load_frames(data, rec)
     if mode == "text":
@@ -148,6 +188,7 @@ def evaluate(
     check_run(out, meta)
     pred_path = out / "predictions.jsonl"
     done = read_done(pred_path)
+    rejudge(pred_path, done, records)
     todo = [(r, s) for r, s in zip(records, sources, strict=True) if record_key(r) not in done]
     if predictor is None and todo:
         predictor = Predictor.from_checkpoint(checkpoint, device=device)
@@ -169,9 +210,7 @@ def evaluate(
                 "answer": rec["answer"],
                 "short_answer": rec["short_answer"],
                 "prediction": ans.text,
-                **({"grounding": ans.grounding} if ans.grounding else {}),
-                "strict": is_correct_strict(rec["question_type"], rec["short_answer"], ans.text),
-                "lenient": is_correct_lenient(rec["short_answer"], ans.text),
+                **verdicts(rec, ans.text, ans.grounding),
                 "latency_ms": round(float(ans.latency_ms), 2),
                 "audio_tokens": int(ans.audio_tokens),
                 "vision_tokens": int(ans.vision_tokens),
@@ -188,7 +227,13 @@ def evaluate(
     summary = summarize(rows, prior)
     lat = [r["latency_ms"] for r in rows]
     summary.update(meta)
-    summary["created"] = datetime.now(UTC).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    old = out / "summary.json"
+    if not todo and old.is_file():  # nothing answered anew: the predictions keep their date
+        summary["created"] = json.loads(old.read_text()).get("created", now)
+        summary["rescored"] = now
+    else:
+        summary["created"] = now
     summary["latency_ms"] = {"median": float(np.median(lat)), "p90": float(np.percentile(lat, 90))}
     write_json(out / "summary.json", summary)
     return summary
