@@ -69,6 +69,7 @@ for r in chosen:
             "lenient": pct(s["lenient"]["accuracy"]),
             "blind prior": pct(prior.get("accuracy")),
             "invalid answers": pct(s["strict"].get("invalid_rate")),
+            "heard as asked": pct((s.get("heard") or {}).get("rate")),
             "median latency": (
                 f"{s['latency_ms']['median']:.0f} ms"
                 if isinstance(s.get("latency_ms"), dict) and "median" in s["latency_ms"]
@@ -85,7 +86,9 @@ st.caption(
     "Bars: accuracy; whiskers: 95% Wilson interval. Blind prior: each type's most "
     "frequent training answer, given without looking or listening. 'Over wordings' resamples "
     "the distinct spoken questions instead of single answers (the test split has one wording "
-    "per type), the wider interval to read when comparing two runs."
+    "per type), the wider interval to read when comparing two runs. 'Heard as asked' (grounded "
+    "answers): the caption segment said is of the asked question's kind; below it, the model "
+    "answered another question."
 )
 
 # --- per type -----------------------------------------------------------------------------------
@@ -110,6 +113,7 @@ with st.expander("Per-type table"):
                 "prior": pct(d.get("prior")),
                 "prior answer": d.get("prior_answer") or "",
                 "invalid": pct(d.get("invalid_rate")),
+                "heard as asked": pct(d.get("heard")),
             }
             for r in chosen
             for t, d in r.summary["per_type"].items()

@@ -340,6 +340,8 @@ def test_results_page_charts_confusion_and_errors(env, runs_dir, dataset):
     assert table["blind prior"][0] == f"{100 * summary['prior']['accuracy']:.1f}%"
     lo, hi = summary["by_wording"]["strict"]  # the interval over the split's spoken wordings
     assert table["over wordings"][0] == f"{100 * lo:.0f}%–{100 * hi:.0f}%"
+    # grounded answers say what they rest on: here always the asked question's segment
+    assert list(table["heard as asked"]) == ["–", "100.0%"]
     run(at.segmented_control(key="w_metric").set_value("lenient"))
 
     def error_columns() -> list[str]:

@@ -18,6 +18,7 @@ from data.catalog import CATALOG
 from data.schema import load_jsonl, write_jsonl
 from data.score import blind_prior, summarize
 from data.synth import generate, grounding
+from training.evaluate import heard
 
 SR = 16_000
 
@@ -101,7 +102,7 @@ def make_run(
                 "short_answer": r["short_answer"],
                 "prediction": pred,
                 "predicted_answer": pred,
-                **({"grounding": grounding(r["question_type"], r["caption"])} if grounded else {}),
+                **(heard(r, grounding(r["question_type"], r["caption"])) if grounded else {}),
             }
         )
     folder.mkdir(parents=True, exist_ok=True)
