@@ -219,8 +219,8 @@ def audio_ok(path: Path) -> bool:
 
 def too_long(data: Path, max_seconds: float) -> list[tuple[float, str, str]]:
     """(seconds, file, question) of every distinct recording over max_seconds, longest first."""
-    seen: dict[str, tuple[float, str, str]] = {}
-    for r in load_jsonl(Path(data) / "samples.jsonl"):
+    data, seen = Path(data), {}
+    for r in load_jsonl(data / "samples.jsonl"):
         if r.get("audio") and r["audio"] not in seen:
             seen[r["audio"]] = (sf.info(str(data / r["audio"])).duration, r["audio"], r["question"])
     return sorted((x for x in seen.values() if x[0] > max_seconds), reverse=True)
