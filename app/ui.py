@@ -16,6 +16,7 @@ import streamlit as st
 from app import clips, engine, runs
 from app.settings import ROOT, Settings
 from data.schema import DataError
+from data.synth import grounding_kind
 
 ASSETS = ROOT / "assets"
 NOTICE = "Research demo — not for clinical use"
@@ -140,6 +141,13 @@ def answer_card(result: dict) -> None:
     )
     seen = result.get("grounding") or ""
     seen_html = f'<div class="svq-dim">Seen in the clip: {html.escape(seen)}</div>' if seen else ""
+    verdict = result.get("heard") or {}
+    if verdict.get("heard") is False:  # the answer rests on another question's fact
+        kind = html.escape(grounding_kind(verdict["grounding_expected"]))
+        seen_html += (
+            f'<div class="svq-dim svq-misheard">Heard as another question? The answer rests on '
+            f"“{html.escape(seen)}”, while this question is about the clip's {kind}.</div>"
+        )
     st.markdown(
         f'<div class="svq-card {cls}">'
         f'<div class="svq-label">Model answer</div>'

@@ -282,6 +282,18 @@ def grounding_kind(segment: str) -> str:
     return "histology" if seg in GROUNDING["lesion_histology_extended"] else seg.split(" ")[0]
 
 
+def heard(rec: dict, said: str) -> dict:
+    """A grounded answer's caption segment, the one the asked question rests on, and whether
+    the two are of one kind: a different kind means the question was heard as another one."""
+    if not said:
+        return {}
+    out = {"grounding": said}
+    if rec.get("caption"):
+        want = grounding(rec["question_type"], rec["caption"])
+        out |= {"grounding_expected": want, "heard": grounding_kind(said) == grounding_kind(want)}
+    return out
+
+
 def video_ids(n: int) -> list[str]:
     return [f"demo-{i + 1:02d}" for i in range(n)]
 

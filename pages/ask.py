@@ -18,6 +18,7 @@ from app.clips import ALL
 from data.catalog import TYPE_NAMES
 from data.schema import DataError, record_key
 from data.score import is_correct_strict
+from data.synth import heard
 
 SOURCES = {
     "clip": "Clip's recording",
@@ -261,6 +262,8 @@ with right:
                 "question": rec["question"],
                 "gold": rec["short_answer"],
                 "correct": is_correct_strict(rec["question_type"], rec["short_answer"], out.text),
+                # only the clip's own recording is known to ask the record's question
+                "heard": heard(rec, out.grounding) if question.source == "clip" else {},
             }
             ss["history"] = [ss["result"], *ss["history"]][:50]
     result = ss["result"]

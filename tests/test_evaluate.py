@@ -166,21 +166,3 @@ def test_cli_prints_the_table(spoken, tiny_checkpoint, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "strict" in out and "lenient" in out and "prior" in out
     assert json.loads((tmp_path / "cli" / "summary.json").read_text())["n"] == 2
-
-
-def test_heard_compares_the_kind_of_fact_a_grounded_answer_names():
-    from training.evaluate import heard
-
-    caption = (
-        "scope advancing. site rectum. lesion upper left. motion up. size <5. adenoma. "
-        "tool none. nbi yes. dye no. flush no. shaft no."
-    )
-    rec = {"question_type": "lighting_mode", "caption": caption}
-    assert heard(rec, "nbi no") == {"grounding": "nbi no", "grounding_expected": "nbi yes",
-                                    "heard": True}  # fmt: skip
-    assert heard(rec, "scope advancing")["heard"] is False
-    histology = {"question_type": "lesion_histology_extended", "caption": caption}
-    assert heard(histology, "hyperplastic")["heard"] is True
-    assert heard(histology, "lesion upper left")["heard"] is False
-    assert heard(rec, "") == {}  # nothing said before the answer: no verdict
-    assert heard({"question_type": "lighting_mode"}, "nbi yes") == {"grounding": "nbi yes"}

@@ -210,3 +210,21 @@ def test_grounding_is_a_caption_segment_that_decides_the_answer(ds):
     )) == "lesion upper left"  # fmt: skip
     with pytest.raises(ValueError, match="no single segment"):
         synth.grounding("lesion_site", "scope outside the patient.")
+
+
+def test_heard_compares_the_kind_of_fact_a_grounded_answer_names():
+    from data.synth import heard
+
+    caption = (
+        "scope advancing. site rectum. lesion upper left. motion up. size <5. adenoma. "
+        "tool none. nbi yes. dye no. flush no. shaft no."
+    )
+    rec = {"question_type": "lighting_mode", "caption": caption}
+    assert heard(rec, "nbi no") == {"grounding": "nbi no", "grounding_expected": "nbi yes",
+                                    "heard": True}  # fmt: skip
+    assert heard(rec, "scope advancing")["heard"] is False
+    histology = {"question_type": "lesion_histology_extended", "caption": caption}
+    assert heard(histology, "hyperplastic")["heard"] is True
+    assert heard(histology, "lesion upper left")["heard"] is False
+    assert heard(rec, "") == {}  # nothing said before the answer: no verdict
+    assert heard({"question_type": "lighting_mode"}, "nbi yes") == {"grounding": "nbi yes"}

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from data.files import audio_path, load_frames
 from data.schema import DataError, load_jsonl, record_key, write_jsonl, write_text
 from data.score import blind_prior, format_table, is_correct_lenient, is_correct_strict, summarize
-from data.synth import grounding, grounding_kind
+from data.synth import heard
 
 MODES = ("audio", "text")
 ABLATIONS = ("none", "shuffled", "silent")
@@ -99,18 +99,6 @@ def check_run(out: Path, meta: dict) -> None:
             )
     else:
         write_json(run, {k: meta[k] for k in ("checkpoint", "data", "split", "mode", "ablation")})
-
-
-def heard(rec: dict, said: str) -> dict:
-    """A grounded answer's caption segment, the one the asked question rests on, and whether
-    the two are of one kind: a different kind means the question was heard as another one."""
-    if not said:
-        return {}
-    out = {"grounding": said}
-    if rec.get("caption"):
-        want = grounding(rec["question_type"], rec["caption"])
-        out |= {"grounding_expected": want, "heard": grounding_kind(said) == grounding_kind(want)}
-    return out
 
 
 def verdicts(rec: dict, prediction: str, said: str) -> dict:

@@ -17,8 +17,7 @@ import soundfile as sf
 from data.catalog import CATALOG
 from data.schema import load_jsonl, write_jsonl
 from data.score import blind_prior, summarize
-from data.synth import generate, grounding
-from training.evaluate import heard
+from data.synth import generate, grounding, heard
 
 SR = 16_000
 
