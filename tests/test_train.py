@@ -276,3 +276,17 @@ def test_rewordings_are_read_only_for_a_mix_between_0_and_1(run, spoken, tmp_pat
     mixed = TrainArguments(output_dir=str(run), reworded_mix=0.3)
     with pytest.raises(DataError, match="no such file.*data.words"):
         rewordings(DataArguments(data=str(tmp_path)), mixed)
+
+
+def test_a_dev_phrasing_leaves_training_and_becomes_the_early_stopping_set(spoken):
+    from data.schema import DataError, load_jsonl
+    from training.train import DataArguments, split_records
+
+    train = load_jsonl(spoken / "splits" / "train.jsonl")
+    p = train[0]["phrasing"]
+    kept, dev = split_records(DataArguments(data=str(spoken), eval_split="test", dev_phrasing=p))
+    assert dev and {r["phrasing"] for r in dev} == {p}
+    assert p not in {r["phrasing"] for r in kept}
+    assert len(kept) == sum(r["phrasing"] != p for r in train)
+    with pytest.raises(DataError, match="no train or test record in phrasing 99"):
+        split_records(DataArguments(data=str(spoken), eval_split="test", dev_phrasing=99))

@@ -103,6 +103,9 @@ class DataArguments:
     overfit: int = 0  # >0: train on the first N train records only, evaluated on the same N
     eval_samples: int = 0  # >0: evaluate on the first N eval records (faster early stopping)
     train_samples: int = 0  # >0: train on the first N train records (smoke tests)
+    # >=0: this train wording is left out of training, and its train and eval records are the
+    # early-stopping set, so the best checkpoint is the one that hears a new wording best
+    dev_phrasing: int = -1
 
 
 @dataclass
@@ -392,6 +395,12 @@ def split_records(dargs: DataArguments) -> tuple[list[dict], list[dict]]:
     for name, recs in ((dargs.train_split, train), (dargs.eval_split, ev)):
         if not recs:
             raise DataError(f"{data / 'splits' / name}.jsonl is empty")
+    if dargs.dev_phrasing >= 0:
+        p = dargs.dev_phrasing
+        dev = [r for r in (*train, *ev) if r.get("phrasing") == p]
+        if not dev:
+            raise DataError(f"no {dargs.train_split} or {dargs.eval_split} record in phrasing {p}")
+        train, ev = [r for r in train if r.get("phrasing") != p], dev
     if dargs.eval_samples:
         ev = ev[: dargs.eval_samples]
     return train, ev
