@@ -127,6 +127,19 @@ def verdict_badge(correct: bool | None) -> str:
     return '<span class="svq-badge svq-bad">✗ incorrect</span>'
 
 
+def misheard_note(result: dict) -> str:
+    """A warning line when the answer rests on another question's fact, else ''."""
+    verdict = result.get("heard") or {}
+    if verdict.get("heard") is not False:
+        return ""
+    kind = html.escape(grounding_kind(verdict["grounding_expected"]))
+    return (
+        f'<div class="svq-dim svq-misheard">Heard as another question? The answer rests on '
+        f"“{html.escape(verdict['grounding'])}”, while this question is about the clip's "
+        f"{kind}.</div>"
+    )
+
+
 def answer_card(result: dict) -> None:
     """The model's answer, large; the ground truth with the strict verdict; speed and tokens."""
     cls = {True: "svq-correct", False: "svq-wrong"}.get(result["correct"], "")
@@ -141,13 +154,7 @@ def answer_card(result: dict) -> None:
     )
     seen = result.get("grounding") or ""
     seen_html = f'<div class="svq-dim">Seen in the clip: {html.escape(seen)}</div>' if seen else ""
-    verdict = result.get("heard") or {}
-    if verdict.get("heard") is False:  # the answer rests on another question's fact
-        kind = html.escape(grounding_kind(verdict["grounding_expected"]))
-        seen_html += (
-            f'<div class="svq-dim svq-misheard">Heard as another question? The answer rests on '
-            f"“{html.escape(seen)}”, while this question is about the clip's {kind}.</div>"
-        )
+    seen_html += misheard_note(result)
     st.markdown(
         f'<div class="svq-card {cls}">'
         f'<div class="svq-label">Model answer</div>'
