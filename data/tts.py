@@ -20,6 +20,8 @@ import hashlib
 import io
 import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -265,9 +267,14 @@ def synthesize(jobs: list[tuple[str, Voice, str]], engine: str, workers: int) ->
             _synth_job(j)
             bar.update()
     else:
-        with get_context("spawn").Pool(workers) as pool:
-            for _ in pool.imap_unordered(_synth_job, jobs, chunksize=16):
-                bar.update()
+        # an executor, not a Pool: a worker that dies (a crash, a broken __main__ to re-import)
+        # breaks it with an error, where a Pool would respawn workers and wait forever
+        try:
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as ex:
+                for _ in ex.map(_synth_job, jobs, chunksize=16):
+                    bar.update()
+        except BrokenProcessPool as e:
+            raise TTSError(f"a speech worker process ({engine}) died ({e}); try --workers 1") from e
     bar.close()
 
 

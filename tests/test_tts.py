@@ -196,3 +196,20 @@ def test_recordings_longer_than_the_encoder_window_stop_the_build(spoken, capsys
     err = capsys.readouterr().err
     assert f"error: {len(over)} recording(s) over --max-seconds" in err
     assert repr(question) in err and file in err
+
+
+def test_a_dying_speech_worker_is_an_error_not_a_hang(tmp_path, monkeypatch):
+    """Spawned workers re-import the main script; one that fails there (as a Streamlit test
+    script does) kills each worker at start. That must end in a TTSError."""
+    import sys
+    import types
+
+    script = tmp_path / "broken_main.py"
+    script.write_text("raise SystemExit(3)\n")
+    fake = types.ModuleType("__main__")
+    fake.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", fake)
+    voice = tts.Voice("espeak", "en-us+m1", 160, 50)
+    jobs = [(str(tmp_path / f"{i}.wav"), voice, f"Is the scope moving {i}?") for i in range(4)]
+    with pytest.raises(tts.TTSError, match=r"speech worker process \(espeak\) died"):
+        tts.synthesize(jobs, "espeak", workers=2)
