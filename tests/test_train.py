@@ -290,3 +290,41 @@ def test_a_dev_phrasing_leaves_training_and_becomes_the_early_stopping_set(spoke
     assert len(kept) == sum(r["phrasing"] != p for r in train)
     with pytest.raises(DataError, match="no train or test record in phrasing 99"):
         split_records(DataArguments(data=str(spoken), eval_split="test", dev_phrasing=99))
+
+
+def test_averaging_checkpoints_gives_the_mean_of_their_weights(run, spoken, tmp_path):
+    from PIL import Image
+
+    from data.schema import frame_path, load_jsonl
+    from model import Predictor
+    from model.checkpoint import load_checkpoint
+    from training import average
+
+    folders = average.finished(run)
+    assert [f.name for f in folders] == ["checkpoint-2", "checkpoint-4"]
+    model, _ = load_checkpoint(folders[-1])
+    states = []
+    for f in folders:
+        load_weights(model, f)
+        states.append({k: v.clone() for k, v in model.state_dict().items()})
+    average.average_into(model, folders)
+    got = model.state_dict()
+    floats = [k for k, v in got.items() if v.is_floating_point()]
+    moved = [k for k in floats if not torch.equal(states[0][k], states[1][k])]
+    assert moved, "two checkpoints of a training run differ somewhere"
+    for k in floats:
+        torch.testing.assert_close(got[k], (states[0][k] + states[1][k]) / 2)
+
+    # The CLI: a tail of one (the best) is that checkpoint, saved complete and loadable.
+    out = tmp_path / "avg"
+    assert average.main([str(run), "--last", "1", "--out", str(out)]) == 0
+    assert json.loads((out / COMPLETE).read_text())["averaged"] == [
+        Path(json.loads((run / "trainer_state.json").read_text())["best_model_checkpoint"]).name
+    ]
+    rec = load_jsonl(spoken / "splits" / "test.jsonl")[0]
+    frames = [Image.open(frame_path(spoken / "frames", rec["video_id"], f)) for f in rec["frames"]]
+    pred = Predictor.from_checkpoint(out, device="cpu", max_new_tokens=3)
+    ans = pred.answer(frames, spoken / rec["audio"])
+    assert ans.audio_tokens > 0
+    assert average.main([str(run), "--last", "9", "--out", str(tmp_path / "no")]) == 2
+    assert not (tmp_path / "no").exists()

@@ -1,0 +1,115 @@
+"""Average the tail of one run's checkpoints into one model (a uniform soup, as in LAWA).
+
+    python -m training.average runs/demo --last 4 --out runs/demo-avg4
+
+The K finished checkpoint-N folders ending at the run's best one (trainer_state.json's
+best_model_checkpoint; the newest K when none is recorded) are loaded one by one into the
+model and their floating-point weights averaged. The result is saved as a complete checkpoint
+that the predictor loads, its COMPLETE marker naming the folders averaged. Full-weight runs
+only: LoRA factors averaged one by one are not the average of their updates. Train with
+`--prune false --save_total_limit 100` to keep the checkpoints.
+
+Not in the demo recipe: on a fresh run (best step 1,400: test strict 60.1%, eval split 85.6%)
+the means of 2, 3 and 4 checkpoints ending at the best scored 59.5%, 58.7% and 59.9% on the
+test split (84.4%, 84.9%, 86.4% on the eval split), and of steps 1,400-2,000 61.4% (86.6%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from data.schema import DataError
+from model.checkpoint import ADAPTER_DIR, load_checkpoint, save_checkpoint
+from training.train import is_complete, load_weights, mark_complete
+
+
+def _step(p: Path) -> int:
+    return int(p.name.rsplit("-", 1)[-1])
+
+
+def finished(run: Path) -> list[Path]:
+    """The run's finished checkpoint-N folders, oldest first (half-written ones skipped)."""
+    found = [
+        p
+        for p in run.glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+        if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit() and is_complete(p)
+    ]
+    return sorted(found, key=_step)
+
+
+def best_step(run: Path, folders: list[Path]) -> int | None:
+    """The step of the run's best checkpoint, from the newest trainer_state.json that says."""
+    for f in [run, *reversed(folders)]:
+        state = f / "trainer_state.json"
+        if state.is_file():
+            best = json.loads(state.read_text()).get("best_model_checkpoint")
+            if best:
+                return _step(Path(best))
+    return None
+
+
+def tail(run: str | Path, k: int, best: str | Path | None = None) -> list[Path]:
+    """The k finished checkpoints ending at the best one (given, else the run's record; the
+    newest k when none is known)."""
+    run = Path(run)
+    folders = finished(run)
+    end = _step(Path(best)) if best else best_step(run, folders)
+    if end is not None:
+        folders = [f for f in folders if _step(f) <= end]
+    if len(folders) < k:
+        raise DataError(
+            f"{run}: {len(folders)} finished checkpoint(s) up to the best, {k} asked to average"
+        )
+    return folders[-k:]
+
+
+@torch.no_grad()
+def average_into(model, folders: list[Path]) -> None:
+    """Set the model's floating-point weights to the mean over the checkpoints' weights."""
+    if not folders:
+        raise ValueError("no checkpoints to average")
+    for f in folders:
+        if (f / ADAPTER_DIR).is_dir():
+            raise DataError(f"{f}: a LoRA checkpoint; averaging applies to full-weight runs")
+    total: dict[str, torch.Tensor] = {}
+    for f in folders:
+        load_weights(model, f)
+        for k, v in model.state_dict().items():
+            if v.is_floating_point():
+                total[k] = total[k] + v.double() if k in total else v.double().clone()
+    own = model.state_dict()
+    for k, v in total.items():
+        own[k].copy_((v / len(folders)).to(own[k].dtype))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", type=Path, help="a training output_dir holding checkpoint-N folders")
+    ap.add_argument("--last", type=int, default=4, help="how many, ending at the best")
+    ap.add_argument("--out", type=Path, required=True)
+    a = ap.parse_args(argv)
+    try:
+        folders = tail(a.run, a.last)
+        model, processor = load_checkpoint(folders[-1], device="cpu")
+        average_into(model, folders)
+    except (DataError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    save_checkpoint(model, processor, a.out)
+    state = folders[-1] / "trainer_state.json"
+    if state.is_file():  # the loss history of the run, for the training page
+        shutil.copy(state, a.out / "trainer_state.json")
+    mark_complete(a.out, averaged=[f.name for f in folders])
+    print(f"averaged {', '.join(f.name for f in folders)} -> {a.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
