@@ -328,3 +328,14 @@ def test_averaging_checkpoints_gives_the_mean_of_their_weights(run, spoken, tmp_
     assert ans.audio_tokens > 0
     assert average.main([str(run), "--last", "9", "--out", str(tmp_path / "no")]) == 2
     assert not (tmp_path / "no").exists()
+
+
+def test_averaging_refuses_lora_checkpoints(tmp_path):
+    """Averaged one by one, LoRA factors are not the average of their updates."""
+    from data.schema import DataError
+    from model.checkpoint import ADAPTER_DIR
+    from training.average import average_into
+
+    (tmp_path / "checkpoint-2" / ADAPTER_DIR).mkdir(parents=True)
+    with pytest.raises(DataError, match="LoRA checkpoint"):
+        average_into(torch.nn.Linear(2, 2), [tmp_path / "checkpoint-2"])
