@@ -15,6 +15,7 @@ from transformers import EarlyStoppingCallback, TrainerControl, TrainerState
 from training.train import (
     COMPLETE,
     TrainArguments,
+    finished_checkpoints,
     is_complete,
     last_checkpoint,
     load_weights,
@@ -300,7 +301,7 @@ def test_averaging_checkpoints_gives_the_mean_of_their_weights(run, spoken, tmp_
     from model.checkpoint import load_checkpoint
     from training import average
 
-    folders = average.finished(run)
+    folders = finished_checkpoints(run)
     assert [f.name for f in folders] == ["checkpoint-2", "checkpoint-4"]
     model, _ = load_checkpoint(folders[-1])
     states = []

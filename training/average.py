@@ -23,25 +23,10 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from data.schema import DataError
 from model.checkpoint import ADAPTER_DIR, load_checkpoint, save_checkpoint
-from training.train import is_complete, load_weights, mark_complete
-
-
-def _step(p: Path) -> int:
-    return int(p.name.rsplit("-", 1)[-1])
-
-
-def finished(run: Path) -> list[Path]:
-    """The run's finished checkpoint-N folders, oldest first (half-written ones skipped)."""
-    found = [
-        p
-        for p in run.glob(f"{PREFIX_CHECKPOINT_DIR}-*")
-        if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit() and is_complete(p)
-    ]
-    return sorted(found, key=_step)
+from training.train import checkpoint_step, finished_checkpoints, load_weights, mark_complete
 
 
 def best_step(run: Path, folders: list[Path]) -> int | None:
@@ -51,18 +36,17 @@ def best_step(run: Path, folders: list[Path]) -> int | None:
         if state.is_file():
             best = json.loads(state.read_text()).get("best_model_checkpoint")
             if best:
-                return _step(Path(best))
+                return checkpoint_step(Path(best))
     return None
 
 
-def tail(run: str | Path, k: int, best: str | Path | None = None) -> list[Path]:
-    """The k finished checkpoints ending at the best one (given, else the run's record; the
-    newest k when none is known)."""
+def tail(run: str | Path, k: int) -> list[Path]:
+    """The k finished checkpoints ending at the best one (the newest k when none is known)."""
     run = Path(run)
-    folders = finished(run)
-    end = _step(Path(best)) if best else best_step(run, folders)
+    folders = finished_checkpoints(run)
+    end = best_step(run, folders)
     if end is not None:
-        folders = [f for f in folders if _step(f) <= end]
+        folders = [f for f in folders if checkpoint_step(f) <= end]
     if len(folders) < k:
         raise DataError(
             f"{run}: {len(folders)} finished checkpoint(s) up to the best, {k} asked to average"

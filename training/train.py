@@ -202,17 +202,25 @@ def is_complete(folder: str | Path) -> bool:
     return (Path(folder) / COMPLETE).is_file()
 
 
-def last_checkpoint(output_dir: str | Path) -> Path | None:
-    """The newest checkpoint-N under output_dir with a COMPLETE marker (half-written ones skip)."""
-    root = Path(output_dir)
-    if not root.is_dir():
-        return None
+def checkpoint_step(path: Path) -> int:
+    return int(path.name.rsplit("-", 1)[-1])
+
+
+def finished_checkpoints(output_dir: str | Path) -> list[Path]:
+    """The checkpoint-N folders under output_dir with a COMPLETE marker, oldest first
+    (half-written ones skip)."""
     done = [
         p
-        for p in root.glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+        for p in Path(output_dir).glob(f"{PREFIX_CHECKPOINT_DIR}-*")
         if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit() and is_complete(p)
     ]
-    return max(done, key=lambda p: int(p.name.rsplit("-", 1)[-1]), default=None)
+    return sorted(done, key=checkpoint_step)
+
+
+def last_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest finished checkpoint-N under output_dir."""
+    done = finished_checkpoints(output_dir)
+    return done[-1] if done else None
 
 
 def load_weights(model, folder: str | Path) -> None:
@@ -484,7 +492,7 @@ def run_stage1(model, proc, dargs, args, train, out: Path, deadline: float | Non
     t0 = time.time()
     resume = last_checkpoint(out)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    done = trainer.state.global_step - (_step(resume) if resume else 0)
+    done = trainer.state.global_step - (checkpoint_step(resume) if resume else 0)
     spd = (time.time() - t0) / max(done, 1)
     save_final(trainer, out, stage=1, seconds_per_step=spd)
     return spd
@@ -529,10 +537,6 @@ def plan_steps(left: float, spd: float, args: TrainArguments, n_eval: int) -> in
     n = max(n, 10)
     print(f"stage 2: {n} steps fit the {left / 60:.1f} min left", file=sys.stderr)
     return min(args.max_steps, n) if args.max_steps > 0 else n
-
-
-def _step(path: Path) -> int:
-    return int(path.name.rsplit("-", 1)[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
