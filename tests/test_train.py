@@ -47,7 +47,8 @@ def run(spoken, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("train") / "ckpt"
     rc = main(argv(spoken, out, "--max_steps", "4", "--vision_warmup_steps", "2",
                    "--audio_warmup_steps", "2", "--audio_word_steps", "2",
-                   "--audio_spell_steps", "2",
+                   "--audio_spell_steps", "2", "--audio_warmup_masks", "1",
+                   "--audio_warmup_spell", "0.5",
                    "--caption_steps", "2", "--caption_mix", "0.5", "--caption_words", "0.25",
                    "--time_masks", "2", "--freq_masks", "1", "--reworded_mix", "0.3",
                    "--warmup_rewordings", "true", "--target", "grounded",
@@ -110,6 +111,7 @@ def test_caption_stage_mixes_in_word_strings_to_transcribe(run, spoken):
     recipe = json.loads((run / "recipe.json").read_text())["recipe"]
     assert recipe["caption_words"] == 0.25
     assert (recipe["time_masks"], recipe["freq_masks"]) == (2, 1)
+    assert (recipe["audio_warmup_masks"], recipe["audio_warmup_spell"]) == (1, 0.5)
     assert recipe["reworded_mix"] == 0.3 and recipe["warmup_rewordings"] is True
     assert is_complete(run / "stage1")
     train = load_jsonl(spoken / "splits" / "train.jsonl")

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from data.synth import DOMAINS
 from data.words import vocabulary, words_of
 from model.graft import graft_modules
-from training.dataset import CachedProcessor, clip_key, precompute
+from training.dataset import CachedProcessor, SpecAugment, clip_key, precompute
 
 # scene key -> its values, in a fixed order (None in a record = not applicable: no loss)
 SCENE_LABELS: dict[str, tuple] = {k: tuple(v) for k, v in DOMAINS.items()}
@@ -254,11 +254,19 @@ def _audio_path(model, proc: CachedProcessor, data: str | Path, recs: Sequence[d
     return g, g.get_input_embeddings().weight.device
 
 
+def _tokens(g, proc: CachedProcessor, recs: Sequence[dict], device, mask=None):
+    """These recordings' projected audio tokens; mask(features, mel frames) -> features:
+    SpecAugment, drawn per recording (training only)."""
+    feats = [proc.sounds[r["audio"]] for r in recs]
+    if mask is not None:  # 2 mel frames per encoder frame (the conv stride)
+        feats = [(mask(f.float(), 2 * n), n) for f, n in feats]
+    lengths = torch.tensor([n for _, n in feats], device=device)
+    return g.encode_audio(torch.cat([f for f, _ in feats]).float().to(device), lengths)
+
+
 def _heard(g, head: nn.Module, proc: CachedProcessor, recs: Sequence[dict], device):
     """The head's output on these recordings' projected audio tokens."""
-    feats = torch.cat([proc.sounds[r["audio"]][0] for r in recs]).float().to(device)
-    lengths = torch.tensor([proc.sounds[r["audio"]][1] for r in recs], device=device)
-    return head(g.encode_audio(feats, lengths))
+    return head(_tokens(g, proc, recs, device))
 
 
 @torch.no_grad()
@@ -366,6 +374,18 @@ class SpellHead(nn.Module):
         return [self.out(self.norm(t)).log_softmax(-1) for t in tokens]
 
 
+def spelling_loss(lps: list[torch.Tensor], recs: Sequence[dict], device) -> torch.Tensor:
+    """CTC of per-token letter log-probabilities against the records' spoken questions."""
+    targets = [torch.tensor(spelled(r["question"])) for r in recs]
+    return nn.functional.ctc_loss(
+        nn.utils.rnn.pad_sequence(lps),  # (T, B, letters + 1)
+        torch.cat(targets).to(device),
+        torch.tensor([len(x) for x in lps]),
+        torch.tensor([len(t) for t in targets]),
+        zero_infinity=True,  # an utterance too fast for its token count adds no gradient
+    )
+
+
 def greedy_spelling(log_probs: torch.Tensor) -> str:
     """Best path: the argmax letter per token, repeats merged, blanks dropped."""
     ids = torch.unique_consecutive(log_probs.argmax(-1)).tolist()
@@ -392,15 +412,7 @@ def fit_spelling(
 
     def loss_of(idx: list[int]) -> torch.Tensor:
         recs = [train[i] for i in idx]
-        lps = _heard(g, head, proc, recs, device)
-        targets = [torch.tensor(spelled(r["question"])) for r in recs]
-        return nn.functional.ctc_loss(
-            nn.utils.rnn.pad_sequence(lps),  # (T, B, letters + 1)
-            torch.cat(targets).to(device),
-            torch.tensor([len(x) for x in lps]),
-            torch.tensor([len(t) for t in targets]),
-            zero_infinity=True,  # an utterance too fast for its token count adds no gradient
-        )
+        return spelling_loss(_heard(g, head, proc, recs, device), recs, device)
 
     t0 = time.time()
     _fit_audio_path(model, g, head, steps, lr, batch, len(train), seed, loss_of, "spelling")
@@ -423,20 +435,34 @@ def fit_audio(
     lr: float = 3e-3,
     batch: int = 32,
     seed: int = 0,
+    augment: SpecAugment | None = None,
+    spell_weight: float = 0.0,
 ) -> dict:
     """Audio warm-up: the encoder + projector learn to tell the question type from speech
-    (20 classes, many voices), read from the projected tokens as the decoder sees them."""
+    (20 classes, many voices), read from the projected tokens as the decoder sees them.
+    augment: SpecAugment on the training recordings (a masked word leaves the others to name
+    the type). spell_weight > 0: letter CTC on the same tokens alongside, so naming the type
+    does not wear away what spelling taught (the words of a wording it never heard)."""
     from data.catalog import TYPE_NAMES
 
     g, device = _audio_path(model, proc, data, [*train, *held_out])
-    head = AudioHead(g.config.text_config.hidden_size, len(TYPE_NAMES)).to(device)
+    dim = g.config.text_config.hidden_size
+    head = nn.ModuleDict({"kind": AudioHead(dim, len(TYPE_NAMES))})
+    if spell_weight:
+        head["spell"] = SpellHead(dim)
+    head.to(device)
     y_of = {t: i for i, t in enumerate(TYPE_NAMES)}
+    rng = random.Random(seed)
+    mask = (lambda f, n: augment(f, n, rng)) if augment else None
 
     def loss_of(idx: list[int]) -> torch.Tensor:
         recs = [train[i] for i in idx]
-        logits = _heard(g, head, proc, recs, device)
+        tokens = _tokens(g, proc, recs, device, mask)
         y = torch.tensor([y_of[r["question_type"]] for r in recs], device=device)
-        return nn.functional.cross_entropy(logits, y)
+        loss = nn.functional.cross_entropy(head["kind"](tokens), y)
+        if spell_weight:
+            loss = loss + spell_weight * spelling_loss(head["spell"](tokens), recs, device)
+        return loss
 
     t0 = time.time()
     _fit_audio_path(model, g, head, steps, lr, batch, len(train), seed, loss_of, "audio warm-up")
@@ -444,7 +470,7 @@ def fit_audio(
     def hits(recs: Sequence[dict]) -> dict[str, list[bool]]:
         """Per question type, whether each record's type was named right."""
         out: dict[str, list[bool]] = {}
-        for part, logits in _scored(g, head, proc, recs, device):
+        for part, logits in _scored(g, head["kind"], proc, recs, device):
             for p, r in zip(logits.argmax(-1), part, strict=True):
                 out.setdefault(r["question_type"], []).append(int(p) == y_of[r["question_type"]])
         return out

@@ -1,0 +1,52 @@
+"""The hearing probe: the type warm-up scored on train wordings it never heard."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from data.schema import load_jsonl
+from training import probe
+
+pytestmark = pytest.mark.slow
+
+
+def test_probe_scores_wordings_left_out_of_every_warm_up(spoken, tiny_checkpoint, tmp_path,
+                                                         monkeypatch):  # fmt: skip
+    recs = [*load_jsonl(spoken / "splits" / "train.jsonl"),
+            *load_jsonl(spoken / "splits" / "eval.jsonl")]  # fmt: skip
+    p = recs[0]["phrasing"]
+    unheard = [r for r in recs if r["phrasing"] == p]
+    seen: list[list[dict]] = []  # what each warm-up trained on
+
+    def spy(fit):
+        def wrapped(model, proc, data, train, held_out, steps, **kw):
+            seen.append(list(train))
+            return fit(model, proc, data, train, held_out, steps, **kw)
+
+        return wrapped
+
+    monkeypatch.setattr(probe, "fit_spelling", spy(probe.fit_spelling))
+    monkeypatch.setattr(probe, "fit_audio", spy(probe.fit_audio))
+    out = tmp_path / "probe.json"
+    rc = probe.main(["--init", str(tiny_checkpoint), "--data", str(spoken), "--leave_out", str(p),
+                     "--seeds", "0,1", "--masks", "0,1", "--spell_steps", "2", "--steps", "2",
+                     "--spell_weight", "0.5", "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    assert len(seen) == 1 + 4  # spelling once, then one type warm-up per (masks, seed)
+    assert all(r["phrasing"] != p for train in seen for r in train)
+    res = json.loads(out.read_text())
+    assert res["unheard_records"] == len(unheard) and res["spell_weight"] == 0.5
+    assert [(r["masks"], r["seed"]) for r in res["runs"]] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    types = {r["question_type"] for r in unheard}
+    for r in res["runs"]:
+        assert set(r["by_type"]) == types and 0 <= r["unheard_type_acc"] <= 1
+    for m in ("0", "1"):
+        accs = [r["unheard_type_acc"] for r in res["runs"] if str(r["masks"]) == m]
+        assert res["mean_by_masks"][m] == pytest.approx(sum(accs) / 2)
+
+
+def test_probe_refuses_a_wording_no_record_has(spoken, tiny_checkpoint, capsys):
+    rc = probe.main(["--init", str(tiny_checkpoint), "--data", str(spoken), "--leave_out", "99"])
+    assert rc == 2 and "phrasing(s) [99]" in capsys.readouterr().err
