@@ -47,6 +47,11 @@ def test_probe_scores_wordings_left_out_of_every_warm_up(spoken, tiny_checkpoint
         assert res["mean_by_masks"][m] == pytest.approx(sum(accs) / 2)
 
 
-def test_probe_refuses_a_wording_no_record_has(spoken, tiny_checkpoint, capsys):
+def test_probe_refuses_a_wording_no_record_has_and_a_folder_with_no_checkpoint(
+    spoken, tiny_checkpoint, tmp_path, capsys
+):
     rc = probe.main(["--init", str(tiny_checkpoint), "--data", str(spoken), "--leave_out", "99"])
     assert rc == 2 and "phrasing(s) [99]" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        probe.main(["--init", str(tmp_path), "--data", str(spoken)])
+    assert e.value.code == 2 and "no graft_config.json" in capsys.readouterr().err

@@ -92,6 +92,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if not args.seeds or not args.masks:
         ap.error("--seeds and --masks need at least one value each")
+    if not (args.init / "graft_config.json").is_file():
+        ap.error(f"--init {args.init}: not a checkpoint folder (no graft_config.json)")
     return args
 
 
