@@ -55,7 +55,9 @@ PRESETS: dict[str, dict] = {
         # strict 65.8% (55.7% one-word), eval split 84.7% (70.6%); a full rerun 63.4%, 85.6%
         target="grounded",
         audio_spell_steps=1500,  # ~7 min of letter CTC first: a new wording comes out spelt
-        audio_warmup_steps=2000,  # ~6 min: 12 wordings per type need more than 800 (0.69 there)
+        # ~6 min: 12 wordings per type need more than 800 (0.69 there); training.probe on
+        # unheard wordings (seeds 42, 1): 1000 steps 0.52/0.45, 2000 0.56/0.57, 3000 0.51/0.54
+        audio_warmup_steps=2000,
         vision_warmup_steps=1200,  # ~6 min: held-out quadrant 0.67, size 0.76 (150: 0.28, 0.37)
         vision_warmup_lr=2e-3,
         freeze_vision=True,  # the question stage wore the tower's read-out down (motion 84->74%)
