@@ -24,7 +24,7 @@ import torch
 from data.schema import DataError, load_jsonl, write_text
 from model.checkpoint import load_checkpoint
 from training.dataset import CachedProcessor, SpecAugment
-from training.warmup import fit_audio, fit_spelling
+from training.warmup import fit_audio, fit_spelling, spelling_records
 
 
 def left_out(data: Path, phrasings: set[int]) -> tuple[list[dict], list[dict], list[dict]]:
@@ -43,13 +43,9 @@ def probe(args: argparse.Namespace) -> dict:
     train, ev, unheard = left_out(data, set(args.leave_out))
     model, proc = load_checkpoint(args.init, "cpu", trainable=True)
     proc = CachedProcessor(proc)
-    said = list(train)
-    if (data / "words" / "train.jsonl").is_file():
-        from data.words import load as load_words
-
-        said += load_words(data, "train")
     spelling = {}
     if args.spell_steps:
+        said = spelling_records(data, train)
         spelling = fit_spelling(model, proc, data, said, ev, args.spell_steps, seed=args.seeds[0])
     start = copy.deepcopy(model.state_dict())
     rows = []
@@ -58,7 +54,7 @@ def probe(args: argparse.Namespace) -> dict:
             model.load_state_dict(start)
             torch.manual_seed(seed)  # the head's initial weights
             info = fit_audio(model, proc, data, train, unheard, args.steps, seed=seed,
-                             augment=SpecAugment(masks, args.time_width) or None,
+                             augment=SpecAugment(masks, args.time_width),
                              spell_weight=args.spell_weight)  # fmt: skip
             acc = info["held_out_type_acc"]
             rows.append({"masks": masks, "seed": seed, "unheard_type_acc": acc,

@@ -443,13 +443,11 @@ def run_stage0(model, proc, dargs, args, train, ev, out: Path) -> dict:
     from data.words import REWORDING_FIELDS
     from data.words import load as load_words
     from model.checkpoint import save_checkpoint
-    from training.warmup import fit_audio, fit_heads, fit_spelling, fit_words
+    from training.warmup import fit_audio, fit_heads, fit_spelling, fit_words, spelling_records
 
     info = {}
     if args.audio_spell_steps:
-        said = list(train)
-        if (Path(dargs.data) / "words" / "train.jsonl").is_file():
-            said += load_words(dargs.data, "train")
+        said = spelling_records(dargs.data, train)
         info["spelling"] = fit_spelling(model, proc, dargs.data, said, ev, args.audio_spell_steps,
                                         seed=args.seed)  # fmt: skip
         print(f"stage 0: spelling, held-out letter match "
@@ -466,7 +464,7 @@ def run_stage0(model, proc, dargs, args, train, ev, out: Path) -> dict:
             heard += load_words(dargs.data, "rewordings", REWORDING_FIELDS)
         masks = SpecAugment(args.audio_warmup_masks, args.time_width)
         info["audio"] = fit_audio(model, proc, dargs.data, heard, ev, args.audio_warmup_steps,
-                                  seed=args.seed, augment=masks or None,
+                                  seed=args.seed, augment=masks,
                                   spell_weight=args.audio_warmup_spell)  # fmt: skip
         print(f"stage 0: question type from audio, held-out voices "
               f"{info['audio']['held_out_type_acc']:.2f}", file=sys.stderr)  # fmt: skip

@@ -22,6 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from data.synth import DOMAINS
+from data.words import load as load_words
 from data.words import vocabulary, words_of
 from model.graft import graft_modules
 from training.dataset import CachedProcessor, SpecAugment, clip_key, precompute
@@ -374,6 +375,15 @@ class SpellHead(nn.Module):
         return [self.out(self.norm(t)).log_softmax(-1) for t in tokens]
 
 
+def spelling_records(data: str | Path, train: Sequence[dict]) -> list[dict]:
+    """What spelling learns from: the train questions, plus the spoken word strings
+    (<data>/words) where they were built."""
+    said = list(train)
+    if (Path(data) / "words" / "train.jsonl").is_file():
+        said += load_words(data, "train")
+    return said
+
+
 def spelling_loss(lps: list[torch.Tensor], recs: Sequence[dict], device) -> torch.Tensor:
     """CTC of per-token letter log-probabilities against the records' spoken questions."""
     targets = [torch.tensor(spelled(r["question"])) for r in recs]
@@ -441,8 +451,9 @@ def fit_audio(
     """Audio warm-up: the encoder + projector learn to tell the question type from speech
     (20 classes, many voices), read from the projected tokens as the decoder sees them.
     augment: SpecAugment on the training recordings (a masked word leaves the others to name
-    the type). spell_weight > 0: letter CTC on the same tokens alongside, so naming the type
-    does not wear away what spelling taught (the words of a wording it never heard)."""
+    the type; one with no masks is off). spell_weight > 0: letter CTC on the same tokens
+    alongside, so naming the type does not wear away what spelling taught (the words of a
+    wording it never heard)."""
     from data.catalog import TYPE_NAMES
 
     g, device = _audio_path(model, proc, data, [*train, *held_out])
