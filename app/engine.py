@@ -85,6 +85,18 @@ def ask(eng: Engine, frames: list, audio: Any) -> Any:
     return out
 
 
+def prime(eng: Engine, frames: list) -> bool:
+    """Encode the clip's frames into the model's prefix cache while the clinician looks at it,
+    so the first question on it is answered from the cache. Skipped (False) while another
+    session holds the model: a page render never waits for someone else's answer."""
+    if not eng.lock.acquire(blocking=False):
+        return False
+    try:
+        return eng.predictor.prime(frames)
+    finally:
+        eng.lock.release()
+
+
 def explain(err: Exception) -> str:
     """A message for the page, never a traceback: bad audio is the user's to fix, the rest ours."""
     if type(err).__name__ == "AudioError":  # model.AudioError, matched without importing torch

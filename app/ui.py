@@ -173,5 +173,6 @@ def answer_card(result: dict) -> None:
     c[3].metric(
         "Vision prefix",
         "cached" if result["cached_prefix"] else "computed",
-        help="A second question on the same clip reuses the encoded frames and answers faster.",
+        help="Cached: the clip's frames were already encoded (on opening it, or by an earlier "
+        "question), so only the question was left to hear.",
     )

@@ -1,7 +1,8 @@
 """Predictor: load a checkpoint once, answer spoken questions about 8-frame clips.
 
 The frames come before the audio in the prompt, so the key/value cache of that prefix is kept
-per clip and reused when a second question arrives for the same frames.
+per clip and reused when a second question arrives for the same frames; `prime(frames)` fills it
+before any question (the app does so when a clip is opened).
 
     python -m model.predictor CHECKPOINT FRAME_DIR QUESTION.wav
 """
@@ -100,18 +101,33 @@ class Predictor:
     ) -> Answer:
         """Answer the spoken question (path, encoded bytes or a float array at rate sr)."""
         t = time.perf_counter()
-        vis = self._memo_vision(frames) if use_cache else None
-        inputs = self.processor(frames, audio=audio, sr=sr, vision=vis)
-        return self._run(frames, inputs, t, use_cache, "audio")
+        key = frames_key(frames) if use_cache else None
+        inputs = self.processor(frames, audio=audio, sr=sr, vision=self._memo_vision(key))
+        return self._run(key, inputs, t, "audio")
 
     def answer_text(
         self, frames: list[Image.Image], question: str, use_cache: bool = True
     ) -> Answer:
         """Text-mode baseline: the question as text instead of audio."""
         t = time.perf_counter()
-        vis = self._memo_vision(frames) if use_cache else None
-        inputs = self.processor(frames, question=question, vision=vis)
-        return self._run(frames, inputs, t, use_cache, "text")
+        key = frames_key(frames) if use_cache else None
+        inputs = self.processor(frames, question=question, vision=self._memo_vision(key))
+        return self._run(key, inputs, t, "text")
+
+    def prime(self, frames: list[Image.Image]) -> bool:
+        """Encode the clip's frames into the prefix cache before any question is asked (the
+        app does this while the clinician looks at the clip), so its first question is
+        answered from the cache. Returns False when the clip was already cached."""
+        key = frames_key(frames)
+        with self.lock:
+            if key in self._prefix:
+                self._prefix.move_to_end(key)
+                return False
+        inputs = self.processor(frames, question="")  # the prefix does not depend on it
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        n = self.processor.prefix_length(inputs["input_ids"])
+        with self.lock, torch.inference_mode():
+            return not self._prefix_cache(key, inputs, n)[1]
 
     def answer_batch(self, items: list[dict], batch_size: int = 8) -> list[Answer]:
         """items: dicts with 'frames' and 'audio' (optional 'sr') or 'question'.
@@ -166,13 +182,14 @@ class Predictor:
             top_k=None,
         )
 
-    def _run(self, frames, inputs: dict, t0: float, use_cache: bool, mode: str) -> Answer:
+    def _run(self, key: str | None, inputs: dict, t0: float, mode: str) -> Answer:
+        """Generate the answer; key: the clip's prefix cache key (None: cache off)."""
         ids = inputs["input_ids"]
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         cached = False
         with self.lock, torch.inference_mode():
-            if use_cache:
-                out, cached = self._generate_cached(frames, inputs)
+            if key is not None:
+                out, cached = self._generate_cached(key, inputs)
             else:
                 out = self.model.generate(**inputs, **self._gen_kwargs())
         latency = (time.perf_counter() - t0) * 1000
@@ -194,14 +211,16 @@ class Predictor:
             mode=mode,
         )
 
-    def _memo_vision(self, frames) -> dict | None:
+    def _memo_vision(self, key: str | None) -> dict | None:
         """The cached clip's pixel_values/grid: a cache hit skips the image processor too."""
+        if key is None:
+            return None
         with self.lock:
-            entry = self._prefix.get(frames_key(frames))
+            entry = self._prefix.get(key)
         return None if entry is None else entry[2]
 
-    def _prefix_cache(self, frames, inputs: dict, n: int) -> tuple[object, bool]:
-        key = frames_key(frames)
+    def _prefix_cache(self, key: str, inputs: dict, n: int) -> tuple[object, bool]:
+        """The clip's prefix key/values (computed and kept on a miss), and whether it hit."""
         if key in self._prefix and self._prefix[key][1] == n:
             self._prefix.move_to_end(key)
             return self._prefix[key][0], True
@@ -220,7 +239,7 @@ class Predictor:
             self._prefix.popitem(last=False)
         return out.past_key_values, False
 
-    def _generate_cached(self, frames, inputs: dict) -> tuple[torch.Tensor, bool]:
+    def _generate_cached(self, key: str, inputs: dict) -> tuple[torch.Tensor, bool]:
         """Generate continuing from the clip's prefix key/values.
 
         M-RoPE: positions for the whole prompt come from get_rope_index on the full input_ids
@@ -229,7 +248,7 @@ class Predictor:
         by +1 per new token. rope_deltas is set for the same prompt, so no stale value is used.
         """
         n = self.processor.prefix_length(inputs["input_ids"])
-        cache, hit = self._prefix_cache(frames, inputs, n)
+        cache, hit = self._prefix_cache(key, inputs, n)
         ids, mask = inputs["input_ids"], inputs["attention_mask"]
         core = self.graft.model
         vision_pos, deltas = core.get_rope_index(

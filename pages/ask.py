@@ -297,14 +297,23 @@ if ss["history"]:
             width="stretch",
         )
 
+# --- the clip's frames are encoded while the clinician looks at them ----------------------------
+# Only once the model is loaded (the first question loads it): opening a clip never loads it.
+eng = engine.loaded(cfg.checkpoint) if frames is not None else None
+if eng is not None:
+    try:
+        engine.prime(eng, frames)
+    except Exception as e:  # the page stays usable; the same error would meet the question
+        st.error(engine.explain(e))
+
 with st.expander("How this works"):
     st.markdown(
         "- The model **hears** the question: the audio goes straight into it, with no "
         "speech-to-text step, together with the clip's 8 frames.\n"
         "- *Correct* / *incorrect* compares the answer with the ground truth of the clip's own "
         "question under the strict metric (the answer must name exactly one option).\n"
-        "- A second question on the same clip reuses the encoded frames (*vision prefix: "
-        "cached*), so it is answered faster.\n"
+        "- Once the model is loaded, a clip's frames are encoded when you open it and kept "
+        "for the questions that follow (*vision prefix: cached*), so they are answered faster.\n"
         "- Recordings stay in this browser session; nothing is stored on disk.\n"
         f"- {ui.NOTICE}."
     )

@@ -258,6 +258,12 @@ def test_answer_from_the_clips_own_question(env, dataset, tiny_checkpoint):
     assert {m.label: m.value for m in at.metric}["Vision prefix"] == "cached"
     assert len(at.session_state["history"]) == 2
     assert "loaded in" in texts(at.sidebar.markdown)
+    # with the model loaded, opening a clip encodes its frames: its first question hits the cache
+    eng.predictor.clear_cache()
+    run(at.button(key="next").click(), MODEL)
+    run(at.button(key="answer").click(), MODEL)
+    assert tuple(at.session_state["result"]["clip"]) != tuple(result["clip"])
+    assert {m.label: m.value for m in at.metric}["Vision prefix"] == "cached"
 
 
 def test_answer_from_the_microphone(env, tiny_checkpoint, monkeypatch):

@@ -287,6 +287,23 @@ def test_concurrent_sessions_get_their_own_answers(dataset, tiny_checkpoint):
     assert peak[0] == 1 and eng.answered == 4
 
 
+def test_prime_skips_while_another_session_answers(dataset, tiny_checkpoint):
+    """A page render never waits on the model: with the lock held, prime does nothing."""
+    from model import Predictor
+
+    pred = Predictor.from_checkpoint(tiny_checkpoint, device="cpu")
+    eng = engine.Engine(pred, str(tiny_checkpoint), "cpu", 0.0)
+    rec = clips.select(clips.read_dataset(dataset))[0]
+    frames = clips.load_frames(dataset, rec)
+    with eng.lock:
+        assert engine.prime(eng, frames) is False
+    assert pred.answer(frames, dataset / rec["audio"]).cached_prefix is False
+    pred.clear_cache()
+    assert engine.prime(eng, frames) is True
+    assert engine.prime(eng, frames) is False  # already encoded
+    assert pred.answer(frames, dataset / rec["audio"]).cached_prefix is True
+
+
 def test_explain_never_shows_a_traceback():
     from model import AudioError
 

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from model import Answer, AudioError, Predictor
+from model.predictor import frames_key
 
 
 def clip(seed: int, n: int = 8) -> list[Image.Image]:
@@ -59,6 +60,22 @@ def test_prefix_cache_gives_identical_answers(pred):
     assert pred.answer_text(frames, q).text == pred.answer_text(frames, q, use_cache=False).text
 
 
+def test_prime_encodes_the_clip_before_its_first_question(pred):
+    pred.clear_cache()
+    frames = clip(11)
+    assert pred.prime(frames) is True
+    assert pred.prime(frames) is False  # already cached: nothing computed
+    first = pred.answer(frames, tone(350))
+    assert first.cached_prefix
+    assert first.text == pred.answer(frames, tone(350), use_cache=False).text
+    # A primed clip takes its place in the LRU like an asked one: four more push it out.
+    assert pred.cache_clips == 4
+    for seed in (12, 13, 14, 15):
+        assert pred.prime(clip(seed))
+    assert not pred.answer(frames, tone(350)).cached_prefix
+    assert pred.answer(clip(15), tone(350)).cached_prefix
+
+
 def test_prefix_cache_logits_match_full_prefill(pred):
     """Every generated step's logits equal the uncached path: positions and rope_deltas right."""
     pred.clear_cache()
@@ -69,7 +86,7 @@ def test_prefix_cache_logits_match_full_prefill(pred):
         for freq in (300, 800):  # the second call reuses the cached prefix
             inputs = pred.processor(frames, audio=tone(freq))
             with torch.inference_mode():
-                cached, hit = pred._generate_cached(frames, inputs)
+                cached, hit = pred._generate_cached(frames_key(frames), inputs)
                 full = pred.model.generate(**inputs, **pred._gen_kwargs())
             assert hit == (freq == 800)
             assert torch.equal(cached.sequences, full.sequences)
@@ -81,7 +98,7 @@ def test_prefix_cache_logits_match_full_prefill(pred):
     inputs = pred.processor(frames, audio=tone(300))
     n = pred.processor.prefix_length(inputs["input_ids"])
     with torch.inference_mode():
-        cache, _ = pred._prefix_cache(frames, inputs, n)
+        cache, _ = pred._prefix_cache(frames_key(frames), inputs, n)
         length = inputs["input_ids"].shape[1]
         wrong = torch.arange(n, length).view(1, 1, -1).expand(3, 1, -1)
         rest = {k: v for k, v in inputs.items() if k != "pixel_values"}
