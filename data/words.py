@@ -13,6 +13,11 @@ It also speaks rewordings of the train questions (<data>/words/rewordings.jsonl,
 `question_type`): each drops some of a question's words but never the ones that name its type,
 may shuffle the rest and may add a phrase heard across many types ("in this clip"). A question
 stage that hears them can only tell the type by its naming words (train --reworded_mix).
+
+And new framings (<data>/words/framings.jsonl, same fields): a train question of another type
+whose naming words are swapped for those of a question of this type ("is the scope out of the
+blue contrast staining present in these frames" for dye), so the sentence around them says
+nothing of the type (`--framings 3000`, for train --warmup_framings).
 """
 
 from __future__ import annotations
@@ -141,35 +146,86 @@ def reword(text: str, keys: set[str], phrases: list[str], rng: np.random.Generat
     return " ".join(kept)
 
 
-def build_rewordings(
-    data: Path, n: int = REWORDINGS, *, engine: str = "espeak", workers: int = 2, seed: int = 0
-) -> int:
-    """Speak n rewordings of the train questions (types in turn) in train voices; returns the
-    WAVs written. Only the train split's questions are reworded: no held-out wording is used."""
+def reframe(named: str, frame: str, keys: set[str]) -> str | None:
+    """The frame question with its naming words replaced by the named question's (in their
+    order, where the frame's first naming word stood); None if either has no naming word."""
+    naming = [w for w in words_of(named) if w in keys]
+    ws = words_of(frame)
+    at = next((i for i, w in enumerate(ws) if w in keys), None)
+    if not naming or at is None:
+        return None
+    rest = [w for w in ws if w not in keys]
+    return " ".join(rest[:at] + naming + rest[at:])
+
+
+def _speak_typed(data: Path, texts: list[tuple[str, str]], name: str, prefix: str, engine: str,
+                 workers: int, rng: np.random.Generator) -> tuple[int, int]:  # fmt: skip
+    """Speak (question type, text) pairs in train voices into <data>/words/<name>.jsonl; returns
+    (records kept, WAVs written)."""
     from data.tts import audio_ok, synthesize
 
-    train = train_records(data)
-    questions = by_type(train)
-    keys, phrases = key_words(questions), shared_phrases(questions)
-    rng = np.random.default_rng([seed, 1])
-    types = list(questions)
     recs, jobs = [], {}
-    for i in range(n):
-        qtype = types[i % len(types)]
-        text = reword(str(rng.choice(questions[qtype])), keys, phrases, rng)
+    for i, (qtype, text) in enumerate(texts):
         voice = draw_voice(engine, "train", rng)
         rel = voice.file(text)
-        recs.append({"id": f"r_{i:06d}", "question": text, "audio": rel, "voice": voice.id,
-                     "question_type": qtype})  # fmt: skip
+        recs.append({"id": f"{prefix}_{i:06d}", "question": text, "audio": rel,
+                     "voice": voice.id, "question_type": qtype})  # fmt: skip
         if rel not in jobs and not audio_ok(data / rel):
             jobs[rel] = (str(data / rel), voice, text)
     (data / "audio").mkdir(parents=True, exist_ok=True)
     synthesize(list(jobs.values()), engine, workers)
     kept = [r for r in recs if sf.info(str(data / r["audio"])).duration <= MAX_SECONDS]
-    write_jsonl(data / "words" / "rewordings.jsonl", kept)
-    print(f"rewordings: {len(kept)} ({len(recs) - len(kept)} over {MAX_SECONDS} s dropped), "
+    write_jsonl(data / "words" / f"{name}.jsonl", kept)
+    return len(kept), len(jobs)
+
+
+def build_rewordings(
+    data: Path, n: int = REWORDINGS, *, engine: str = "espeak", workers: int = 2, seed: int = 0
+) -> int:
+    """Speak n rewordings of the train questions (types in turn) in train voices; returns the
+    WAVs written. Only the train split's questions are reworded: no held-out wording is used."""
+    questions = by_type(train_records(data))
+    keys, phrases = key_words(questions), shared_phrases(questions)
+    rng = np.random.default_rng([seed, 1])
+    types = list(questions)
+    texts = []
+    for i in range(n):
+        qtype = types[i % len(types)]
+        texts.append((qtype, reword(str(rng.choice(questions[qtype])), keys, phrases, rng)))
+    kept, wavs = _speak_typed(data, texts, "rewordings", "r", engine, workers, rng)
+    print(f"rewordings: {kept} ({n - kept} over {MAX_SECONDS} s dropped), "
           f"{len(keys)} naming words, {len(phrases)} shared phrases")  # fmt: skip
-    return len(jobs)
+    return wavs
+
+
+def build_framings(
+    data: Path,
+    n: int = REWORDINGS,
+    *,
+    leave_out: frozenset[int] = frozenset(),
+    name: str = "framings",
+    engine: str = "espeak",
+    workers: int = 2,
+    seed: int = 0,
+) -> int:
+    """Speak n new framings (types in turn): a train question of another type with its naming
+    words swapped for those of a question of this type, so only the naming words tell the
+    type. leave_out: train wordings (phrasing numbers) not drawn on, for training.probe."""
+    train = [r for r in train_records(data) if r.get("phrasing") not in leave_out]
+    questions = by_type(train)
+    keys = key_words(questions)
+    rng = np.random.default_rng([seed, 2])
+    types = list(questions)
+    texts: list[tuple[str, str]] = []
+    while len(texts) < n:
+        qtype = types[len(texts) % len(types)]
+        other = str(rng.choice([t for t in types if t != qtype]))
+        text = reframe(str(rng.choice(questions[qtype])), str(rng.choice(questions[other])), keys)
+        if text is not None:
+            texts.append((qtype, text))
+    kept, wavs = _speak_typed(data, texts, name, "f", engine, workers, rng)
+    print(f"{name}: {kept} ({n - kept} over {MAX_SECONDS} s dropped), {len(keys)} naming words")
+    return wavs
 
 
 def load_rewordings(data: str | Path) -> dict[str, list[str]]:
@@ -222,11 +278,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rewordings", type=int, default=REWORDINGS, help="0: none")
+    p.add_argument(
+        "--framings", type=int, default=0, help="new framings (train --warmup_framings: 3000)"
+    )
     a = p.parse_args(argv)
     try:
         build(a.data, engine=a.engine, workers=a.workers, seed=a.seed)
         if a.rewordings:
             build_rewordings(a.data, a.rewordings, engine=a.engine, workers=a.workers, seed=a.seed)
+        if a.framings:
+            build_framings(a.data, a.framings, engine=a.engine, workers=a.workers, seed=a.seed)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

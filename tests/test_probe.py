@@ -7,6 +7,7 @@ import json
 import pytest
 
 from data.schema import load_jsonl
+from data.words import words_of
 from training import probe
 
 pytestmark = pytest.mark.slow
@@ -32,19 +33,32 @@ def test_probe_scores_wordings_left_out_of_every_warm_up(spoken, tiny_checkpoint
     out = tmp_path / "probe.json"
     rc = probe.main(["--init", str(tiny_checkpoint), "--data", str(spoken), "--leave_out", str(p),
                      "--seeds", "0,1", "--masks", "0,1", "--spell_steps", "2", "--steps", "2",
-                     "--spell_weight", "0.5", "--out", str(out)])  # fmt: skip
+                     "--spell_weight", "0.5", "--framings", "0,1", "--out", str(out)])  # fmt: skip
     assert rc == 0
-    assert len(seen) == 1 + 4  # spelling once, then one type warm-up per (masks, seed)
-    assert all(r["phrasing"] != p for train in seen for r in train)
+    assert len(seen) == 1 + 8  # spelling once, then a type warm-up per (framings, masks, seed)
+    assert all(r.get("phrasing") != p for train in seen for r in train)
+    # the framings the type warm-ups hear are built from the kept wordings' words only
+    kept = {w for r in recs if r["phrasing"] != p for w in words_of(r["question"])}
+    assert not any(r["id"].startswith("f_") for train in seen[1:5] for r in train)
+    framed = [r for r in seen[5] if r["id"].startswith("f_")]
+    assert framed and all(train[-len(framed) :] == framed for train in seen[5:])
+    assert all(set(r["question"].split()) <= kept for r in framed)
+    assert (spoken / "words" / f"framings-lo{p}.jsonl").is_file()
     res = json.loads(out.read_text())
     assert res["unheard_records"] == len(unheard) and res["spell_weight"] == 0.5
-    assert [(r["masks"], r["seed"]) for r in res["runs"]] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert [(r["framings"], r["masks"], r["seed"]) for r in res["runs"]] == [
+        (f, m, s) for f in (0, 1) for m in (0, 1) for s in (0, 1)
+    ]
+    assert [r["heard_records"] for r in res["runs"]] == [len(t) for t in seen[1:]]
     types = {r["question_type"] for r in unheard}
     for r in res["runs"]:
         assert set(r["by_type"]) == types and 0 <= r["unheard_type_acc"] <= 1
-    for m in ("0", "1"):
-        accs = [r["unheard_type_acc"] for r in res["runs"] if str(r["masks"]) == m]
-        assert res["mean_by_masks"][m] == pytest.approx(sum(accs) / 2)
+    for f in (0, 1):
+        for m in (0, 1):
+            accs = [
+                r["unheard_type_acc"] for r in res["runs"] if (r["framings"], r["masks"]) == (f, m)
+            ]
+            assert res["means"][f"framings {f} masks {m}"] == pytest.approx(sum(accs) / 2)
 
 
 def test_probe_refuses_a_wording_no_record_has_and_a_folder_with_no_checkpoint(

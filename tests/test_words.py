@@ -14,11 +14,13 @@ from data.tts import POOLS, audio_ok
 from data.words import (
     WORDS,
     build,
+    build_framings,
     build_rewordings,
     by_type,
     key_words,
     load,
     load_rewordings,
+    reframe,
     reword,
     shared_phrases,
     strings,
@@ -127,3 +129,34 @@ def test_rewordings_speak_train_questions_only_in_train_voices(spoken: Path):
     grouped = load_rewordings(spoken)
     assert sum(map(len, grouped.values())) == len(recs)
     assert build_rewordings(spoken, 24, workers=1, seed=3) == 0  # kept
+
+
+def test_reframe_swaps_the_naming_words_into_another_types_sentence():
+    keys = key_words(QUESTIONS)
+    # "dye visible" (dye's) out; "scope nbi mode" (nbi's) where "dye" stood
+    out = reframe("Is the scope in NBI mode?", "Is dye visible in this clip?", keys)
+    assert out == "is scope nbi mode in this clip"
+    out = reframe("Which light mode is on in this clip?", "Is the mucosa stained?", keys)
+    assert out == "is the which light mode on"
+    assert reframe("Is this the clip?", "Is dye visible in this clip?", keys) is None
+    assert reframe("Is the polyp small?", "Is this the clip?", keys) is None
+
+
+@pytest.mark.slow
+def test_framings_name_their_type_and_leave_out_the_wordings_asked(spoken: Path):
+    train = load_jsonl(spoken / "splits/train.jsonl")
+    p = train[0]["phrasing"]
+    kept = [r for r in train if r["phrasing"] != p]
+    questions = by_type(kept)
+    keys = key_words(questions)
+    assert build_framings(spoken, 24, leave_out=frozenset({p}), name="fr", workers=1) > 0
+    recs = load(spoken, "fr", ("id", "question", "audio", "voice", "question_type"))
+    assert 0 < len(recs) <= 24
+    vocab = {w for r in kept for w in words_of(r["question"])}
+    names = set(POOLS["espeak"]["train"].names)
+    for r in recs:
+        words = r["question"].split()
+        assert set(words) <= vocab  # nothing of the left-out wording's own words
+        own = {w for q in questions[r["question_type"]] for w in words_of(q)} & keys
+        assert set(words) & keys <= own  # the only naming words are its type's
+        assert r["voice"].split(":")[1] in names and audio_ok(spoken / r["audio"])

@@ -7,7 +7,9 @@ wordings they never heard, in minutes instead of a full run, without reading the
 Spelling trains once, as in the recipe, on the train split without the left-out wordings
 (plus the spoken word strings). Then, for every (masks, seed), the question-type warm-up
 starts from that state and is scored on the left-out wordings' train and eval recordings.
-`--init` is a run's `init/` folder (the untrained tiny model) or any checkpoint.
+`--init` is a run's `init/` folder (the untrained tiny model) or any checkpoint. `--framings 0,1`
+also runs each configuration with new framings in the type warm-up (train --warmup_framings),
+built here from the wordings not left out (<data>/words/framings-lo5-9.jsonl, kept for reuse).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 import torch
 
 from data.schema import DataError, load_jsonl, write_text
+from data.words import REWORDING_FIELDS, build_framings
+from data.words import load as load_words
 from model.checkpoint import load_checkpoint
 from training.dataset import CachedProcessor, SpecAugment
 from training.warmup import fit_audio, fit_spelling, spelling_records
@@ -46,27 +50,40 @@ def probe(args: argparse.Namespace) -> dict:
     spelling = {}
     if args.spell_steps:
         said = spelling_records(data, train)
+        torch.manual_seed(args.seeds[0])  # the spelling head: same start in every invocation
         spelling = fit_spelling(model, proc, data, said, ev, args.spell_steps, seed=args.seeds[0])
     start = copy.deepcopy(model.state_dict())
+    framed = []
+    if any(args.framings):  # from the kept wordings only: framings of a left-out one leak it
+        name = "framings-lo" + "-".join(map(str, args.leave_out))
+        if not (data / "words" / f"{name}.jsonl").is_file():
+            build_framings(data, leave_out=frozenset(args.leave_out), name=name)
+        framed = load_words(data, name, REWORDING_FIELDS)
     rows = []
-    for masks in args.masks:
-        for seed in args.seeds:
-            model.load_state_dict(start)
-            torch.manual_seed(seed)  # the head's initial weights
-            info = fit_audio(model, proc, data, train, unheard, args.steps, seed=seed,
-                             augment=SpecAugment(masks, args.time_width),
-                             spell_weight=args.spell_weight)  # fmt: skip
-            acc = info["held_out_type_acc"]
-            rows.append({"masks": masks, "seed": seed, "unheard_type_acc": acc,
-                         "by_type": info["held_out_by_type"]})  # fmt: skip
-            print(f"masks {masks} seed {seed}: {acc:.3f}", file=sys.stderr)
+    for framings in args.framings:
+        heard = [*train, *(framed if framings else [])]
+        for masks in args.masks:
+            for seed in args.seeds:
+                model.load_state_dict(start)
+                torch.manual_seed(seed)  # the head's initial weights
+                info = fit_audio(model, proc, data, heard, unheard, args.steps, seed=seed,
+                                 augment=SpecAugment(masks, args.time_width),
+                                 spell_weight=args.spell_weight)  # fmt: skip
+                acc = info["held_out_type_acc"]
+                rows.append({"framings": framings, "masks": masks, "seed": seed,
+                             "heard_records": len(heard), "unheard_type_acc": acc,
+                             "by_type": info["held_out_by_type"]})  # fmt: skip
+                print(f"framings {framings} masks {masks} seed {seed}: {acc:.3f}", file=sys.stderr)
     means = {
-        m: statistics.mean(r["unheard_type_acc"] for r in rows if r["masks"] == m)
+        f"framings {f} masks {m}": statistics.mean(
+            r["unheard_type_acc"] for r in rows if (r["framings"], r["masks"]) == (f, m)
+        )
+        for f in args.framings
         for m in args.masks
     }
     return {"leave_out": args.leave_out, "unheard_records": len(unheard), "steps": args.steps,
             "spell_weight": args.spell_weight, "spelling": spelling, "runs": rows,
-            "mean_by_masks": means}  # fmt: skip
+            "means": means}  # fmt: skip
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -84,10 +101,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--spell_weight", type=float, default=0.0, help="letter CTC alongside")
     ap.add_argument("--spell_steps", type=int, default=1500)  # the recipe's
     ap.add_argument("--steps", type=int, default=2000)  # the recipe's type warm-up
+    ap.add_argument("--framings", type=ints, default=[0], help="1: the warm-up hears framings")
     ap.add_argument("--out", type=Path, help="write the result here as JSON")
     args = ap.parse_args(argv)
-    if not args.seeds or not args.masks:
-        ap.error("--seeds and --masks need at least one value each")
+    if not args.seeds or not args.masks or not args.framings:
+        ap.error("--seeds, --masks and --framings need at least one value each")
     if not (args.init / "graft_config.json").is_file():
         ap.error(f"--init {args.init}: not a checkpoint folder (no graft_config.json)")
     return args
@@ -103,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(result, indent=1) + "\n"
     if args.out:
         write_text(args.out, text)
-    print(json.dumps(result["mean_by_masks"]))
+    print(json.dumps(result["means"]))
     return 0
 
 
