@@ -8,7 +8,8 @@ split: train voices for train, voices never heard in training for eval and for t
 named by the hash of (engine, voice, rate, pitch, text), so the set holds one file per distinct
 utterance; existing valid files are skipped, missing or corrupt ones re-made. samples.jsonl and
 splits/*.jsonl are rewritten atomically with `audio` (path relative to --data) and `voice`.
-espeak-ng keeps global state per process, so synthesis runs in worker processes.
+espeak-ng keeps global state per process, so synthesis runs in worker processes, and each
+utterance in a forked child: the same (text, voice) gives the same file on every run.
 """
 
 from __future__ import annotations
@@ -156,10 +157,48 @@ class Espeak:
         self.lib, self.rate = cls._lib, cls._rate
 
     def synth(self, text: str, voice: Voice) -> tuple[np.ndarray, int]:
+        """The utterance as float samples at self.rate: a pure function of (text, voice).
+
+        espeak-ng carries state from one utterance to the next (the same text and voice come
+        out a few samples longer or shorter, and different from the first sample, after another
+        utterance; espeak_Initialize does not reset it), so each utterance is spoken by a
+        forked child of this process, whose library is initialised but never used, with the
+        library's random seed (breath noise) drawn from the voice and text.
+        """
+        if not hasattr(os, "fork"):  # no fork (Windows): in process, order-dependent
+            return self._speak(text, voice)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: speak, send int16 samples (or the error) back, exit at once
+            os.close(read)
+            code = 0
+            try:
+                wav, _ = self._speak(text, voice)
+                out = (wav * 32768.0).astype("<i2").tobytes()
+            except BaseException as e:  # noqa: BLE001 - every failure goes to the parent
+                msg = str(e) if isinstance(e, TTSError) else f"{type(e).__name__}: {e}"
+                out, code = msg.encode(), 1
+            try:
+                with os.fdopen(write, "wb") as f:
+                    f.write(out)
+            finally:
+                os._exit(code)
+        os.close(write)
+        with os.fdopen(read, "rb") as f:
+            out = f.read()
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise TTSError(out.decode(errors="replace") or f"espeak-ng child died ({status})")
+        return np.frombuffer(out, "<i2").astype(np.float32) / 32768.0, self.rate
+
+    def _speak(self, text: str, voice: Voice) -> tuple[np.ndarray, int]:
         if self.lib.espeak_SetVoiceByName(voice.name.encode()) != 0:
             raise TTSError(f"espeak-ng has no voice {voice.name!r}")
         self.lib.espeak_SetParameter(1, voice.rate, 0)  # 1: rate, words per minute
         self.lib.espeak_SetParameter(3, voice.pitch, 0)  # 3: pitch, 0-100
+        # some variants (f2, f3...) breathe noise from rand(), seeded from the clock at start-up
+        seed = int.from_bytes(hashlib.sha256(f"{voice.id}|{text}".encode()).digest()[:4], "little")
+        self.lib.espeak_ng_SetRandSeed(ctypes.c_long(seed))
         self._chunks.clear()
         data = text.encode()
         err = self.lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, 1, None, None)  # 1: UTF-8

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import shutil
+import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -87,6 +89,46 @@ def test_every_espeak_voice_exists():
             assert sr == 22050 and wav.size > 1000, name
     with pytest.raises(tts.TTSError, match="no voice"):
         eng.synth("Yes.", tts.Voice("espeak", "xx-nowhere+m1", 160, 50))
+
+
+def test_an_utterance_does_not_depend_on_the_ones_before_it():
+    """espeak-ng keeps state between utterances: spoken in process, the same text and voice
+    come out different after another utterance; Espeak.synth must give the same samples."""
+    eng = tts.Espeak()
+    a = tts.Voice("espeak", "en-us+m3", 160, 50)
+    b = tts.Voice("espeak", "en-gb-scotland+m7", 150, 45)
+    q = "Is the lesion small, medium or large in millimeters?"
+    first = eng.synth(q, a)[0]
+    eng.synth("Tell me the histology of the lesion.", b)
+    assert np.array_equal(eng.synth(q, a)[0], first)
+    assert np.array_equal(eng.synth(q, a)[0], first)
+    # the state this guards against: spoken in process, the second rendering differs (in
+    # another process: speaking here would change what this process's children inherit)
+    code = (
+        "import numpy as np; from data import tts; e = tts.Espeak(); "
+        f"v = tts.Voice('espeak', 'en-us+m3', 160, 50); q = {q!r}; "
+        "print(np.array_equal(e._speak(q, v)[0], e._speak(q, v)[0]))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_a_breathing_voice_speaks_alike_in_processes_started_apart():
+    """The f2 variant breathes noise from rand(), which espeak-ng seeds from the clock when it
+    starts: two processes started a second apart must still give the same samples."""
+    q, v = "Where in the image is the lesion?", ("espeak", "en-us+f2", 135, 35)
+    here = tts.Espeak().synth(q, tts.Voice(*v))[0]
+    time.sleep(1.1)  # another second on the clock than this process's start-up
+    code = (
+        "import sys; from data import tts; "
+        f"sys.stdout.buffer.write(tts.Espeak().synth({q!r}, tts.Voice(*{v!r}))[0].tobytes())"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, cwd=root)
+    assert np.array_equal(np.frombuffer(out.stdout, np.float32), here)
 
 
 def test_same_seed_same_bytes_and_rerun_restores(spoken, tmp_path):
