@@ -91,6 +91,15 @@ def test_every_espeak_voice_exists():
         eng.synth("Yes.", tts.Voice("espeak", "xx-nowhere+m1", 160, 50))
 
 
+def in_fresh_process(code: str) -> bytes:
+    """stdout of `code` run by a new interpreter from the repository root: an espeak-ng state
+    (and a start-up clock) of its own."""
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, check=True, cwd=root
+    ).stdout
+
+
 def test_an_utterance_does_not_depend_on_the_ones_before_it():
     """espeak-ng keeps state between utterances: spoken in process, the same text and voice
     come out different after another utterance; Espeak.synth must give the same samples."""
@@ -109,11 +118,7 @@ def test_an_utterance_does_not_depend_on_the_ones_before_it():
         f"v = tts.Voice('espeak', 'en-us+m3', 160, 50); q = {q!r}; "
         "print(np.array_equal(e._speak(q, v)[0], e._speak(q, v)[0]))"
     )
-    root = Path(__file__).resolve().parents[1]
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
-    )
-    assert out.stdout.strip() == "False"
+    assert in_fresh_process(code).strip() == b"False"
 
 
 def test_a_breathing_voice_speaks_alike_in_processes_started_apart():
@@ -126,9 +131,7 @@ def test_a_breathing_voice_speaks_alike_in_processes_started_apart():
         "import sys; from data import tts; "
         f"sys.stdout.buffer.write(tts.Espeak().synth({q!r}, tts.Voice(*{v!r}))[0].tobytes())"
     )
-    root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, cwd=root)
-    assert np.array_equal(np.frombuffer(out.stdout, np.float32), here)
+    assert np.array_equal(np.frombuffer(in_fresh_process(code), np.float32), here)
 
 
 def test_same_seed_same_bytes_and_rerun_restores(spoken, tmp_path):
