@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import random
 import time
@@ -34,6 +35,18 @@ from model.constants import ENDOFTEXT, IM_END, IM_START, SAMPLE_RATE
 from model.processor import AudioSource, load_audio
 
 TOKEN_SLACK = 1  # closing token after the transcript
+
+
+class _LengthNote(logging.Filter):
+    """Whisper's generate fills the global defaults (max_length 20, min_length 0) into its
+    config before the base generate checks them, so a call passing max_new_tokens (or
+    min_new_tokens) was told that both were set; the *_new_tokens value does take precedence."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "seem to have been set" not in record.getMessage()
+
+
+_GENERATE_LOG = logging.getLogger("transformers.generation.utils")
 
 
 @dataclass
@@ -97,7 +110,12 @@ class Transcriber:
         kw = dict(self.generate_kwargs)
         if tokens is not None:
             kw |= {"min_new_tokens": tokens, "max_new_tokens": tokens}
-        out = self.model.generate(feats, **kw)
+        note = _LengthNote()
+        _GENERATE_LOG.addFilter(note)  # only around this call: other generates keep the note
+        try:
+            out = self.model.generate(feats, **kw)
+        finally:
+            _GENERATE_LOG.removeFilter(note)
         text = self.tokenizer.decode(out[0], skip_special_tokens=True).strip()
         return Transcript(text, (time.perf_counter() - t) * 1000, int(out.shape[-1]))
 
