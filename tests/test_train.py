@@ -114,6 +114,8 @@ def test_caption_stage_mixes_in_word_strings_to_transcribe(run, spoken):
     assert (recipe["audio_warmup_masks"], recipe["audio_warmup_spell"]) == (1, 0.5)
     assert recipe["reworded_mix"] == 0.3 and recipe["warmup_rewordings"] is True
     assert is_complete(run / "stage1")
+    ran = json.loads((run / "recipe.json").read_text())["caption"]  # what the caption stage did
+    assert ran["step"] == 2 and ran["seconds_per_step"] > 0
     train = load_jsonl(spoken / "splits" / "train.jsonl")
     words = load_words(spoken, "train")
     proc = CachedProcessor(GraftProcessor.from_pretrained(run))

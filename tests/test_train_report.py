@@ -89,6 +89,10 @@ def test_training_lines_report_each_warm_up_from_the_recipe(tmp_path):
     assert "keyword-spotting warm-up (2000 steps" in text and "54.5% of the words spoken" in text
     assert "90.0% on held-out voices" in text and "view 99.0%" in text
     assert "spelling warm-up (1500 steps" in text and "letters 80.0%" in text
+    assert " ran)" not in text  # a recipe from before the caption steps were kept
+    recipe |= {"caption": {"step": 745, "seconds_per_step": 0.64}}
+    (tmp_path / "recipe.json").write_text(json.dumps(recipe))
+    assert "min (745 ran)" in "\n".join(training_lines(tmp_path))
     del warm["words"], warm["spelling"]
     (tmp_path / "recipe.json").write_text(json.dumps(recipe))
     text = "\n".join(training_lines(tmp_path))

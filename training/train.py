@@ -708,6 +708,9 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
     }
     if (stage0 / "warmup.json").is_file():
         info["vision_warmup"] = json.loads((stage0 / "warmup.json").read_text())
+    if is_complete(stage1):  # a wall cap makes the step count the machine's: keep what ran
+        done = json.loads((stage1 / COMPLETE).read_text())
+        info["caption"] = {k: done.get(k) for k in ("step", "seconds_per_step")}
     save_final(trainer, out, **info)
     if not args.should_save:
         return 0
