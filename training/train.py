@@ -223,6 +223,11 @@ def is_complete(folder: str | Path) -> bool:
     return (Path(folder) / COMPLETE).is_file()
 
 
+def marker(folder: str | Path) -> dict:
+    """What mark_complete wrote into a finished folder (time, step, and the stage's info)."""
+    return json.loads((Path(folder) / COMPLETE).read_text())
+
+
 def checkpoint_step(path: Path) -> int:
     return int(path.name.rsplit("-", 1)[-1])
 
@@ -636,7 +641,7 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
             spd = run_stage1(model, proc, dargs, args, train_recs, stage1, min(ends, default=None))
         else:
             load_weights(model, stage1)
-            spd = json.loads((stage1 / COMPLETE).read_text()).get("seconds_per_step")
+            spd = marker(stage1).get("seconds_per_step")
 
     # Stage 2: the questions (with some captions), early stopping on eval loss.
     # With a wall budget the schedule is sized to the time left, once: a resumed run keeps it.
@@ -701,16 +706,13 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
         "minutes": round((time.time() - t_start) / 60, 2),
         "recipe": _recipe(margs, dargs, args),
     }
-    info["finished"] = {  # when each stage's checkpoint was marked (stages may span runs)
-        name: json.loads((out / name / COMPLETE).read_text())["time"]
-        for name in ("init", *STAGES)
-        if is_complete(out / name)
-    }
+    marks = {name: marker(out / name) for name in ("init", *STAGES) if is_complete(out / name)}
+    # when each stage's checkpoint was marked (stages may span runs)
+    info["finished"] = {name: m["time"] for name, m in marks.items()}
     if (stage0 / "warmup.json").is_file():
         info["vision_warmup"] = json.loads((stage0 / "warmup.json").read_text())
-    if is_complete(stage1):  # a wall cap makes the step count the machine's: keep what ran
-        done = json.loads((stage1 / COMPLETE).read_text())
-        info["caption"] = {k: done.get(k) for k in ("step", "seconds_per_step")}
+    if STAGES[1] in marks:  # a wall cap makes the step count the machine's: keep what ran
+        info["caption"] = {k: marks[STAGES[1]].get(k) for k in ("step", "seconds_per_step")}
     save_final(trainer, out, **info)
     if not args.should_save:
         return 0
