@@ -41,8 +41,10 @@ demo: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	SURGVIVQA_CHECKPOINT=$(CKPT) SURGVIVQA_DATA=$(DATA) \
 	  $(PY) -m streamlit run app/main.py --server.port $(PORT)
 
-# Rebuild the shipped demo checkpoint from scratch (tiny model, CPU, under an hour).
+# Rebuild the shipped demo checkpoint from scratch (tiny model, CPU, under an hour). The old
+# model's evaluations go first: evaluate refuses to resume them for the new one.
 demo-checkpoint: $(VENV)/.runtime $(DATA)/words/train.jsonl
+	rm -rf $(CKPT)/eval $(CKPT)/eval-*
 	$(PY) -m training.train --preset demo --data $(DATA) --output_dir $(CKPT)
 	$(PY) -m training.evaluate --checkpoint $(CKPT) --data $(DATA) --split test --out $(CKPT)/eval
 

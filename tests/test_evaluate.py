@@ -159,6 +159,30 @@ def test_text_mode_and_run_mixing(spoken, predictor, tiny_checkpoint, tmp_path):
         evaluate(tiny_checkpoint, spoken, "test", tmp_path / "x", mode="text", ablation="silent")
 
 
+def test_a_checkpoint_retrained_in_place_is_not_resumed(spoken, predictor, tiny_checkpoint,
+                                                        tmp_path):  # fmt: skip
+    """Training again into the same folder leaves its old evaluation folders behind: their
+    answers must not be taken for the new model's."""
+    import shutil
+
+    ckpt, out = tmp_path / "ckpt", tmp_path / "eval"
+    shutil.copytree(tiny_checkpoint, ckpt)
+    first = Counting(predictor)
+    evaluate(ckpt, spoken, "test", out, limit=2, predictor=first, quiet=True)
+    run = json.loads((out / "run.json").read_text())
+    assert run["checkpoint_id"] and first.calls == 2
+    # an evaluation written before identities were kept is adopted, not refused
+    legacy = {k: v for k, v in run.items() if k != "checkpoint_id"}
+    (out / "run.json").write_text(json.dumps(legacy))
+    again = Counting(predictor)
+    evaluate(ckpt, spoken, "test", out, limit=2, predictor=again, quiet=True)
+    assert again.calls == 0  # same state: everything resumed, nothing answered twice
+    assert json.loads((out / "run.json").read_text()) == run
+    (ckpt / "trainer_state.json").write_text('{"global_step": 10}\n')  # retrained in place
+    with pytest.raises(SystemExit, match="earlier state"):
+        evaluate(ckpt, spoken, "test", out, limit=2, predictor=predictor, quiet=True)
+
+
 def test_cli_prints_the_table(spoken, tiny_checkpoint, tmp_path, capsys):
     rc = main(["--checkpoint", str(tiny_checkpoint), "--data", str(spoken), "--split", "test",
                "--out", str(tmp_path / "cli"), "--limit", "2", "--device", "cpu"])  # fmt: skip

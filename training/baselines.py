@@ -29,7 +29,7 @@ import torch
 
 from data.schema import DataError, load_jsonl
 from data.score import blind_prior, format_table
-from training.evaluate import evaluate, write_json
+from training.evaluate import checkpoint_id, evaluate, write_json
 
 NAMES = ("prior", "zero-shot", "asr")
 
@@ -145,7 +145,8 @@ def run_zero_shot(
 ) -> dict:
     pred = zero_shot_predictor(checkpoint, device)
     ref = f"baseline:zero-shot:{checkpoint}"
-    s = evaluate(ref, data, split, out, mode="text", limit=limit, predictor=pred)
+    s = evaluate(ref, data, split, out, mode="text", limit=limit, predictor=pred,
+                 ident=checkpoint_id(checkpoint))  # fmt: skip
     kind = "pretrained base, no adapter" if pred.cfg.train == "lora" else "untrained tiny base"
     return _finish(out, "zero-shot", f"{kind}; question as text", s)
 
@@ -179,6 +180,7 @@ def run_asr(
         mode="audio",
         limit=limit,
         predictor=cas,
+        ident=f"{checkpoint_id(checkpoint)}:{asr_ref and checkpoint_id(asr_ref)}",
     )
     _append_transcripts(out, data, cas.transcripts)
     return _finish(out, "asr", f"{detail} -> {checkpoint} reading the transcript", s)

@@ -7,15 +7,19 @@ Writes OUT/predictions.jsonl (one line per sample, appended and flushed as it go
 run continues where it stopped without duplicates; the rows already there are judged again by
 the current scorer, so rerunning a finished evaluation re-scores it without the model) and
 OUT/summary.json (data.score.summarize plus run metadata). The blind prior comes from the train
-split. `--audio-ablation shuffled` feeds each clip the spoken question of another sample and
-`silent` feeds 3 s of a quiet room's noise floor (no speech): a model that scores as well that
-way has not learned to listen. A grounded answer's caption segment is compared with the one
-its question rests on (`heard`): a different kind means the question was heard as another.
+split. OUT/run.json names what the answers come from: a folder holding answers of another
+checkpoint, split or mode, or of the same checkpoint folder before it was trained again, is
+refused rather than resumed. `--audio-ablation shuffled` feeds each clip the spoken question
+of another sample and `silent` feeds 3 s of a quiet room's noise floor (no speech): a model
+that scores as well that way has not learned to listen. A grounded answer's caption segment
+is compared with the one its question rests on (`heard`): a different kind means the question
+was heard as another.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import sys
@@ -36,6 +40,7 @@ ABLATIONS = ("none", "shuffled", "silent")
 SAMPLE_RATE = 16_000  # what the processor resamples everything to
 SILENCE_S = 3.0  # about one spoken question
 SILENCE_RMS = 3e-3  # a quiet room's noise floor (-50 dBFS): the processor refuses digital zeros
+ID_MAX_BYTES = 64 << 20  # files hashed into a checkpoint's identity: configs, markers, projector
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -85,20 +90,42 @@ def read_done(path: Path) -> dict[tuple[str, str], dict]:
     return done
 
 
+def checkpoint_id(checkpoint: str | Path) -> str | None:
+    """A digest of a checkpoint folder's top-level files (graft config, COMPLETE marker, trainer
+    state, projector): training into the same folder again changes it, the big weights below
+    need not be read. None for what is not a folder (a baseline's name)."""
+    folder = Path(checkpoint)
+    if not folder.is_dir():
+        return None
+    h = hashlib.sha256()
+    for f in sorted(p for p in folder.iterdir() if p.is_file()):
+        if f.stat().st_size <= ID_MAX_BYTES:
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+RUN_KEYS = ("checkpoint", "data", "split", "mode", "ablation")
+
+
 def check_run(out: Path, meta: dict) -> None:
-    """Refuse to append to predictions made under another checkpoint, split, mode or ablation."""
+    """Refuse to append to predictions made under another checkpoint, split, mode or ablation,
+    or under an earlier state of the same checkpoint folder (retrained in place)."""
     run = out / "run.json"
-    if run.is_file():
-        old = json.loads(run.read_text())
-        keys = ("checkpoint", "data", "split", "mode", "ablation")
-        diff = [k for k in keys if old.get(k) != meta.get(k)]
-        if diff:
-            was = ", ".join(f"{k}={old.get(k)!r}" for k in diff)
-            raise SystemExit(
-                f"{out} holds predictions of another run ({was}); choose another --out"
-            )
-    else:
-        write_json(run, {k: meta[k] for k in ("checkpoint", "data", "split", "mode", "ablation")})
+    if not run.is_file():
+        write_json(run, meta)
+        return
+    old = json.loads(run.read_text())
+    diff = [k for k in RUN_KEYS if old.get(k) != meta.get(k)]
+    if diff:
+        was = ", ".join(f"{k}={old.get(k)!r}" for k in diff)
+        raise SystemExit(f"{out} holds predictions of another run ({was}); choose another --out")
+    if old.get("checkpoint_id") is None:  # written before identities were kept: adopt this one
+        write_json(run, meta)
+    elif old["checkpoint_id"] != meta.get("checkpoint_id"):
+        raise SystemExit(
+            f"{out} holds predictions of an earlier state of {meta['checkpoint']} (its files "
+            "changed since: retrained?); remove the folder or choose another --out"
+        )
 
 
 def verdicts(rec: dict, prediction: str, said: str) -> dict:
@@ -149,8 +176,10 @@ def evaluate(
     device: str | None = None,
     predictor=None,
     quiet: bool = False,
+    ident: str | None = None,
 ) -> dict:
-    """Evaluate and return the summary (also written to out/summary.json)."""
+    """Evaluate and return the summary (also written to out/summary.json). ident: what the
+    answers come from, when `checkpoint` is a name rather than a folder (the baselines)."""
     from model import Predictor  # torch-heavy: imported only when evaluating
 
     if mode not in MODES:
@@ -173,7 +202,7 @@ def evaluate(
         "ablation": ablation,
     }
     out.mkdir(parents=True, exist_ok=True)
-    check_run(out, meta)
+    check_run(out, {**meta, "checkpoint_id": ident or checkpoint_id(checkpoint)})
     pred_path = out / "predictions.jsonl"
     done = read_done(pred_path)
     rejudge(pred_path, done, records)
