@@ -41,6 +41,7 @@ SAMPLE_RATE = 16_000  # what the processor resamples everything to
 SILENCE_S = 3.0  # about one spoken question
 SILENCE_RMS = 3e-3  # a quiet room's noise floor (-50 dBFS): the processor refuses digital zeros
 ID_MAX_BYTES = 64 << 20  # files hashed into a checkpoint's identity: configs, markers, projector
+RUN_KEYS = ("checkpoint", "data", "split", "mode", "ablation")  # what one evaluation folder holds
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -102,9 +103,6 @@ def checkpoint_id(checkpoint: str | Path) -> str | None:
         if f.stat().st_size <= ID_MAX_BYTES:
             h.update(f.name.encode() + b"\0" + f.read_bytes())
     return h.hexdigest()[:16]
-
-
-RUN_KEYS = ("checkpoint", "data", "split", "mode", "ablation")
 
 
 def check_run(out: Path, meta: dict) -> None:
