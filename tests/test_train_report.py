@@ -83,7 +83,8 @@ def test_training_lines_report_each_warm_up_from_the_recipe(tmp_path):
         "audio": {"steps": 2000, "held_out_type_acc": 0.9, "train_type_acc": 1.0},
         "held_out": {"view": 0.99},
     }
-    recipe = {"minutes": 50.0, "recipe": {"preset": "demo"}, "vision_warmup": warm}
+    rc = {"preset": "demo", "caption_steps": 2000, "caption_minutes": 8.0}
+    recipe = {"minutes": 50.0, "recipe": rc, "vision_warmup": warm}
     (tmp_path / "recipe.json").write_text(json.dumps(recipe))
     text = "\n".join(training_lines(tmp_path))
     assert "keyword-spotting warm-up (2000 steps" in text and "54.5% of the words spoken" in text
@@ -92,7 +93,10 @@ def test_training_lines_report_each_warm_up_from_the_recipe(tmp_path):
     assert " ran)" not in text  # a recipe from before the caption steps were kept
     recipe |= {"caption": {"step": 745, "seconds_per_step": 0.64}}
     (tmp_path / "recipe.json").write_text(json.dumps(recipe))
-    assert "min (745 ran)" in "\n".join(training_lines(tmp_path))
+    assert "up to 2000 steps or 8.0 min (745 ran)" in "\n".join(training_lines(tmp_path))
+    rc["caption_minutes"] = 0.0  # no wall cap: the steps alone
+    (tmp_path / "recipe.json").write_text(json.dumps(recipe))
+    assert "up to 2000 steps (745 ran)," in "\n".join(training_lines(tmp_path))
     del warm["words"], warm["spelling"]
     (tmp_path / "recipe.json").write_text(json.dumps(recipe))
     text = "\n".join(training_lines(tmp_path))
