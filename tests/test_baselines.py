@@ -145,3 +145,16 @@ def test_zero_shot_base_answers_plain_whatever_the_checkpoint_says(tiny_checkpoi
     cfg = json.loads((ckpt / "graft_config.json").read_text())
     (ckpt / "graft_config.json").write_text(json.dumps(cfg | {"answer_format": "grounded"}))
     assert zero_shot_predictor(ckpt, "cpu").cfg.answer_format == "plain"
+
+
+def test_batch_transcription_matches_one_by_one(spoken, tiny_checkpoint):
+    from model import Predictor
+    from training.asr import build_tiny, pairs_of
+
+    asr = build_tiny(Predictor.from_checkpoint(tiny_checkpoint, device="cpu"))
+    audio = [a for a, _ in pairs_of(spoken, "train")[:3]]
+    one = [asr.transcribe(a, tokens=6) for a in audio]
+    together = asr.transcribe_batch(audio, tokens=6)
+    assert [t.text for t in together] == [t.text for t in one]
+    assert [t.tokens for t in together] == [t.tokens for t in one] == [6, 6, 6]
+    assert together[0].latency_ms == together[2].latency_ms  # the batch's time, shared

@@ -70,3 +70,12 @@ def test_markdown_records_the_machine(bench, tmp_path):
     with contextlib.redirect_stdout(io.StringIO()):
         main(["--from-json", str(out.with_suffix(".json")), "--out", str(again)])
     assert again.read_text() == text
+
+
+def test_batched_row_measures_both_sides(bench):
+    res, out = bench
+    b = res["grafted_vs_asr_batched"]
+    assert b["batch"] == 2  # quick mode: 4 samples in batches of 2
+    assert b["grafted_samples_per_s"] > 0 and b["asr_samples_per_s"] > 0
+    assert b["speedup"] == pytest.approx(b["grafted_samples_per_s"] / b["asr_samples_per_s"])
+    assert f"ratio {b['speedup']:.2f}x" in out.read_text()

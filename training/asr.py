@@ -105,8 +105,15 @@ class Transcriber:
         self, audio: AudioSource, sr: int = SAMPLE_RATE, tokens: int | None = None
     ) -> Transcript:
         """tokens: decode exactly this many (an untrained ASR never stops by itself)."""
+        return self.transcribe_batch([audio], sr, tokens)[0]
+
+    @torch.inference_mode()
+    def transcribe_batch(
+        self, audios: list[AudioSource], sr: int = SAMPLE_RATE, tokens: int | None = None
+    ) -> list[Transcript]:
+        """One generate call for all; latency_ms is the batch's time shared equally."""
         t = time.perf_counter()
-        feats = self.features(audio, sr)
+        feats = torch.cat([self.features(a, sr) for a in audios])
         kw = dict(self.generate_kwargs)
         if tokens is not None:
             kw |= {"min_new_tokens": tokens, "max_new_tokens": tokens}
@@ -116,8 +123,16 @@ class Transcriber:
             out = self.model.generate(feats, **kw)
         finally:
             _GENERATE_LOG.removeFilter(note)
-        text = self.tokenizer.decode(out[0], skip_special_tokens=True).strip()
-        return Transcript(text, (time.perf_counter() - t) * 1000, int(out.shape[-1]))
+        ms = (time.perf_counter() - t) * 1000 / len(audios)
+        pad = self.model.generation_config.pad_token_id
+        return [
+            Transcript(
+                self.tokenizer.decode(row, skip_special_tokens=True).strip(),
+                ms,
+                int((row != pad).sum()) if pad is not None and len(audios) > 1 else row.numel(),
+            )
+            for row in out
+        ]
 
     def reference_tokens(self, text: str) -> int:
         """Decoder steps a perfect ASR spends on `text` (its tokens + the closing token)."""

@@ -7,7 +7,8 @@
 Every ratio is measured side by side in one process on the same samples, interleaved (the
 order alternates per sample) so that load from other processes hits both sides alike:
 1. grafted path (Predictor.answer) vs the ASR cascade (Whisper encoder-decoder transcribes,
-   Predictor.answer_text reads the transcript): samples/s, p50/p95 latency;
+   Predictor.answer_text reads the transcript): samples/s, p50/p95 latency; then both sides
+   answering `--batch` questions per call (samples/s);
 2. audio-token policies full / trim / trim+pool:N: tokens per query, latency, accuracy, at the
    checkpoint's own encoder window AND with a 30 s (1,500-position) encoder like real Whisper;
 3. a second question on the same clip with the cached vision prefix vs recomputing it.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import os
 import platform
 import random
@@ -209,15 +211,17 @@ class Bench:
         self.base_cap = pred.max_new_tokens
         self.frames = {id(r): load_frames(data, r) for r in self.samples}
 
-    def cap(self, pred, rec: dict) -> None:
+    def cap(self, pred, rec: dict) -> int:
+        """Set (and return) the answer's decode budget for this question."""
         tok = pred.processor.tokenizer
         kind = self.answer
         if kind == "checkpoint":
             pred.max_new_tokens = self.base_cap
-            return
+            return pred.max_new_tokens
         pred.max_new_tokens = answer_cap(tok, rec["question_type"], kind)
         if pred.cfg.answer_format == "grounded":  # what the clip shows comes first
             pred.max_new_tokens += len(tok.encode(grounded_lead(rec), add_special_tokens=False))
+        return pred.max_new_tokens
 
     def graft(
         self,
@@ -284,6 +288,54 @@ class Bench:
             "p50_ratio": ratio(c["p50_ms"], g["p50_ms"]),
             "asr_tokens_forced": forced,
             "transcripts": [{k: x[k] for k in ("question", "text")} for x in cas[:3]],
+        }
+
+    def batched(self, size: int, forced: bool) -> dict:
+        """Throughput when questions arrive together: both sides answer `size` at a time (the
+        cascade transcribes the batch in one call, then the VLM reads it in one), fastest of
+        `repeat` per batch, the sides alternating which goes first."""
+        p = self.pred
+        chunks = [self.samples[i : i + size] for i in range(0, len(self.samples), size)]
+
+        def cap(chunk: list[dict]) -> None:  # the batch decodes as long as its longest answer
+            p.max_new_tokens = max(self.cap(p, r) for r in chunk)
+
+        def graft(chunk: list[dict]) -> None:
+            cap(chunk)
+            items = [
+                {"frames": self.frames[id(r)], "audio": audio_path(self.data, r)} for r in chunk
+            ]
+            p.answer_batch(items, batch_size=size)
+
+        def cascade(chunk: list[dict]) -> None:
+            ref = max(self.asr.reference_tokens(r["question"]) for r in chunk)
+            audio = [audio_path(self.data, r) for r in chunk]
+            texts = self.asr.transcribe_batch(audio, tokens=ref if forced else None)
+            cap(chunk)
+            items = [
+                {"frames": self.frames[id(r)], "question": t.text}
+                for r, t in zip(chunk, texts, strict=True)
+            ]
+            p.answer_batch(items, batch_size=size)
+
+        graft(chunks[0])  # warm-up, untimed
+        cascade(chunks[0])
+        total = {"grafted": 0.0, "asr": 0.0}
+        for i, chunk in enumerate(tqdm(chunks, desc=f"batches of {size}", unit="batch")):
+            sides = (("grafted", graft), ("asr", cascade))
+            for name, fn in sides if i % 2 == 0 else sides[::-1]:
+                best = math.inf
+                for _ in range(self.repeat):
+                    t = time.perf_counter()
+                    fn(chunk)
+                    best = min(best, time.perf_counter() - t)
+                total[name] += best
+        g, c = len(self.samples) / total["grafted"], len(self.samples) / total["asr"]
+        return {
+            "batch": size,
+            "grafted_samples_per_s": g,
+            "asr_samples_per_s": c,
+            "speedup": ratio(g, c),
         }
 
     def policies(self, pred, accuracy: bool) -> dict:
@@ -368,6 +420,7 @@ def run(
     policy_name: str | None = None,
     repeat: int = 1,
     device: str | None = "cpu",
+    batch: int = 8,
 ) -> dict:
     from model import Predictor
     from training.asr import Transcriber, build_tiny
@@ -399,6 +452,8 @@ def run(
         "asr_model": asr_desc,
     }
     res["grafted_vs_asr"] = b.grafted_vs_asr(forced)
+    if batch > 1:
+        res["grafted_vs_asr_batched"] = b.batched(batch, forced)
     windows = {"checkpoint": b.policies(pred, accuracy=True)}
     if pred.processor.audio_window != REAL_WINDOW_S * 50:
         windows["whisper_30s"] = b.policies(with_window(pred, REAL_WINDOW_S), accuracy=False)
@@ -450,6 +505,14 @@ def table(res: dict) -> str:
             for name, k in (("grafted audio", "grafted"), ("ASR cascade", "asr"))
         ),
         f"grafted vs ASR throughput: {g['speedup']:.2f}x",
+        *(
+            [
+                f"batches of {bb['batch']}: grafted {bb['grafted_samples_per_s']:.2f}/s, "
+                f"ASR cascade {bb['asr_samples_per_s']:.2f}/s: {bb['speedup']:.2f}x"
+            ]
+            if (bb := res.get("grafted_vs_asr_batched"))
+            else []
+        ),
         "",
         f"{'window / policy':28} {'tokens':>7} {'p50 ms':>8} {'p95 ms':>8} {'strict':>7}",
     ]
@@ -481,6 +544,19 @@ def table(res: dict) -> str:
             f"{'met' if t['met'] else 'MISSED'}"
         )
     return "\n".join(lines)
+
+
+def batched_rows(b: dict | None) -> list[str]:
+    """Section 1's batched lines (runs from before the batched measurement have none)."""
+    if not b:
+        return []
+    return [
+        f"Batched, {b['batch']} questions per call (left-padded `answer_batch`; the cascade "
+        "transcribes the batch in one call, then the VLM reads it in one; fastest of the "
+        f"repeats per batch): grafted {b['grafted_samples_per_s']:.2f} samples/s, ASR cascade "
+        f"{b['asr_samples_per_s']:.2f} samples/s, ratio {b['speedup']:.2f}x.",
+        "",
+    ]
 
 
 def markdown(res: dict) -> str:
@@ -558,6 +634,7 @@ def markdown(res: dict) -> str:
         f"{g['grafted']['answer_tokens']:.1f} tokens (grafted) and "
         f"{g['asr']['answer_tokens']:.1f} (cascade). Prefix cache off on both sides.",
         "",
+        *batched_rows(res.get("grafted_vs_asr_batched")),
         "## 2. Audio-token policies",
         "",
         "| encoder window | policy | audio tokens / query | p50 ms | p95 ms | strict acc. |",
@@ -649,6 +726,12 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="back-to-back runs per measurement, fastest kept (default 3; quick 1)",
     )
+    ap.add_argument(
+        "--batch",
+        type=int,
+        default=0,
+        help="questions per call for the batched grafted vs ASR row (default 8; quick 2; 1: off)",
+    )
     ap.add_argument("--device", default="cpu", help="torch device (the demo's numbers: cpu)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (ratios: same for all)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -702,6 +785,7 @@ def main(argv: list[str] | None = None) -> int:
             args.policy,
             repeat,
             args.device,
+            args.batch or (2 if args.quick else 8),
         )
         if args.checkpoint is None:
             sizes = "".join(f", {k}={v}" for k, v in spec.items())
