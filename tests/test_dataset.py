@@ -121,3 +121,24 @@ def test_precompute_names_every_unusable_recording_and_keeps_the_good_ones(
     with pytest.raises(DataError, match=r"2 unusable recording\(s\): .*q1.*long\.wav.*q2.*broken"):
         precompute(proc, tmp_path, recs)
     assert set(proc.sounds) == {"audio/ok.wav"}  # the usable one is cached, not lost
+
+
+def test_augmented_copies_are_new_hearings_of_the_same_questions(spoken, tiny_checkpoint):
+    from data.schema import load_jsonl
+    from model.processor import GraftProcessor
+    from training.dataset import CachedProcessor, QADataset, augmented_copies, precompute
+
+    proc = CachedProcessor(GraftProcessor.from_pretrained(tiny_checkpoint))
+    recs = load_jsonl(spoken / "splits" / "train.jsonl")[:3]
+    precompute(proc, spoken, recs)
+    extra = augmented_copies(proc, spoken, recs, copies=2, seed=0)
+    assert [r["audio"] for r in extra] == [f"{r['audio']}#aug{k}" for k in (1, 2) for r in recs]
+    assert [r["question"] for r in extra] == [r["question"] for r in recs] * 2  # same targets
+    for r in extra:
+        clean = proc.sounds[r["audio"].split("#")[0]][0]
+        assert not torch.equal(proc.sounds[r["audio"]][0], clean)  # another hearing
+    item = QADataset(extra[:1], spoken, proc)[0]  # the training loop takes them as they are
+    assert torch.equal(item["input_features"], proc.sounds[extra[0]["audio"]][0].float())
+    before = {r["audio"]: proc.sounds[r["audio"]][0] for r in extra}
+    again = augmented_copies(proc, spoken, recs, copies=2, seed=7)  # cached: not redrawn
+    assert all(proc.sounds[r["audio"]][0] is before[r["audio"]] for r in again)

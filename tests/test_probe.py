@@ -69,3 +69,31 @@ def test_probe_refuses_a_wording_no_record_has_and_a_folder_with_no_checkpoint(
     with pytest.raises(SystemExit) as e:
         probe.main(["--init", str(tmp_path), "--data", str(spoken)])
     assert e.value.code == 2 and "no graft_config.json" in capsys.readouterr().err
+
+
+def test_probe_augments_only_the_kept_train_recordings(spoken, tiny_checkpoint, tmp_path,
+                                                       monkeypatch):  # fmt: skip
+    train = load_jsonl(spoken / "splits" / "train.jsonl")
+    p = train[0]["phrasing"]
+    kept = [r for r in train if r["phrasing"] != p]
+    seen: list[list[dict]] = []
+
+    def spy(fit):
+        def wrapped(model, proc, data, recs, held_out, steps, **kw):
+            seen.append(list(recs))
+            return fit(model, proc, data, recs, held_out, steps, **kw)
+
+        return wrapped
+
+    monkeypatch.setattr(probe, "fit_spelling", spy(probe.fit_spelling))
+    monkeypatch.setattr(probe, "fit_audio", spy(probe.fit_audio))
+    out = tmp_path / "probe.json"
+    assert probe.main(["--init", str(tiny_checkpoint), "--data", str(spoken), "--leave_out",
+                       str(p), "--spell_steps", "2", "--steps", "2", "--augment", "2",
+                       "--out", str(out)]) == 0  # fmt: skip
+    for recs in seen:  # spelling, then the type warm-up: both hear the new hearings
+        copies = [r for r in recs if "#aug" in r["audio"]]
+        assert sorted(r["audio"] for r in copies) == sorted(
+            f"{r['audio']}#aug{k}" for k in (1, 2) for r in kept
+        )
+    assert json.loads(out.read_text())["augment"] == 2

@@ -48,7 +48,7 @@ def run(spoken, tmp_path_factory) -> Path:
     rc = main(argv(spoken, out, "--max_steps", "4", "--vision_warmup_steps", "2",
                    "--audio_warmup_steps", "2", "--audio_word_steps", "2",
                    "--audio_spell_steps", "2", "--audio_warmup_masks", "1",
-                   "--audio_warmup_spell", "0.5",
+                   "--audio_warmup_spell", "0.5", "--audio_augment", "1",
                    "--caption_steps", "2", "--caption_mix", "0.5", "--caption_words", "0.25",
                    "--time_masks", "2", "--freq_masks", "1", "--reworded_mix", "0.3",
                    "--warmup_rewordings", "true", "--target", "grounded",
@@ -84,7 +84,8 @@ def test_run_writes_a_complete_checkpoint_the_predictor_loads(run, spoken):
     assert warm["audio"]["steps"] == 2 and 0 <= warm["audio"]["held_out_type_acc"] <= 1
     said = len(load_jsonl(spoken / "splits" / "train.jsonl"))
     heard = len((spoken / "words" / "rewordings.jsonl").read_text().splitlines())
-    assert warm["audio"]["recordings"] == said + heard  # the rewordings were heard too
+    assert warm["augmented_recordings"] == said  # --audio_augment 1: one new hearing each
+    assert warm["audio"]["recordings"] == 2 * said + heard  # the rewordings were heard too
     assert warm["words"]["steps"] == 2 and warm["words"]["words"] > 10
     assert 0 <= warm["words"]["held_out_word_recall"] <= 1
     assert warm["spelling"]["steps"] == 2 and 0 <= warm["spelling"]["held_out_letter_match"] <= 1
@@ -112,6 +113,7 @@ def test_caption_stage_mixes_in_word_strings_to_transcribe(run, spoken):
     assert recipe["caption_words"] == 0.25
     assert (recipe["time_masks"], recipe["freq_masks"]) == (2, 1)
     assert (recipe["audio_warmup_masks"], recipe["audio_warmup_spell"]) == (1, 0.5)
+    assert recipe["audio_augment"] == 1
     assert recipe["reworded_mix"] == 0.3 and recipe["warmup_rewordings"] is True
     assert is_complete(run / "stage1")
     ran = json.loads((run / "recipe.json").read_text())["caption"]  # what the caption stage did

@@ -104,6 +104,34 @@ def precompute(
         raise DataError(f"{len(bad)} unusable recording(s): " + "; ".join(bad[:5]) + more)
 
 
+def augmented_copies(
+    proc: CachedProcessor, data: Path, records: Sequence[dict], copies: int, seed: int = 0
+) -> list[dict]:
+    """`copies` new hearings of every record's recording (data.augment: tape speed, pitch,
+    endoscopy-room noise), as records whose audio key names the draw (`<audio>#aug<k>`); their
+    features go into proc's cache, so the cached training loop takes them like any other."""
+    import numpy as np
+
+    from data.augment import augment
+    from model.processor import load_audio
+
+    rng = np.random.default_rng(seed)
+    sounds = {r["audio"]: r for r in records if r.get("audio")}
+    for k in range(1, copies + 1):
+        for rel, rec in tqdm(sounds.items(), desc=f"augmented audio {k}/{copies}", unit="wav"):
+            key = f"{rel}#aug{k}"
+            if key not in proc.sounds:
+                y = augment(load_audio(audio_path(data, rec)), rng)
+                feats, n = GraftProcessor.audio_features(proc, y)
+                proc.sounds[key] = (feats.half(), n)
+    return [
+        {**r, "audio": f"{r['audio']}#aug{k}"}
+        for k in range(1, copies + 1)
+        for r in records
+        if r.get("audio")
+    ]
+
+
 def grounded_lead(rec: dict) -> str:
     """What a grounded answer says before the short answer: its caption segment + GROUND_SEP."""
     if not rec.get("caption"):

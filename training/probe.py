@@ -27,7 +27,7 @@ from data.schema import DataError, load_jsonl, write_text
 from data.words import REWORDING_FIELDS, build_framings
 from data.words import load as load_words
 from model.checkpoint import load_checkpoint
-from training.dataset import CachedProcessor, SpecAugment
+from training.dataset import CachedProcessor, SpecAugment, augmented_copies
 from training.warmup import fit_audio, fit_spelling, spelling_records
 
 
@@ -48,8 +48,10 @@ def probe(args: argparse.Namespace) -> dict:
     model, proc = load_checkpoint(args.init, "cpu", trainable=True)
     proc = CachedProcessor(proc)
     spelling = {}
+    # new hearings of the kept train questions, in both warm-ups (train --audio_augment)
+    extra = augmented_copies(proc, data, train, args.augment, args.seeds[0]) if args.augment else []
     if args.spell_steps:
-        said = spelling_records(data, train)
+        said = spelling_records(data, train) + extra
         torch.manual_seed(args.seeds[0])  # the spelling head: same start in every invocation
         spelling = fit_spelling(model, proc, data, said, ev, args.spell_steps, seed=args.seeds[0])
     start = copy.deepcopy(model.state_dict())
@@ -61,7 +63,7 @@ def probe(args: argparse.Namespace) -> dict:
         framed = load_words(data, name, REWORDING_FIELDS)
     rows = []
     for framings in args.framings:
-        heard = [*train, *(framed if framings else [])]
+        heard = [*train, *extra, *(framed if framings else [])]
         for masks in args.masks:
             for seed in args.seeds:
                 model.load_state_dict(start)
@@ -82,6 +84,7 @@ def probe(args: argparse.Namespace) -> dict:
         for m in args.masks
     }
     return {"leave_out": args.leave_out, "unheard_records": len(unheard), "steps": args.steps,
+            "augment": args.augment,
             "spell_weight": args.spell_weight, "spelling": spelling, "runs": rows,
             "means": means}  # fmt: skip
 
@@ -102,6 +105,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--spell_steps", type=int, default=1500)  # the recipe's
     ap.add_argument("--steps", type=int, default=2000)  # the recipe's type warm-up
     ap.add_argument("--framings", type=ints, default=[0], help="1: the warm-up hears framings")
+    ap.add_argument("--augment", type=int, default=0, help="augmented copies of each recording")
     ap.add_argument("--out", type=Path, help="write the result here as JSON")
     args = ap.parse_args(argv)
     if not args.seeds or not args.masks or not args.framings:

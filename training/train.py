@@ -40,7 +40,14 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from data.schema import DataError, load_jsonl, write_text
 from model.graft import graft_modules
-from training.dataset import CachedProcessor, Collator, QADataset, SpecAugment, with_clips
+from training.dataset import (
+    CachedProcessor,
+    Collator,
+    QADataset,
+    SpecAugment,
+    augmented_copies,
+    with_clips,
+)
 
 COMPLETE = "COMPLETE"  # written last into a finished checkpoint folder
 STAGES = ("stage0", "stage1")  # sub-folders of output_dir holding the early stages' results
@@ -188,6 +195,9 @@ class TrainArguments(TrainingArguments):
     # below their prior), eval split 83.6/82.6%, against 60.1%, 66.7%, 4 and 85.6% for a fresh
     # run of the recipe (65.8/59.1/59.3% over seeds 42/1/2 before): inside the seed spread
     warmup_framings: bool = False
+    # stage 0: augmented copies of every train recording (data.augment: tape speed, pitch, room
+    # noise) in spelling and the type warm-up, whose features are otherwise one clean hearing
+    audio_augment: int = 0
     freeze_vision: bool = False  # after stage 0: the tower keeps what the heads taught it
     freeze_audio: bool = False  # after stage 0: the encoder keeps what the words taught it
     # stage 2: the audio tokens stay as stages 0-1 left them. Off in the demo: seed 42 from the
@@ -462,8 +472,12 @@ def run_stage0(model, proc, dargs, args, train, ev, out: Path) -> dict:
     from training.warmup import fit_audio, fit_heads, fit_spelling, fit_words, spelling_records
 
     info = {}
+    extra = []  # new hearings of the train questions for the audio warm-ups
+    if args.audio_augment:
+        extra = augmented_copies(proc, Path(dargs.data), train, args.audio_augment, args.seed)
+        info["augmented_recordings"] = len(extra)
     if args.audio_spell_steps:
-        said = spelling_records(dargs.data, train)
+        said = spelling_records(dargs.data, train) + extra
         info["spelling"] = fit_spelling(model, proc, dargs.data, said, ev, args.audio_spell_steps,
                                         seed=args.seed)  # fmt: skip
         print(f"stage 0: spelling, held-out letter match "
@@ -475,7 +489,7 @@ def run_stage0(model, proc, dargs, args, train, ev, out: Path) -> dict:
         print(f"stage 0: spoken words, held-out recall {info['words']['held_out_word_recall']:.2f}",
               file=sys.stderr)  # fmt: skip
     if args.audio_warmup_steps:
-        heard = list(train)
+        heard = [*train, *extra]
         if args.warmup_rewordings:
             heard += load_words(dargs.data, "rewordings", REWORDING_FIELDS)
         if args.warmup_framings:
@@ -733,6 +747,7 @@ def _recipe(margs, dargs, args) -> dict:
         "audio_warmup_steps",
         "audio_warmup_masks",
         "audio_warmup_spell",
+        "audio_augment",
         "audio_word_steps",
         "audio_spell_steps",
         "vision_warmup_steps",
