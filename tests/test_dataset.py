@@ -142,3 +142,18 @@ def test_augmented_copies_are_new_hearings_of_the_same_questions(spoken, tiny_ch
     before = {r["audio"]: proc.sounds[r["audio"]][0] for r in extra}
     again = augmented_copies(proc, spoken, recs, copies=2, seed=7)  # cached: not redrawn
     assert all(proc.sounds[r["audio"]][0] is before[r["audio"]] for r in again)
+
+
+def test_augmented_copies_of_a_question_near_the_window_stay_inside_it(tiny_checkpoint, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from model.processor import GraftProcessor
+    from training.dataset import CachedProcessor, augmented_copies
+
+    proc = CachedProcessor(GraftProcessor.from_pretrained(tiny_checkpoint))
+    sr, secs = 16_000, proc.max_seconds - 0.1  # slowed to 0.9x it would outlast the window
+    t = np.arange(int(sr * secs)) / sr
+    sf.write(tmp_path / "long.wav", 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(9 * t)), sr)
+    extra = augmented_copies(proc, tmp_path, [{"audio": "long.wav"}], copies=6, seed=0)
+    assert len(extra) == 6 and all(r["audio"] in proc.sounds for r in extra)

@@ -112,18 +112,24 @@ def augmented_copies(
     features go into proc's cache, so the cached training loop takes them like any other."""
     import numpy as np
 
-    from data.augment import augment
+    from data.augment import AugmentConfig, augment
     from model.processor import load_audio
 
     rng = np.random.default_rng(seed)
+    # a long question slowed down can outlast the encoder window: it is sped up instead
+    faster = AugmentConfig(speed=(1.0, 1.1))
     sounds = {r["audio"]: r for r in records if r.get("audio")}
     for k in range(1, copies + 1):
         for rel, rec in tqdm(sounds.items(), desc=f"augmented audio {k}/{copies}", unit="wav"):
             key = f"{rel}#aug{k}"
-            if key not in proc.sounds:
-                y = augment(load_audio(audio_path(data, rec)), rng)
-                feats, n = GraftProcessor.audio_features(proc, y)
-                proc.sounds[key] = (feats.half(), n)
+            if key in proc.sounds:
+                continue
+            y = load_audio(audio_path(data, rec))
+            try:
+                feats, n = GraftProcessor.audio_features(proc, augment(y, rng))
+            except AudioError:
+                feats, n = GraftProcessor.audio_features(proc, augment(y, rng, faster))
+            proc.sounds[key] = (feats.half(), n)
     return [
         {**r, "audio": f"{r['audio']}#aug{k}"}
         for k in range(1, copies + 1)
