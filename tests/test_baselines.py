@@ -158,3 +158,13 @@ def test_batch_transcription_matches_one_by_one(spoken, tiny_checkpoint):
     assert [t.text for t in together] == [t.text for t in one]
     assert [t.tokens for t in together] == [t.tokens for t in one] == [6, 6, 6]
     assert together[0].latency_ms == together[2].latency_ms  # the batch's time, shared
+
+
+def test_a_padded_transcript_counts_its_steps_up_to_its_end_token():
+    import torch
+
+    from training.asr import _length
+
+    assert _length(torch.tensor([7, 1, 2, 9, 0, 0]), 9) == 4  # padded after its end in a batch
+    assert _length(torch.tensor([7, 1, 2, 9]), [9, 8]) == 4  # stopped by itself, alone
+    assert _length(torch.tensor([7, 1, 2]), 9) == 3  # cut at the budget: no end token

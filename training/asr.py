@@ -56,6 +56,14 @@ class Transcript:
     tokens: int
 
 
+def _length(row: torch.Tensor, eos: int | list[int] | None) -> int:
+    """Tokens up to the first end token: a batch pads the shorter rows after theirs."""
+    if eos is None:
+        return row.numel()
+    ends = torch.isin(row, torch.tensor(eos if isinstance(eos, list) else [eos])).nonzero()
+    return int(ends[0]) + 1 if len(ends) else row.numel()
+
+
 class Transcriber:
     """Greedy Whisper transcription: audio -> text, with its own timing."""
 
@@ -124,12 +132,10 @@ class Transcriber:
         finally:
             _GENERATE_LOG.removeFilter(note)
         ms = (time.perf_counter() - t) * 1000 / len(audios)
-        pad = self.model.generation_config.pad_token_id
+        eos = self.model.generation_config.eos_token_id
         return [
             Transcript(
-                self.tokenizer.decode(row, skip_special_tokens=True).strip(),
-                ms,
-                int((row != pad).sum()) if pad is not None and len(audios) > 1 else row.numel(),
+                self.tokenizer.decode(row, skip_special_tokens=True).strip(), ms, _length(row, eos)
             )
             for row in out
         ]
