@@ -13,13 +13,9 @@ from training import probe
 pytestmark = pytest.mark.slow
 
 
-def test_probe_scores_wordings_left_out_of_every_warm_up(spoken, tiny_checkpoint, tmp_path,
-                                                         monkeypatch):  # fmt: skip
-    recs = [*load_jsonl(spoken / "splits" / "train.jsonl"),
-            *load_jsonl(spoken / "splits" / "eval.jsonl")]  # fmt: skip
-    p = recs[0]["phrasing"]
-    unheard = [r for r in recs if r["phrasing"] == p]
-    seen: list[list[dict]] = []  # what each warm-up trained on
+def watch_warm_ups(monkeypatch) -> list[list[dict]]:
+    """What each warm-up the probe runs trains on, in order (spelling, then the type warm-ups)."""
+    seen: list[list[dict]] = []
 
     def spy(fit):
         def wrapped(model, proc, data, train, held_out, steps, **kw):
@@ -30,6 +26,16 @@ def test_probe_scores_wordings_left_out_of_every_warm_up(spoken, tiny_checkpoint
 
     monkeypatch.setattr(probe, "fit_spelling", spy(probe.fit_spelling))
     monkeypatch.setattr(probe, "fit_audio", spy(probe.fit_audio))
+    return seen
+
+
+def test_probe_scores_wordings_left_out_of_every_warm_up(spoken, tiny_checkpoint, tmp_path,
+                                                         monkeypatch):  # fmt: skip
+    recs = [*load_jsonl(spoken / "splits" / "train.jsonl"),
+            *load_jsonl(spoken / "splits" / "eval.jsonl")]  # fmt: skip
+    p = recs[0]["phrasing"]
+    unheard = [r for r in recs if r["phrasing"] == p]
+    seen = watch_warm_ups(monkeypatch)  # what each warm-up trained on
     out = tmp_path / "probe.json"
     rc = probe.main(["--init", str(tiny_checkpoint), "--data", str(spoken), "--leave_out", str(p),
                      "--seeds", "0,1", "--masks", "0,1", "--spell_steps", "2", "--steps", "2",
@@ -76,17 +82,7 @@ def test_probe_augments_only_the_kept_train_recordings(spoken, tiny_checkpoint, 
     train = load_jsonl(spoken / "splits" / "train.jsonl")
     p = train[0]["phrasing"]
     kept = [r for r in train if r["phrasing"] != p]
-    seen: list[list[dict]] = []
-
-    def spy(fit):
-        def wrapped(model, proc, data, recs, held_out, steps, **kw):
-            seen.append(list(recs))
-            return fit(model, proc, data, recs, held_out, steps, **kw)
-
-        return wrapped
-
-    monkeypatch.setattr(probe, "fit_spelling", spy(probe.fit_spelling))
-    monkeypatch.setattr(probe, "fit_audio", spy(probe.fit_audio))
+    seen = watch_warm_ups(monkeypatch)
     out = tmp_path / "probe.json"
     assert probe.main(["--init", str(tiny_checkpoint), "--data", str(spoken), "--leave_out",
                        str(p), "--spell_steps", "2", "--steps", "2", "--augment", "2",

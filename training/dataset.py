@@ -15,14 +15,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
+from data.augment import AugmentConfig, augment
 from data.files import audio_path, load_frames
 from data.schema import DataError, record_key
 from data.synth import grounding
 from model.constants import GROUND_SEP
-from model.processor import AudioError, GraftProcessor
+from model.processor import AudioError, GraftProcessor, load_audio
 
 TARGETS = ("short", "long", "caption", "transcript", "grounded")
 
@@ -110,11 +112,6 @@ def augmented_copies(
     """`copies` new hearings of every record's recording (data.augment: tape speed, pitch,
     endoscopy-room noise), as records whose audio key names the draw (`<audio>#aug<k>`); their
     features go into proc's cache, so the cached training loop takes them like any other."""
-    import numpy as np
-
-    from data.augment import AugmentConfig, augment
-    from model.processor import load_audio
-
     rng = np.random.default_rng(seed)
     # a long question slowed down can outlast the encoder window: it is sped up instead
     faster = AugmentConfig(speed=(1.0, 1.1))
