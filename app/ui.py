@@ -132,11 +132,14 @@ def misheard_note(result: dict) -> str:
     verdict = result.get("heard") or {}
     if verdict.get("heard") is not False:
         return ""
-    kind = html.escape(grounding_kind(verdict["grounding_expected"]))
+    said, kind = verdict["grounding"], grounding_kind(verdict["grounding_expected"])
+    if grounding_kind(said) == kind:  # the right fact, answered in another question's form
+        why = f"“{html.escape(result['text'])}” does not answer this question"
+    else:
+        why = f"this question is about the clip's {html.escape(kind)}"
     return (
         f'<div class="svq-dim svq-misheard">Heard as another question? The answer rests on '
-        f"“{html.escape(verdict['grounding'])}”, while this question is about the clip's "
-        f"{kind}.</div>"
+        f"“{html.escape(said)}”, while {why}.</div>"
     )
 
 

@@ -325,7 +325,7 @@ def format_table(s: dict) -> str:
         lines.append(
             f"heard as asked {_pct(h['rate']).strip()} of {h['n']} grounded answers; "
             f"{h['misheard']} of the {h['wrong']} wrong ones ({_pct(h['misheard_share']).strip()}) "
-            "name another question's fact"
+            "are about another question"
         )
     if s["lift"]:
         lines.append(

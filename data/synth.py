@@ -32,6 +32,7 @@ from tqdm import tqdm
 from data import scene as scn
 from data.catalog import CATALOG, PHRASINGS, TYPE_NAMES
 from data.schema import frame_path, load_jsonl, write_jsonl, write_text
+from data.score import extract_option
 
 VERSION = 3  # bump when rendering changes, so old frames are re-rendered
 STRIDE = 4  # frame-number stride of the real benchmark
@@ -282,15 +283,21 @@ def grounding_kind(segment: str) -> str:
     return "histology" if seg in GROUNDING["lesion_histology_extended"] else seg.split(" ")[0]
 
 
-def heard(rec: dict, said: str) -> dict:
+def heard(rec: dict, said: str, answer: str | None = None) -> dict:
     """A grounded answer's caption segment, the one the asked question rests on, and whether
-    the two are of one kind: a different kind means the question was heard as another one."""
+    the question was heard as asked: the two segments are of one kind and, given the answer,
+    it is one the asked question allows. Types of one kind tell apart only by the answer:
+    "yes" after `tool catheter` answers the catheter check, not "Name the instrument"."""
     if not said:
         return {}
     out = {"grounding": said}
     if rec.get("caption"):
-        want = grounding(rec["question_type"], rec["caption"])
-        out |= {"grounding_expected": want, "heard": grounding_kind(said) == grounding_kind(want)}
+        qtype = rec["question_type"]
+        want = grounding(qtype, rec["caption"])
+        ok = grounding_kind(said) == grounding_kind(want)
+        if answer is not None:
+            ok = ok and extract_option(qtype, answer) is not None
+        out |= {"grounding_expected": want, "heard": ok}
     return out
 
 

@@ -263,7 +263,7 @@ with right:
                 "gold": rec["short_answer"],
                 "correct": is_correct_strict(rec["question_type"], rec["short_answer"], out.text),
                 # only the clip's own recording is known to ask the record's question
-                "heard": heard(rec, out.grounding) if question.source == "clip" else {},
+                "heard": heard(rec, out.grounding, out.text) if question.source == "clip" else {},
             }
             ss["history"] = [ss["result"], *ss["history"]][:50]
     result = ss["result"]

@@ -87,8 +87,8 @@ st.caption(
     "frequent training answer, given without looking or listening. 'Over wordings' resamples "
     "the distinct spoken questions instead of single answers (the test split has one wording "
     "per type), the wider interval to read when comparing two runs. 'Heard as asked' (grounded "
-    "answers): the caption segment said is of the asked question's kind; below it, the model "
-    "answered another question."
+    "answers): the caption segment said is of the asked question's kind and the answer is one "
+    "of its options; below it, the model answered another question."
 )
 
 # --- per type -----------------------------------------------------------------------------------

@@ -326,3 +326,15 @@ def test_answer_card_flags_an_answer_resting_on_another_questions_fact(said, fla
     if flagged:
         assert "“scope advancing”" in note and "this question is about the clip's nbi" in note
     assert misheard_note({"heard": {}}) == misheard_note({}) == ""  # upload or microphone
+
+
+def test_answer_card_flags_the_right_fact_answered_in_another_questions_form():
+    from app.ui import misheard_note
+    from data.synth import heard
+
+    caption = "scope advancing. site rectum. no lesion. tool catheter. nbi no. dye no. flush no."
+    rec = {"question_type": "tool_identification", "caption": caption}
+    # "yes" after the tool segment answers the catheter check, not "which tool"
+    note = misheard_note({"heard": heard(rec, "tool catheter", "yes"), "text": "yes"})
+    assert "“tool catheter”" in note and "“yes” does not answer this question" in note
+    assert misheard_note({"heard": heard(rec, "tool catheter", "catheter"), "text": "x"}) == ""

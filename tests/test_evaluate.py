@@ -106,6 +106,9 @@ def test_a_finished_run_is_judged_again_by_the_current_scorer_without_the_model(
     # as an older scorer left them: one verdict wrong, one grounded answer never judged
     rows[0]["strict"] = not rows[0]["strict"]
     rows[1]["grounding"] = grounding(test[1]["question_type"], test[1]["caption"])
+    rows[1]["prediction"] = test[1]["short_answer"]  # heard as asked: an answer it allows
+    rows[2]["grounding"] = grounding(test[2]["question_type"], test[2]["caption"])
+    rows[2]["prediction"] = "perhaps"  # the asked fact, but no answer the question allows
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     summary = json.loads((out / "summary.json").read_text())
     summary["created"] = "2000-01-01T00:00:00+00:00"  # when the predictions were made
@@ -119,7 +122,8 @@ def test_a_finished_run_is_judged_again_by_the_current_scorer_without_the_model(
         test[0]["question_type"], test[0]["short_answer"], rows[0]["prediction"]
     )
     assert fixed[1]["heard"] is True and fixed[1]["grounding_expected"] == rows[1]["grounding"]
-    assert s["heard"]["n"] == 1 and s["strict"]["correct"] == sum(r["strict"] for r in fixed)
+    assert fixed[2]["heard"] is False
+    assert s["heard"]["n"] == 2 and s["strict"]["correct"] == sum(r["strict"] for r in fixed)
     assert s["created"] == "2000-01-01T00:00:00+00:00" and s["rescored"] > s["created"]
 
 
@@ -157,6 +161,42 @@ def test_text_mode_and_run_mixing(spoken, predictor, tiny_checkpoint, tmp_path):
         evaluate(tiny_checkpoint, spoken, "test", out, mode="audio", limit=2, predictor=predictor)
     with pytest.raises(ValueError, match="audio ablations"):
         evaluate(tiny_checkpoint, spoken, "test", tmp_path / "x", mode="text", ablation="silent")
+
+
+def test_rescore_judges_finished_folders_again_from_their_run_json_alone(
+    spoken, predictor, tiny_checkpoint, tmp_path, monkeypatch, capsys
+):
+    from model import Predictor
+
+    out = tmp_path / "eval"
+    evaluate(tiny_checkpoint, spoken, "test", out, limit=4, predictor=predictor, quiet=True)
+    path, summary = out / "predictions.jsonl", out / "summary.json"
+    rows = lines(path)
+    rows[0]["strict"] = not rows[0]["strict"]  # as an older scorer judged it
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary.write_text(json.dumps(json.loads(summary.read_text()) | {"baseline": "asr"}))
+
+    def no_model(*a, **k):
+        raise AssertionError("rescoring loaded a model")
+
+    monkeypatch.setattr(Predictor, "from_checkpoint", no_model)
+    assert main(["--rescore", str(out)]) == 0
+    fixed, s = lines(path), json.loads(summary.read_text())
+    assert fixed[0]["strict"] != rows[0]["strict"] and len(fixed) == 4
+    assert s["n"] == 4 and s["baseline"] == "asr" and s["rescored"]
+    assert s["strict"]["correct"] == sum(r["strict"] for r in fixed)
+    assert f"{out}: strict" in capsys.readouterr().out
+
+    # a killed run (no summary yet) or a gap in the answers is refused; the others still go
+    gap = tmp_path / "gap"
+    evaluate(tiny_checkpoint, spoken, "test", gap, limit=3, predictor=predictor, quiet=True)
+    kept = lines(gap / "predictions.jsonl")
+    (gap / "predictions.jsonl").write_text(json.dumps(kept[0]) + "\n" + json.dumps(kept[2]) + "\n")
+    summary.unlink()
+    assert main(["--rescore", str(out), str(gap)]) == 2
+    err = capsys.readouterr().err
+    assert "no finished evaluation" in err and "not the split's first 2" in err
+    assert lines(gap / "predictions.jsonl") == [kept[0], kept[2]]  # nothing lost
 
 
 def test_a_checkpoint_retrained_in_place_is_not_resumed(spoken, predictor, tiny_checkpoint,

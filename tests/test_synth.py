@@ -227,4 +227,12 @@ def test_heard_compares_the_kind_of_fact_a_grounded_answer_names():
     assert heard(histology, "hyperplastic")["heard"] is True
     assert heard(histology, "lesion upper left")["heard"] is False
     assert heard(rec, "") == {}  # nothing said before the answer: no verdict
+    # given the answer, it must be one the asked question allows: types that rest on one
+    # segment (the tool naming and the catheter check) tell apart only by it
+    assert heard(rec, "nbi no", "NBI")["heard"] is True
+    assert heard(rec, "nbi no", "yes")["heard"] is False  # answers the NBI check
+    tool = {"question_type": "tool_identification", "caption": caption.replace("none", "snare")}
+    assert heard(tool, "tool snare", "snare")["heard"] is True
+    assert heard(tool, "tool snare", "no")["heard"] is False
+    assert heard(tool, "tool snare", "snare or forceps")["heard"] is False  # no single option
     assert heard({"question_type": "lighting_mode"}, "nbi yes") == {"grounding": "nbi yes"}

@@ -2,6 +2,7 @@
 
     python -m training.evaluate --checkpoint checkpoints/demo --data data/demo --split test \
         --out checkpoints/demo/eval [--mode audio|text] [--audio-ablation shuffled|silent]
+    python -m training.evaluate --rescore checkpoints/demo/eval*   # finished runs, no model
 
 Writes OUT/predictions.jsonl (one line per sample, appended and flushed as it goes, so a killed
 run continues where it stopped without duplicates; the rows already there are judged again by
@@ -12,8 +13,8 @@ checkpoint, split or mode, or of the same checkpoint folder before it was traine
 refused rather than resumed. `--audio-ablation shuffled` feeds each clip the spoken question
 of another sample and `silent` feeds 3 s of a quiet room's noise floor (no speech): a model
 that scores as well that way has not learned to listen. A grounded answer's caption segment
-is compared with the one its question rests on (`heard`): a different kind means the question
-was heard as another.
+is compared with the one its question rests on (`heard`): a different kind, or an answer the
+asked question does not allow ("yes" to "Name the instrument"), means it was heard as another.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def verdicts(rec: dict, prediction: str, said: str) -> dict:
     """A row's judged fields, from its record and what the model said."""
     qtype, gold = rec["question_type"], rec["short_answer"]
     return {
-        **heard(rec, said),
+        **heard(rec, said, prediction),
         "strict": is_correct_strict(qtype, gold, prediction),
         "lenient": is_correct_lenient(gold, prediction),
     }
@@ -254,14 +255,44 @@ def evaluate(
     return summary
 
 
+def rescore(out: str | Path) -> dict:
+    """Judge a finished evaluation folder again by the current scorer, from its run.json and
+    stored answers alone: no model is loaded, so baselines whose models are gone rescore too.
+    Keys the summary gained besides evaluate's own (a baseline's name) are kept."""
+    out = Path(out)
+    if not (out / "run.json").is_file() or not (out / "summary.json").is_file():
+        raise DataError(f"{out}: no finished evaluation (run.json and summary.json) to rescore")
+    meta = json.loads((out / "run.json").read_text())
+    records = load_jsonl(Path(meta["data"]) / "splits" / f"{meta['split']}.jsonl")
+    done = read_done(out / "predictions.jsonl")
+    n = sum(record_key(r) in done for r in records)  # a --limit run answered the first n
+    if n == 0 or any(record_key(r) not in done for r in records[:n]):
+        raise DataError(f"{out}: {n} of {len(records)} answered, not the split's first {n}")
+    old = json.loads((out / "summary.json").read_text())
+    s = evaluate(
+        meta["checkpoint"], meta["data"], meta["split"], out, meta["mode"], meta["ablation"],
+        limit=n, quiet=True, ident=meta.get("checkpoint_id"),
+    )  # fmt: skip
+    s |= {k: v for k, v in old.items() if k not in s}
+    write_json(out / "summary.json", s)
+    return s
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m training.evaluate", description=__doc__.split("\n")[0]
     )
-    ap.add_argument("--checkpoint", required=True, help="checkpoint folder (graft_config.json)")
-    ap.add_argument("--data", required=True, help="dataset folder (splits/, frames/, audio/)")
+    ap.add_argument("--checkpoint", help="checkpoint folder (graft_config.json)")
+    ap.add_argument("--data", help="dataset folder (splits/, frames/, audio/)")
     ap.add_argument("--split", default="test")
-    ap.add_argument("--out", required=True, help="output folder for predictions and summary")
+    ap.add_argument("--out", help="output folder for predictions and summary")
+    ap.add_argument(
+        "--rescore",
+        nargs="+",
+        type=Path,
+        metavar="DIR",
+        help="judge finished evaluation folders again by the current scorer (no model)",
+    )
     ap.add_argument(
         "--mode",
         choices=MODES,
@@ -278,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of the shuffled ablation")
     ap.add_argument("--device", default=None, help="torch device (default: the predictor's)")
     args = ap.parse_args(argv)
+    if args.rescore:
+        return _rescore_all(args.rescore)
+    if not (args.checkpoint and args.data and args.out):
+        ap.error("--checkpoint, --data and --out are required (or --rescore DIR ...)")
     t0 = time.time()
     try:
         s = evaluate(
@@ -300,6 +335,22 @@ def main(argv: list[str] | None = None) -> int:
         f" -> {args.out}"
     )
     return 0
+
+
+def _rescore_all(folders: list[Path]) -> int:
+    """Rescore each folder; a bad one is reported and the others still go."""
+    failed = 0
+    for out in folders:
+        try:
+            s = rescore(out)
+        except DataError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        heard = (s.get("heard") or {}).get("rate")
+        said = f", heard as asked {heard:.1%}" if heard is not None else ""
+        print(f"{out}: strict {s['strict']['accuracy']:.1%}{said} ({s['n']} answers)")
+    return 2 if failed else 0
 
 
 if __name__ == "__main__":

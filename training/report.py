@@ -89,11 +89,14 @@ def heard_line(s: dict) -> str:
         return ""
     return (
         f"Heard or seen? {pct(h['rate'])} of the {h['n']} grounded answers name a fact of the "
-        f"asked question's kind. {h['misheard']} of the {h['wrong']} wrong ones "
-        f"({pct(h['misheard_share'])}) name another question's fact, so that question was "
-        "misheard; the others read the asked kind of fact wrong, mostly a misread scene. A lower "
-        "bound on mishearing: the four scope-motion questions, and in a clear view the view "
-        "questions, all rest on the `scope` segment (per type: docs/results.md, column heard)."
+        "asked question's kind and answer in its form. "
+        f"{h['misheard']} of the {h['wrong']} wrong ones ({pct(h['misheard_share'])}) name "
+        'another question\'s fact or answer another question ("yes" after `tool catheter` to '
+        '"Name the instrument"), so that question was misheard; the others read the asked '
+        "kind of fact wrong, mostly a misread scene. A lower bound on mishearing: the three "
+        "yes/no scope-motion questions, and in a clear view the yes/no view questions, rest on "
+        "the same `scope` segment and take the same answers (per type: docs/results.md, column "
+        "heard)."
     )
 
 
