@@ -3,8 +3,9 @@
     python -m streamlit run app/main.py   # then the Results page
 
 Strict and lenient accuracy beside the blind prior, each with its 95% Wilson interval (and the
-wider one over spoken wordings, where the run has it); the confusion matrix of one type; the
-wrong answers, each of which opens its clip in Ask.
+wider one over spoken wordings, where the run has it); two runs compared answer by answer
+(data.compare); the confusion matrix of one type; the wrong answers, each of which opens its
+clip in Ask.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import streamlit as st
 from app import charts, runs, ui
 from app.ui import pct
 from data.catalog import TYPE_NAMES
+from data.compare import compare
+from data.schema import DataError
 
 cfg = ui.settings()
 ss = st.session_state
@@ -121,6 +124,48 @@ with st.expander("Per-type table"):
         hide_index=True,
         width="stretch",
     )
+
+# --- two runs, answer by answer -----------------------------------------------------------------
+if len(chosen) > 1:
+    st.subheader("Two runs, answer by answer")
+    c1, c2 = st.columns(2)
+    ref = c1.selectbox("Reference (a)", [r.name for r in chosen], index=0, key="w_cmp_a")
+    cand = c2.selectbox("Candidate (b)", [r.name for r in chosen], index=1, key="w_cmp_b")
+    try:
+        named = {r.name: r for r in chosen}
+        paired = compare(runs.predictions(named[ref]), runs.predictions(named[cand]))
+    except (runs.RunError, DataError) as e:  # another split, or predictions missing
+        st.info(f"No paired comparison of {ref} and {cand}: {e}")
+    else:
+        bw = (paired.get("by_wording") or {}).get("diff")
+        c1, c2, c3 = st.columns(3)
+        c1.metric("b - a, strict", f"{100 * paired['diff']:+.1f} pts")
+        c2.metric("95% over wordings", f"{100 * bw[0]:+.1f} to {100 * bw[1]:+.1f}" if bw else "–")
+        c3.metric("McNemar p", f"{paired['p']:.3g}")
+        st.caption(
+            f"{paired['only_a']} questions only a got right, {paired['only_b']} only b. "
+            "Both runs answered the same questions, so the difference is paired; the interval "
+            "resamples the spoken wordings with both runs' answers kept together. A difference "
+            "whose interval holds zero is inside the spread of wordings."
+        )
+        with st.expander("Per type"):
+            st.dataframe(
+                [
+                    {
+                        "type": t,
+                        "n": d["n"],
+                        "a": pct(d["a"]),
+                        "b": pct(d["b"]),
+                        "b - a": f"{100 * d['diff']:+.1f}",
+                        "only a": d["only_a"],
+                        "only b": d["only_b"],
+                        "McNemar p": f"{d['p']:.3g}",
+                    }
+                    for t, d in paired["per_type"].items()
+                ],
+                hide_index=True,
+                width="stretch",
+            )
 
 # --- one run in detail: confusion and errors ----------------------------------------------------
 st.subheader("Answers of one run")

@@ -348,6 +348,18 @@ def test_results_page_charts_confusion_and_errors(env, runs_dir, dataset):
     assert table["over wordings"][0] == f"{100 * lo:.0f}%–{100 * hi:.0f}%"
     # grounded answers say what they rest on: here always the asked question's segment
     assert list(table["heard as asked"]) == ["–", "100.0%"]
+    # the two runs answer by answer: the page shows data.compare's numbers
+    from data.compare import compare
+    from data.score import load_predictions
+
+    want = compare(*(load_predictions(runs_dir / n / "predictions.jsonl")
+                     for n in ("guess", "guess-2")))  # fmt: skip
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["b - a, strict"] == f"{100 * want['diff']:+.1f} pts"
+    assert shown["McNemar p"] == f"{want['p']:.3g}"
+    assert f"{want['only_a']} questions only a got right" in texts(at.caption)
+    run(at.selectbox(key="w_cmp_b").select("runs/guess"))  # a run against itself
+    assert {m.label: m.value for m in at.metric}["b - a, strict"] == "+0.0 pts"
     run(at.segmented_control(key="w_metric").set_value("lenient"))
 
     def error_columns() -> list[str]:
@@ -359,6 +371,7 @@ def test_results_page_charts_confusion_and_errors(env, runs_dir, dataset):
     # one run: strict, lenient and prior per type
     run(at.multiselect(key="w_runs").unselect("runs/guess-2"))
     assert list(at.dataframe[0].value["run"]) == ["runs/guess"]
+    assert not at.metric  # no second run to compare with
     assert len(at.get("plotly_chart")) == 3  # overall, per type, confusion
     # the confusion matrix of one type
     run(at.selectbox(key="w_conf_type").select("lesion_site"))
