@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from data.catalog import CATALOG
+from data.catalog import CATALOG, TYPE_NAMES
 from data.score import INVALID, extract_option, load_predictions, wilson
 
 METRICS = ("strict", "lenient", "prior")
@@ -198,6 +198,31 @@ def errors(rows: list[dict]) -> list[dict]:
         if opt is None or opt.lower() != r["short_answer"].lower():
             out.append({**r, "parsed": opt or INVALID})
     return out
+
+
+def wording_rows(rows: list[dict]) -> list[dict]:
+    """Per spoken wording (question text): its type, answers, strict accuracy and, for grounded
+    answers, the share heard as asked; worst first. [] when rows lack their question."""
+    by: dict[tuple[str, str], Counter] = {}
+    for r in rows:
+        if not isinstance(r.get("question"), str):
+            return []
+        opt = extract_option(r["question_type"], r["predicted_answer"])
+        c = by.setdefault((r["question_type"], r["question"]), Counter())
+        c.update(n=1, strict=opt is not None and opt.lower() == r["short_answer"].lower())
+        if isinstance(r.get("heard"), bool):
+            c.update(judged=1, heard=r["heard"])
+    out = [
+        {
+            "type": qtype,
+            "wording": text,
+            "n": c["n"],
+            "strict": c["strict"] / c["n"],
+            "heard": c["heard"] / c["judged"] if c["judged"] else None,
+        }
+        for (qtype, text), c in by.items()
+    ]
+    return sorted(out, key=lambda w: (w["strict"], TYPE_NAMES.index(w["type"]), w["wording"]))
 
 
 # --- checkpoints -------------------------------------------------------------------------------

@@ -230,3 +230,26 @@ with c2:
             if st.button("Open in Ask", icon=":material/open_in_new:", key="open_in_ask"):
                 ss["focus"] = (openable[i]["video_id"], openable[i]["id"])
                 st.switch_page("../pages/ask.py")
+
+wordings = runs.wording_rows(preds)
+if wordings:
+    with st.expander(f"Per spoken wording ({len(wordings)}), worst first"):
+        st.dataframe(
+            [
+                {
+                    "type": w["type"].replace("_", " "),
+                    "wording": w["wording"],
+                    "n": w["n"],
+                    "strict": pct(w["strict"]),
+                    "heard as asked": pct(w["heard"]),
+                }
+                for w in wordings
+            ],
+            hide_index=True,
+            width="stretch",
+            key="wording_table",
+        )
+        st.caption(
+            "The answers to one wording are heard right or wrong together: a sentence the model "
+            "mishears fails on every clip it is asked about, whatever the clip shows."
+        )

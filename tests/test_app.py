@@ -375,6 +375,11 @@ def test_results_page_charts_confusion_and_errors(env, runs_dir, dataset):
     assert len(at.get("plotly_chart")) == 3  # overall, per type, confusion
     # the confusion matrix of one type
     run(at.selectbox(key="w_conf_type").select("lesion_site"))
+    # every spoken wording of the run, worst first
+    said = load_predictions(runs_dir / "guess" / "predictions.jsonl")
+    table = next(d.value for d in at.dataframe if "wording" in d.value.columns)
+    assert set(table["wording"]) == {r["question"] for r in said}
+    assert table["n"].sum() == len(said)
     # the error list opens its clip in Ask
     pick = at.selectbox(key="w_error_pick")
     wrong = pick.options[-1]

@@ -195,6 +195,27 @@ def test_confusion_and_errors_agree_with_the_scorer(dataset, tmp_path):
                 assert counts[gold.index(g)][pred.index(p)] == n
 
 
+def test_wordings_are_listed_worst_first_with_their_score_and_hearing():
+    row = lambda t, q, gold, pred, heard=None: {  # noqa: E731
+        "question_type": t, "question": q, "short_answer": gold, "predicted_answer": pred,
+        **({} if heard is None else {"heard": heard}),
+    }  # fmt: skip
+    preds = [
+        row("nbi_status", "Is NBI on?", "yes", "yes", True),
+        row("nbi_status", "Is NBI on?", "no", "yes", True),
+        row("nbi_status", "Was it narrow band?", "yes", "no", False),
+        row("nbi_status", "Was it narrow band?", "no", "no", False),
+        row("lesion_site", "Where is it?", "rectum", "sigmoid"),
+    ]
+    got = runs.wording_rows(preds)
+    assert [(w["wording"], w["n"], w["strict"], w["heard"]) for w in got] == [
+        ("Where is it?", 1, 0.0, None),
+        ("Is NBI on?", 2, 0.5, 1.0),
+        ("Was it narrow band?", 2, 0.5, 0.0),
+    ]
+    assert runs.wording_rows([{**preds[0], "question": None}, *preds[1:]]) == []
+
+
 def test_loss_curves_and_best_step(tmp_path):
     state = json.loads(make_trainer_state(tmp_path).read_text())
     train, evals = runs.loss_curves(state)
