@@ -14,6 +14,7 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import torch
 from PIL import Image
 
 from model.checkpoint import load_checkpoint, pick_device
+from model.config import GraftConfig
 from model.constants import AUDIO_PAD, ENDOFTEXT, GROUND_SEP, IM_END, IMAGE_PAD, SPECIAL_TOKENS
 from model.graft import graft_modules
 from model.processor import AudioSource, GraftProcessor
@@ -163,6 +165,20 @@ class Predictor:
                 for row, i in enumerate(chunk):
                     out[i] = self._answer(inputs[i]["input_ids"], gen[row, width:], ms, False, mode)
         return out
+
+    @contextmanager
+    def audio_policy(self, name: str):
+        """Answer under another audio-token policy inside the block (full, trim, trim+pool:N):
+        the processor and the graft share one GraftConfig, so one field switches both."""
+        if self.processor.cfg is not self.graft.graft:
+            raise RuntimeError("processor and graft hold different GraftConfig objects")
+        GraftConfig(audio_tokens=name)  # a bad name fails here, naming the valid ones
+        old = self.cfg.audio_tokens
+        self.cfg.audio_tokens = name
+        try:
+            yield
+        finally:
+            self.cfg.audio_tokens = old
 
     def clear_cache(self) -> None:
         with self.lock:

@@ -64,7 +64,8 @@ for r in chosen:
             "run": r.name,
             "split": s.get("split", "?"),
             "mode": s.get("mode", "audio")
-            + ("" if s.get("ablation", "none") == "none" else f" ({s['ablation']} audio)"),
+            + ("" if s.get("ablation", "none") == "none" else f" ({s['ablation']} audio)")
+            + (f", {s['audio_tokens']} tokens" if s.get("audio_tokens") else ""),
             "n": s.get("n"),
             "strict": pct(s["strict"]["accuracy"]),
             "strict 95% CI": "–".join(pct(x, 0) for x in s["strict"].get("ci", [])),

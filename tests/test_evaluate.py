@@ -199,6 +199,31 @@ def test_rescore_judges_finished_folders_again_from_their_run_json_alone(
     assert lines(gap / "predictions.jsonl") == [kept[0], kept[2]]  # nothing lost
 
 
+def test_another_audio_token_policy_is_recorded_and_never_mixed_with_the_checkpoints(
+    spoken, predictor, tiny_checkpoint, tmp_path
+):
+    own = predictor.cfg.audio_tokens
+    assert own != "full"
+    evaluate(tiny_checkpoint, spoken, "test", tmp_path / "own", limit=3, predictor=predictor,
+             quiet=True)  # fmt: skip
+    out = tmp_path / "full"
+    s = evaluate(tiny_checkpoint, spoken, "test", out, limit=3, predictor=predictor, quiet=True,
+                 audio_tokens="full")  # fmt: skip
+    assert predictor.cfg.audio_tokens == own  # switched for the run only
+    full, trimmed = lines(out / "predictions.jsonl"), lines(tmp_path / "own" / "predictions.jsonl")
+    assert all(f["audio_tokens"] > t["audio_tokens"] for f, t in zip(full, trimmed, strict=True))
+    assert s["audio_tokens"] == json.loads((out / "run.json").read_text())["audio_tokens"] == "full"
+    with pytest.raises(SystemExit, match="audio_tokens='full'"):  # the checkpoint's own policy
+        evaluate(tiny_checkpoint, spoken, "test", out, limit=4, predictor=predictor, quiet=True)
+    assert main(["--rescore", str(out)]) == 0  # rescoring keeps the policy it ran under
+    with pytest.raises(ValueError, match="expected full, trim or trim"):
+        evaluate(tiny_checkpoint, spoken, "test", tmp_path / "bad", limit=1, predictor=predictor,
+                 quiet=True, audio_tokens="half")  # fmt: skip
+    with pytest.raises(ValueError, match="--mode audio only"):
+        evaluate(tiny_checkpoint, spoken, "test", tmp_path / "bad", limit=1, predictor=predictor,
+                 quiet=True, mode="text", audio_tokens="full")  # fmt: skip
+
+
 def test_a_checkpoint_retrained_in_place_is_not_resumed(spoken, predictor, tiny_checkpoint,
                                                         tmp_path):  # fmt: skip
     """Training again into the same folder leaves its old evaluation folders behind: their

@@ -52,6 +52,20 @@ def test_targets_follow_the_numbers(ckpt):
     assert got["shuffled audio drops strict accuracy by >= 20 pts"] is True  # 52% -> 20%
 
 
+def test_a_run_under_another_audio_token_policy_is_labelled_and_judged_against_full(ckpt):
+    from training.report import label
+
+    run(ckpt / "eval-tokens-full", {t: 9 for t in TYPE_NAMES}, audio_tokens="full")
+    trim = run(ckpt / "eval-tokens-trim", {t: 8 for t in TYPE_NAMES}, audio_tokens="trim")
+    assert label(trim) == "spoken question (audio), audio tokens `trim`"
+    runs = load_runs(ckpt)
+    got = {name: (m, ok) for name, m, ok in targets(runs["eval"], runs)}
+    measured, ok = got["no accuracy loss under `trim` against `full` audio tokens"]
+    assert measured == "80.0% vs 90.0% (-10.0 pts)" and ok is False
+    # the checkpoint's own run stays the headline: the policy runs do not replace it
+    assert runs["eval"]["strict"]["accuracy"] == pytest.approx(13 * 8 / 200)
+
+
 def test_results_page_and_readme_block(ckpt, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"# X\n\nbefore\n{START}\nold numbers\n{END}\nafter\n")

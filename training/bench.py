@@ -33,7 +33,6 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -95,19 +94,6 @@ def stats(ms: list[float]) -> dict:
 
 def ratio(a: float, b: float) -> float:
     return float(a / b) if b else float("nan")
-
-
-@contextmanager
-def policy(pred, name: str):
-    """Switch the audio-token policy of a loaded model (processor and graft share the config)."""
-    if pred.processor.cfg is not pred.graft.graft:
-        raise RuntimeError("processor and graft hold different GraftConfig objects")
-    old = pred.cfg.audio_tokens
-    pred.cfg.audio_tokens = name
-    try:
-        yield
-    finally:
-        pred.cfg.audio_tokens = old
 
 
 def answer_cap(tok, qtype: str, kind: str) -> int:
@@ -341,12 +327,12 @@ class Bench:
     def policies(self, pred, accuracy: bool) -> dict:
         window = pred.processor.audio_window
         rows: dict[str, dict] = {p: {"ms": [], "tokens": [], "preds": []} for p in POLICIES}
-        with policy(pred, "trim"):
+        with pred.audio_policy("trim"):
             self.graft(pred, self.samples[0], times=1)  # warm-up
         for i, rec in enumerate(tqdm(self.samples, desc=f"policies @{window}", unit="q")):
             order = POLICIES[i % len(POLICIES) :] + POLICIES[: i % len(POLICIES)]
             for name in order:
-                with policy(pred, name):
+                with pred.audio_policy(name):
                     a = self.graft(pred, rec)
                 r = rows[name]
                 r["ms"].append(a.latency_ms)

@@ -1,7 +1,8 @@
 """Evaluate a checkpoint on one split: per-sample predictions and a scored summary.
 
     python -m training.evaluate --checkpoint checkpoints/demo --data data/demo --split test \
-        --out checkpoints/demo/eval [--mode audio|text] [--audio-ablation shuffled|silent]
+        --out checkpoints/demo/eval [--mode audio|text] [--audio-ablation shuffled|silent] \
+        [--audio-tokens full|trim|trim+pool:N]
     python -m training.evaluate --rescore checkpoints/demo/eval*   # finished runs, no model
 
 Writes OUT/predictions.jsonl (one line per sample, appended and flushed as it goes, so a killed
@@ -25,6 +26,7 @@ import json
 import random
 import sys
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from data.files import audio_path, load_frames
 from data.schema import DataError, load_jsonl, record_key, write_jsonl, write_text
 from data.score import blind_prior, format_table, is_correct_lenient, is_correct_strict, summarize
 from data.synth import heard
+from model.config import GraftConfig
 
 MODES = ("audio", "text")
 ABLATIONS = ("none", "shuffled", "silent")
@@ -42,7 +45,8 @@ SAMPLE_RATE = 16_000  # what the processor resamples everything to
 SILENCE_S = 3.0  # about one spoken question
 SILENCE_RMS = 3e-3  # a quiet room's noise floor (-50 dBFS): the processor refuses digital zeros
 ID_MAX_BYTES = 64 << 20  # files hashed into a checkpoint's identity: configs, markers, projector
-RUN_KEYS = ("checkpoint", "data", "split", "mode", "ablation")  # what one evaluation folder holds
+# what one evaluation folder holds (audio_tokens only where --audio-tokens overrode the policy)
+RUN_KEYS = ("checkpoint", "data", "split", "mode", "ablation", "audio_tokens")
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -176,9 +180,11 @@ def evaluate(
     predictor=None,
     quiet: bool = False,
     ident: str | None = None,
+    audio_tokens: str | None = None,
 ) -> dict:
     """Evaluate and return the summary (also written to out/summary.json). ident: what the
-    answers come from, when `checkpoint` is a name rather than a folder (the baselines)."""
+    answers come from, when `checkpoint` is a name rather than a folder (the baselines).
+    audio_tokens: another audio-token policy than the checkpoint's (full, trim, trim+pool:N)."""
     from model import Predictor  # torch-heavy: imported only when evaluating
 
     if mode not in MODES:
@@ -187,6 +193,10 @@ def evaluate(
         raise ValueError(f"ablation {ablation!r} is not one of {ABLATIONS}")
     if mode == "text" and ablation != "none":
         raise ValueError("audio ablations apply to --mode audio only")
+    if audio_tokens is not None:
+        if mode == "text":
+            raise ValueError("--audio-tokens applies to --mode audio only")
+        GraftConfig(audio_tokens=audio_tokens)  # a bad policy fails here, naming the valid ones
     data, out = Path(data), Path(out)
     records = load_jsonl(data / "splits" / f"{split}.jsonl")
     if limit:
@@ -199,6 +209,7 @@ def evaluate(
         "split": split,
         "mode": mode,
         "ablation": ablation,
+        **({"audio_tokens": audio_tokens} if audio_tokens else {}),
     }
     out.mkdir(parents=True, exist_ok=True)
     check_run(out, {**meta, "checkpoint_id": ident or checkpoint_id(checkpoint)})
@@ -208,7 +219,8 @@ def evaluate(
     todo = [(r, s) for r, s in zip(records, sources, strict=True) if record_key(r) not in done]
     if predictor is None and todo:
         predictor = Predictor.from_checkpoint(checkpoint, device=device)
-    with pred_path.open("a", encoding="utf-8") as fh:
+    policy = predictor.audio_policy(audio_tokens) if audio_tokens and todo else nullcontext()
+    with pred_path.open("a", encoding="utf-8") as fh, policy:
         bar = tqdm(
             total=len(records),
             initial=len(records) - len(todo),
@@ -271,7 +283,7 @@ def rescore(out: str | Path) -> dict:
     old = json.loads((out / "summary.json").read_text())
     s = evaluate(
         meta["checkpoint"], meta["data"], meta["split"], out, meta["mode"], meta["ablation"],
-        limit=n, quiet=True, ident=meta.get("checkpoint_id"),
+        limit=n, quiet=True, ident=meta.get("checkpoint_id"), audio_tokens=meta.get("audio_tokens"),
     )  # fmt: skip
     s |= {k: v for k, v in old.items() if k not in s}
     write_json(out / "summary.json", s)
@@ -305,6 +317,11 @@ def main(argv: list[str] | None = None) -> int:
         default="none",
         help="shuffled: another sample's audio; silent: no speech (noise floor)",
     )
+    ap.add_argument(
+        "--audio-tokens",
+        metavar="POLICY",
+        help="audio-token policy instead of the checkpoint's: full, trim or trim+pool:N",
+    )
     ap.add_argument("--limit", type=int, default=0, help="first N samples only (0: all)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the shuffled ablation")
     ap.add_argument("--device", default=None, help="torch device (default: the predictor's)")
@@ -313,6 +330,11 @@ def main(argv: list[str] | None = None) -> int:
         return _rescore_all(args.rescore)
     if not (args.checkpoint and args.data and args.out):
         ap.error("--checkpoint, --data and --out are required (or --rescore DIR ...)")
+    if args.audio_tokens:
+        try:
+            GraftConfig(audio_tokens=args.audio_tokens)
+        except ValueError as e:
+            ap.error(str(e))
     t0 = time.time()
     try:
         s = evaluate(
@@ -325,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
             args.limit,
             args.seed,
             args.device,
+            audio_tokens=args.audio_tokens,
         )
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)

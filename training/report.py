@@ -58,6 +58,8 @@ def label(s: dict) -> str:
     else:
         text = {"shuffled": "audio shuffled across samples", "silent": "no speech (noise floor)"}
         text = text.get(s.get("ablation", "none"), "spoken question (audio)")
+    if s.get("audio_tokens"):  # evaluated under another policy than the checkpoint's
+        text += f", audio tokens `{s['audio_tokens']}`"
     if s.get("split", "test") != "test":
         text += f", {s['split']} split (train phrasings)"
     return text
@@ -69,6 +71,8 @@ def order(s: dict) -> tuple:
         bool(s.get("baseline")),
         s.get("mode") != "audio",
         s.get("ablation") != "none",
+        bool(s.get("audio_tokens")),
+        s.get("audio_tokens") or "",
     )
 
 
@@ -138,6 +142,21 @@ def targets(main: dict, runs: dict[str, dict]) -> list[tuple[str, str, bool]]:
                 f"shuffled audio drops strict accuracy by >= {100 * ABLATION_DROP:.0f} pts",
                 f"{pct(strict)} -> {pct(shuf['strict']['accuracy'])} ({pts(-drop)} pts)",
                 drop >= ABLATION_DROP,
+            )
+        )
+    policies = {
+        s["audio_tokens"]: s
+        for s in runs.values()
+        if s.get("audio_tokens") and s.get("split") == main.get("split")
+        and s.get("mode") == "audio" and s.get("ablation", "none") == "none"
+    }  # fmt: skip
+    if "trim" in policies and "full" in policies:  # the same checkpoint under both policies
+        trim, full = (policies[k]["strict"]["accuracy"] for k in ("trim", "full"))
+        out.append(
+            (
+                "no accuracy loss under `trim` against `full` audio tokens",
+                f"{pct(trim)} vs {pct(full)} ({pts(trim - full)} pts)",
+                trim >= full,
             )
         )
     return out
