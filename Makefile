@@ -48,7 +48,8 @@ demo-checkpoint: $(VENV)/.runtime $(DATA)/words/train.jsonl
 	$(PY) -m training.train --preset demo --data $(DATA) --output_dir $(CKPT)
 	$(PY) -m training.evaluate --checkpoint $(CKPT) --data $(DATA) --split test --out $(CKPT)/eval
 
-# The controls beside the audio run: does the model listen, and does it carry to new voices?
+# The controls beside the audio run: does the model listen, does it carry to new voices, and
+# what do fewer or more audio tokens than it trained with cost?
 EVAL := $(PY) -m training.evaluate --checkpoint $(CKPT) --data $(DATA)
 ablations: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	$(EVAL) --split test --audio-ablation shuffled --out $(CKPT)/eval-shuffled
@@ -56,6 +57,9 @@ ablations: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	$(EVAL) --split test --mode text --out $(CKPT)/eval-text
 	$(EVAL) --split eval --out $(CKPT)/eval-evalsplit
 	$(EVAL) --split eval --audio-ablation shuffled --out $(CKPT)/eval-evalsplit-shuffled
+	$(EVAL) --split test --audio-tokens full --out $(CKPT)/eval-tokens-full
+	$(EVAL) --split test --audio-tokens trim --out $(CKPT)/eval-tokens-trim
+	$(EVAL) --split test --audio-tokens trim+pool:4 --out $(CKPT)/eval-tokens-trim-pool4
 	$(PY) -m training.readout --checkpoint $(CKPT) --data $(DATA) --out $(CKPT)/eval/readout.json
 	$(PY) -m training.readout --checkpoint $(CKPT) --data $(DATA) --kind mean \
 	  --out $(CKPT)/eval/readout-mean.json
