@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data.catalog import CATALOG, TYPE_NAMES
-from data.score import INVALID, extract_option, load_predictions, wilson
+from data.score import INVALID, extract_option, is_correct_strict, load_predictions, wilson
 
 METRICS = ("strict", "lenient", "prior")
 WEIGHT_DIRS = ("adapter", "base", "audio_encoder")  # model/checkpoint.py's layout
@@ -207,9 +207,9 @@ def wording_rows(rows: list[dict]) -> list[dict]:
     for r in rows:
         if not isinstance(r.get("question"), str):
             return []
-        opt = extract_option(r["question_type"], r["predicted_answer"])
         c = by.setdefault((r["question_type"], r["question"]), Counter())
-        c.update(n=1, strict=opt is not None and opt.lower() == r["short_answer"].lower())
+        c.update(n=1, strict=is_correct_strict(r["question_type"], r["short_answer"],
+                                               r["predicted_answer"]))  # fmt: skip
         if isinstance(r.get("heard"), bool):
             c.update(judged=1, heard=r["heard"])
     out = [

@@ -22,11 +22,7 @@ import numpy as np
 
 from data.catalog import TYPE_NAMES
 from data.schema import DataError
-from data.score import RESAMPLES, extract_option, load_predictions
-
-
-def _key(row: dict) -> tuple:
-    return row.get("video_id"), row.get("id", row.get("question_id"))
+from data.score import is_correct_strict, load_predictions, prediction_key, wording_ci
 
 
 def _rows(path: Path) -> list[dict]:
@@ -37,9 +33,9 @@ def _rows(path: Path) -> list[dict]:
 def pair(a: list[dict], b: list[dict]) -> list[tuple[dict, dict]]:
     """Rows of the two runs matched by their (video_id, id); both must hold the same questions
     with the same ground truth, else DataError says what differs."""
-    if any(_key(r)[1] is None for r in (*a, *b)):
+    if any(prediction_key(r)[1] is None for r in (*a, *b)):
         raise DataError("every row needs an id (or question_id) to be paired")
-    ka, kb = {_key(r): r for r in a}, {_key(r): r for r in b}
+    ka, kb = {prediction_key(r): r for r in a}, {prediction_key(r): r for r in b}
     if ka.keys() != kb.keys():
         only_a, only_b = sorted(ka.keys() - kb.keys()), sorted(kb.keys() - ka.keys())
         raise DataError(
@@ -54,8 +50,7 @@ def pair(a: list[dict], b: list[dict]) -> list[tuple[dict, dict]]:
 
 
 def _right(row: dict) -> bool:
-    opt = extract_option(row["question_type"], row["predicted_answer"])
-    return opt is not None and opt.lower() == row["short_answer"].lower()
+    return is_correct_strict(row["question_type"], row["short_answer"], row["predicted_answer"])
 
 
 def mcnemar(only_a: int, only_b: int) -> float:
@@ -71,16 +66,8 @@ def wording_interval(groups: dict) -> list[float] | None:
     seeded; None under two wordings."""
     if len(groups) < 2:
         return None
-    from scipy.stats import bootstrap
-
     n, ra, rb = (np.array([g[f] for g in groups.values()], float) for f in ("n", "a", "b"))
-
-    def diff(ra, rb, n, axis=-1):
-        return (rb.sum(axis) - ra.sum(axis)) / n.sum(axis)
-
-    r = bootstrap((ra, rb, n), diff, paired=True, vectorized=True, method="percentile",
-                  n_resamples=RESAMPLES, random_state=0)  # fmt: skip
-    return [float(r.confidence_interval.low), float(r.confidence_interval.high)]
+    return wording_ci(rb - ra, n)
 
 
 def _block(c: Counter) -> dict:

@@ -132,24 +132,30 @@ def wilson(k: int, n: int, z: float = Z95) -> list[float]:
     return [0.0 if k == 0 else mid - half, 1.0 if k == n else mid + half]
 
 
-def by_wording(groups: dict, with_prior: bool) -> dict | None:
-    """95% percentile bootstrap over wordings (question texts) of strict accuracy and, with a
-    prior, of the lift over it; None under two wordings. Seeded: the same rows, the same bounds."""
-    if len(groups) < 2:
-        return None
+def wording_ci(hits: np.ndarray, n: np.ndarray) -> list[float]:
+    """95% percentile bootstrap of sum(hits) / sum(n), resampling wordings (one entry each: its
+    hits, or a difference of hits, and its answers). Seeded: the same rows, the same bounds."""
     from scipy.stats import bootstrap
-
-    n, k, p = (np.array([g[f] for g in groups.values()], float) for f in ("n", "strict", "prior"))
 
     def rate(hits, counts, axis=-1):
         return hits.sum(axis) / counts.sum(axis)
 
-    def ci(hits: np.ndarray) -> list[float]:
-        r = bootstrap((hits, n), rate, paired=True, vectorized=True, method="percentile",
-                      n_resamples=RESAMPLES, random_state=0)  # fmt: skip
-        return [float(r.confidence_interval.low), float(r.confidence_interval.high)]
+    r = bootstrap((hits, n), rate, paired=True, vectorized=True, method="percentile",
+                  n_resamples=RESAMPLES, random_state=0)  # fmt: skip
+    return [float(r.confidence_interval.low), float(r.confidence_interval.high)]
 
-    return {"wordings": len(groups), "strict": ci(k), "lift": ci(k - p) if with_prior else None}
+
+def by_wording(groups: dict, with_prior: bool) -> dict | None:
+    """95% interval over wordings (question texts) of strict accuracy and, with a prior, of the
+    lift over it; None under two wordings."""
+    if len(groups) < 2:
+        return None
+    n, k, p = (np.array([g[f] for g in groups.values()], float) for f in ("n", "strict", "prior"))
+    return {
+        "wordings": len(groups),
+        "strict": wording_ci(k, n),
+        "lift": wording_ci(k - p, n) if with_prior else None,
+    }
 
 
 def _prediction(row: dict) -> str:
@@ -256,6 +262,11 @@ def summarize(rows: list[dict], prior: dict[str, str] | None = None) -> dict:
     return out
 
 
+def prediction_key(row: dict) -> tuple:
+    """(video_id, id) of a prediction row; the original format has question_id and no video."""
+    return row.get("video_id"), row.get("id", row.get("question_id"))
+
+
 def load_predictions(path: str | Path, skip_bad: bool = False) -> list[dict]:
     """Prediction rows from either format: the original (question_id, question_type,
     short_answer, predicted_answer) or the project's (id, video_id, ..., prediction).
@@ -276,7 +287,7 @@ def load_predictions(path: str | Path, skip_bad: bool = False) -> list[dict]:
             if row["question_type"] not in CATALOG:
                 raise DataError(f"unknown question_type {row['question_type']!r}")
             row["predicted_answer"] = _prediction(row)
-            key = (row.get("video_id"), row.get("id", row.get("question_id")))
+            key = prediction_key(row)
             if key[1] is not None:
                 if key in seen:
                     raise DataError(f"duplicate key {key} (first at line {seen[key]})")

@@ -258,7 +258,9 @@ def evaluate(
     now = datetime.now(UTC).isoformat(timespec="seconds")
     old = out / "summary.json"
     if not todo and old.is_file():  # nothing answered anew: the predictions keep their date
-        summary["created"] = json.loads(old.read_text()).get("created", now)
+        was = json.loads(old.read_text())
+        summary |= {k: v for k, v in was.items() if k not in summary}  # a baseline's name
+        summary["created"] = was.get("created", now)
         summary["rescored"] = now
     else:
         summary["created"] = now
@@ -270,7 +272,7 @@ def evaluate(
 def rescore(out: str | Path) -> dict:
     """Judge a finished evaluation folder again by the current scorer, from its run.json and
     stored answers alone: no model is loaded, so baselines whose models are gone rescore too.
-    Keys the summary gained besides evaluate's own (a baseline's name) are kept."""
+    Keys the summary gained besides evaluate's own (a baseline's name) are kept by evaluate."""
     out = Path(out)
     if not (out / "run.json").is_file() or not (out / "summary.json").is_file():
         raise DataError(f"{out}: no finished evaluation (run.json and summary.json) to rescore")
@@ -280,14 +282,10 @@ def rescore(out: str | Path) -> dict:
     n = sum(record_key(r) in done for r in records)  # a --limit run answered the first n
     if n == 0 or any(record_key(r) not in done for r in records[:n]):
         raise DataError(f"{out}: {n} of {len(records)} answered, not the split's first {n}")
-    old = json.loads((out / "summary.json").read_text())
-    s = evaluate(
+    return evaluate(
         meta["checkpoint"], meta["data"], meta["split"], out, meta["mode"], meta["ablation"],
         limit=n, quiet=True, ident=meta.get("checkpoint_id"), audio_tokens=meta.get("audio_tokens"),
     )  # fmt: skip
-    s |= {k: v for k, v in old.items() if k not in s}
-    write_json(out / "summary.json", s)
-    return s
 
 
 def main(argv: list[str] | None = None) -> int:
