@@ -64,13 +64,17 @@ ablations: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	$(PY) -m training.readout --checkpoint $(CKPT) --data $(DATA) --kind mean \
 	  --out $(CKPT)/eval/readout-mean.json
 
-# Blind prior, zero-shot and the ASR cascade (a tiny Whisper trained 3 min on the train speech),
+# Blind prior, zero-shot and the ASR cascade (a tiny Whisper trained 3 min on the train speech,
+# read by the checkpoint taught 5 min more to read questions as text; oracle: perfect ASR),
 # written beside the checkpoint's own runs so the report and the Results page show them.
 ASR ?= runs/asr-tiny
+READER ?= runs/reader
 baselines: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	test -f $(ASR)/config.json || $(PY) -m training.asr --checkpoint $(CKPT) --data $(DATA) --out $(ASR) --minutes 3
+	test -f $(READER)/COMPLETE || $(PY) -m training.train --preset reader --model $(CKPT) \
+		--data $(DATA) --output_dir $(READER)
 	$(PY) -m training.baselines --checkpoint $(CKPT) --data $(DATA) --asr $(ASR) \
-		--runs $(CKPT) --prefix eval-baseline-
+		--reader $(READER) --runs $(CKPT) --prefix eval-baseline-
 
 bench: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	$(PY) -m training.bench --checkpoint $(CKPT) --data $(DATA) --out docs/benchmarks.md

@@ -168,3 +168,43 @@ def test_a_padded_transcript_counts_its_steps_up_to_its_end_token():
     assert _length(torch.tensor([7, 1, 2, 9, 0, 0]), 9) == 4  # padded after its end in a batch
     assert _length(torch.tensor([7, 1, 2, 9]), [9, 8]) == 4  # stopped by itself, alone
     assert _length(torch.tensor([7, 1, 2]), 9) == 3  # cut at the budget: no end token
+
+
+def test_the_reader_reads_the_transcript_and_the_oracle_the_reference(
+    spoken, tiny_checkpoint, tmp_path
+):
+    """--reader: the cascade hands its transcript to the reader, not to --checkpoint; the
+    oracle baseline has the reader read the reference question (a perfect ASR)."""
+    from data.files import load_frames
+    from model import Predictor
+    from model.tiny import build
+    from training.baselines import run_asr, run_oracle
+
+    reader = build(tmp_path / "reader", seed=1)
+    via = run_asr(tiny_checkpoint, spoken, "test", tmp_path / "via", device="cpu", reader=reader)
+    alone = run_asr(reader, spoken, "test", tmp_path / "alone", device="cpu")
+    run_asr(tiny_checkpoint, spoken, "test", tmp_path / "other", device="cpu")
+    answers = {k: [r["prediction"] for r in lines(tmp_path / k / "predictions.jsonl")]
+               for k in ("via", "alone", "other")}  # fmt: skip
+    assert answers["via"] == answers["alone"] != answers["other"]
+    assert str(reader) in via["baseline_detail"] and via["strict"] == alone["strict"]
+
+    s = run_oracle(reader, spoken, "test", tmp_path / "oracle", device="cpu")
+    test = load_jsonl(spoken / "splits" / "test.jsonl")
+    rows = lines(tmp_path / "oracle" / "predictions.jsonl")
+    assert s["baseline"] == "oracle" and s["mode"] == "text" and s["n"] == len(test)
+    assert "reference question" in s["baseline_detail"]
+    pred = Predictor.from_checkpoint(reader, device="cpu")
+    for rec, row in zip(test[:3], rows[:3], strict=True):
+        assert row["prediction"] == pred.answer_text(load_frames(spoken, rec), rec["question"]).text
+
+
+def test_cli_refuses_a_missing_reader(spoken, tiny_checkpoint, tmp_path, capsys):
+    from training.baselines import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--data", str(spoken), "--checkpoint", str(tiny_checkpoint), "--only", "oracle",
+              "--reader", str(tmp_path / "nowhere"), "--runs", str(tmp_path)])  # fmt: skip
+    assert e.value.code == 2
+    assert "nowhere: no such checkpoint folder" in capsys.readouterr().err
+    assert not (tmp_path / "baseline-oracle").exists()

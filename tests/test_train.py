@@ -226,6 +226,31 @@ def test_freeze_vision_keeps_the_warmed_up_tower(spoken, tmp_path):
     assert recipe["freeze_vision"] is True and recipe["freeze_projector"] is True
 
 
+def test_reader_preset_teaches_a_trained_checkpoint_to_read_questions(
+    spoken, tiny_checkpoint, tmp_path
+):
+    """--preset reader --model C: text-mode questions on grounded answers, the tower frozen."""
+    from safetensors.torch import load_file
+
+    from model import Predictor
+
+    out = tmp_path / "reader"
+    rc = main(["--preset", "reader", "--model", str(tiny_checkpoint), "--data", str(spoken),
+               "--output_dir", str(out), "--max_steps", "2", "--eval_split", "test",
+               "--eval_steps", "1", "--save_steps", "1", "--per_device_train_batch_size", "4",
+               "--threads", "1", "--report_to", "none", "--disable_tqdm", "true"])  # fmt: skip
+    assert rc == 0 and is_complete(out)
+    recipe = json.loads((out / "recipe.json").read_text())["recipe"]
+    assert recipe["mode"] == "text" and recipe["target"] == "grounded"
+    assert recipe["freeze_vision"] is True and recipe["model"] == str(tiny_checkpoint)
+    before = load_file(next((tiny_checkpoint / "base").glob("*.safetensors")))
+    after = load_file(next((out / "base").glob("*.safetensors")))
+    tower = [k for k in before if "visual" in k]
+    assert tower and all(torch.equal(before[k], after[k]) for k in tower)
+    assert not all(torch.equal(before[k], after[k]) for k in before if "language_model" in k)
+    assert Predictor.from_checkpoint(out, device="cpu").cfg.answer_format == "grounded"
+
+
 def test_overfit_drives_the_loss_down(spoken, tmp_path):
     """--overfit N: the feasibility run memorises N samples."""
     out = tmp_path / "overfit"

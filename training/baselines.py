@@ -1,7 +1,8 @@
 """Baselines through the evaluator's own harness: blind prior, zero-shot base, ASR cascade.
 
     python -m training.baselines --checkpoint checkpoints/demo --data data/demo --split test \
-        --runs runs [--only prior,zero-shot,asr] [--asr runs/asr-tiny|openai/whisper-large-v3-turbo]
+        --runs runs [--only prior,zero-shot,asr,oracle] \
+        [--asr runs/asr-tiny|openai/whisper-large-v3-turbo] [--reader runs/reader]
 
 Each baseline goes through training.evaluate.evaluate with its own predictor, so it writes the
 same RUNS/baseline-<name>/{predictions.jsonl,summary.json} as a model run (the summary adds
@@ -12,9 +13,13 @@ same RUNS/baseline-<name>/{predictions.jsonl,summary.json} as a model run (the s
   (train=full) hold a fine-tuned base, so their zero-shot model is the same architecture and
   tokenizer with fresh weights (what model.tiny.build makes); LoRA checkpoints use the
   pretrained base Qwen2-VL without the adapter.
-- asr: the original's baseline 3. A Whisper encoder-decoder transcribes the audio and the
-  fine-tuned checkpoint reads the transcript as text (Predictor.answer_text). Transcripts go to
-  transcripts.jsonl beside the predictions.
+- asr: the original's baseline 3. A Whisper encoder-decoder transcribes the audio and a
+  fine-tuned checkpoint, the reader, reads the transcript as text (Predictor.answer_text).
+  Transcripts go to transcripts.jsonl beside the predictions. The reader is --reader (a
+  checkpoint taught to read questions: `training.train --preset reader --model CKPT`), else
+  --checkpoint itself (an audio checkpoint never read a question as text in training).
+- oracle: the cascade with a perfect ASR: the reader reads the reference question. The ceiling
+  of any cascade with this reader.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from data.schema import DataError, load_jsonl
 from data.score import blind_prior, format_table
 from training.evaluate import checkpoint_id, evaluate, write_json
 
-NAMES = ("prior", "zero-shot", "asr")
+NAMES = ("prior", "zero-shot", "asr", "oracle")
 
 
 def answer(text: str, t0: float, mode: str, **kw):
@@ -159,10 +164,12 @@ def run_asr(
     asr_ref: str | None = None,
     limit: int = 0,
     device: str | None = None,
+    reader: Path | None = None,
 ) -> dict:
     from model import Predictor
     from training.asr import Transcriber, build_tiny
 
+    checkpoint = reader or checkpoint  # the checkpoint that reads the transcript
     pred = Predictor.from_checkpoint(checkpoint, device=device)
     if asr_ref:
         asr = Transcriber.from_pretrained(asr_ref, device=str(pred.device))
@@ -184,6 +191,17 @@ def run_asr(
     )
     _append_transcripts(out, data, cas.transcripts)
     return _finish(out, "asr", f"{detail} -> {checkpoint} reading the transcript", s)
+
+
+def run_oracle(
+    reader: Path, data: Path, split: str, out: Path, limit: int = 0, device: str | None = None
+) -> dict:
+    from model import Predictor
+
+    pred = Predictor.from_checkpoint(reader, device=device)
+    s = evaluate(f"baseline:oracle:{reader}", data, split, out, mode="text", limit=limit,
+                 predictor=pred, ident=checkpoint_id(reader))  # fmt: skip
+    return _finish(out, "oracle", f"perfect ASR: {reader} reading the reference question", s)
 
 
 def _append_transcripts(out: Path, data: Path, rows: list[dict]) -> None:
@@ -208,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--only", default=",".join(NAMES), help=f"comma list of {', '.join(NAMES)}")
     ap.add_argument("--asr", help="Whisper id or tiny ASR folder (default: untrained tiny)")
+    ap.add_argument(
+        "--reader", type=Path, help="checkpoint reading asr/oracle text (default: --checkpoint)"
+    )
     ap.add_argument("--limit", type=int, default=0, help="first N samples only (0: all)")
     ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (shared CPU: 1)")
@@ -217,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         ap.error(f"unknown baselines {bad}; known: {', '.join(NAMES)}")
     if set(names) - {"prior"} and args.checkpoint is None:
-        ap.error("zero-shot and asr need --checkpoint")
+        ap.error("zero-shot, asr and oracle need --checkpoint")
+    if args.reader is not None and not args.reader.is_dir():
+        ap.error(f"--reader {args.reader}: no such checkpoint folder")
     torch.set_num_threads(args.threads)
     from transformers.utils import logging as hf_logging
 
@@ -231,10 +254,12 @@ def main(argv: list[str] | None = None) -> int:
                 s = run_zero_shot(
                     args.checkpoint, args.data, args.split, out, args.limit, args.device
                 )
+            elif name == "asr":
+                s = run_asr(args.checkpoint, args.data, args.split, out, args.asr, args.limit,
+                            args.device, reader=args.reader)  # fmt: skip
             else:
-                s = run_asr(
-                    args.checkpoint, args.data, args.split, out, args.asr, args.limit, args.device
-                )
+                reader = args.reader or args.checkpoint
+                s = run_oracle(reader, args.data, args.split, out, args.limit, args.device)
             print(f"== baseline {name}: {s['baseline_detail']} -> {out}")
             print(format_table(s))
     except DataError as e:
