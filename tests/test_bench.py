@@ -79,3 +79,45 @@ def test_batched_row_measures_both_sides(bench):
     assert b["grafted_samples_per_s"] > 0 and b["asr_samples_per_s"] > 0
     assert b["speedup"] == pytest.approx(b["grafted_samples_per_s"] / b["asr_samples_per_s"])
     assert f"ratio {b['speedup']:.2f}x" in out.read_text()
+
+
+def test_the_cascade_hands_its_transcript_to_the_reader(spoken, tiny_checkpoint):
+    """--reader: the cascade's VLM side is the reader, one by one and batched; the graft's
+    predictor never reads a transcript."""
+    from data.schema import load_jsonl
+    from model import Predictor
+    from training.asr import build_tiny
+    from training.bench import Bench, pick
+
+    pred = Predictor.from_checkpoint(tiny_checkpoint, device="cpu")
+    reader = Predictor.from_checkpoint(tiny_checkpoint, device="cpu")
+    read: list[str] = []
+    one, many = reader.answer_text, reader.answer_batch
+
+    def answer_text(frames, question, use_cache=True):
+        read.append(question)
+        return one(frames, question, use_cache=use_cache)
+
+    def answer_batch(items, batch_size=8):
+        read.extend(it["question"] for it in items)
+        return many(items, batch_size=batch_size)
+
+    def refuse(*a, **k):
+        raise AssertionError("the graft's predictor read a transcript")
+
+    reader.answer_text, reader.answer_batch = answer_text, answer_batch
+    pred.answer_text = refuse
+    b = Bench(pred, spoken, pick(load_jsonl(spoken / "splits" / "test.jsonl"), 4),
+              asr=build_tiny(pred), reader=reader)  # fmt: skip
+    row = b.cascade(b.samples[0], forced=True)
+    assert read == [row["text"]]
+    b.batched(2, forced=True)
+    assert len(read) == 1 + 2 + len(b.samples)  # the row, a warm-up batch, each sample once
+
+
+def test_cli_refuses_a_missing_reader(tmp_path, capsys):
+    from training.bench import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--quick", "--reader", str(tmp_path / "nowhere")])
+    assert e.value.code == 2 and "nowhere: no such checkpoint folder" in capsys.readouterr().err

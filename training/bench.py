@@ -7,8 +7,8 @@
 Every ratio is measured side by side in one process on the same samples, interleaved (the
 order alternates per sample) so that load from other processes hits both sides alike:
 1. grafted path (Predictor.answer) vs the ASR cascade (Whisper encoder-decoder transcribes,
-   Predictor.answer_text reads the transcript): samples/s, p50/p95 latency; then both sides
-   answering `--batch` questions per call (samples/s);
+   Predictor.answer_text of `--reader`, else of the checkpoint, reads the transcript):
+   samples/s, p50/p95 latency; then both sides answering `--batch` questions per call;
 2. audio-token policies full / trim / trim+pool:N: tokens per query, latency, accuracy, at the
    checkpoint's own encoder window AND with a 30 s (1,500-position) encoder like real Whisper;
 3. a second question on the same clip with the cached vision prefix vs recomputing it.
@@ -189,8 +189,11 @@ def pick(records: list[dict], n: int, seed: int = 0) -> list[tuple[dict, dict]]:
 
 # -- measurements --------------------------------------------------------------------------
 class Bench:
-    def __init__(self, pred, data: Path, pairs, answer: str = "short", asr=None, repeat: int = 1):
+    def __init__(
+        self, pred, data: Path, pairs, answer="short", asr=None, repeat: int = 1, reader=None
+    ):
         self.pred, self.data, self.pairs, self.asr = pred, data, pairs, asr
+        self.reader = reader or pred  # the cascade's VLM, reading the transcript
         self.samples = [r for pair in pairs for r in pair]
         self.answer = answer
         self.repeat = repeat  # back-to-back runs per measurement; the fastest is kept
@@ -237,8 +240,8 @@ class Bench:
         best = None
         for _ in range(self.repeat):
             tr = self.asr.transcribe(audio_path(self.data, rec), tokens=tokens)
-            self.cap(self.pred, rec)
-            a = self.pred.answer_text(self.frames[id(rec)], tr.text, use_cache=False)
+            self.cap(self.reader, rec)
+            a = self.reader.answer_text(self.frames[id(rec)], tr.text, use_cache=False)
             row = {
                 "ms": tr.latency_ms + a.latency_ms,
                 "asr_ms": tr.latency_ms,
@@ -280,14 +283,14 @@ class Bench:
         """Throughput when questions arrive together: both sides answer `size` at a time (the
         cascade transcribes the batch in one call, then the VLM reads it in one), fastest of
         `repeat` per batch, the sides alternating which goes first."""
-        p = self.pred
+        p, reader = self.pred, self.reader
         chunks = [self.samples[i : i + size] for i in range(0, len(self.samples), size)]
 
-        def cap(chunk: list[dict]) -> None:  # the batch decodes as long as its longest answer
-            p.max_new_tokens = max(self.cap(p, r) for r in chunk)
+        def cap(pred, chunk: list[dict]) -> None:  # a batch decodes as long as its longest answer
+            pred.max_new_tokens = max(self.cap(pred, r) for r in chunk)
 
         def graft(chunk: list[dict]) -> None:
-            cap(chunk)
+            cap(p, chunk)
             items = [
                 {"frames": self.frames[id(r)], "audio": audio_path(self.data, r)} for r in chunk
             ]
@@ -297,12 +300,12 @@ class Bench:
             ref = max(self.asr.reference_tokens(r["question"]) for r in chunk)
             audio = [audio_path(self.data, r) for r in chunk]
             texts = self.asr.transcribe_batch(audio, tokens=ref if forced else None)
-            cap(chunk)
+            cap(reader, chunk)
             items = [
                 {"frames": self.frames[id(r)], "question": t.text}
                 for r, t in zip(chunk, texts, strict=True)
             ]
-            p.answer_batch(items, batch_size=size)
+            reader.answer_batch(items, batch_size=size)
 
         graft(chunks[0])  # warm-up, untimed
         cascade(chunks[0])
@@ -407,6 +410,7 @@ def run(
     repeat: int = 1,
     device: str | None = "cpu",
     batch: int = 8,
+    reader: Path | None = None,
 ) -> dict:
     from model import Predictor
     from training.asr import Transcriber, build_tiny
@@ -422,7 +426,8 @@ def run(
     else:
         asr, forced = build_tiny(pred), True
         asr_desc = "tiny WhisperForConditionalGeneration, untrained decoder (graft's encoder)"
-    b = Bench(pred, data, pairs, answer, asr, repeat)
+    rpred = Predictor.from_checkpoint(reader, device=device) if reader else None
+    b = Bench(pred, data, pairs, answer, asr, repeat, reader=rpred)
     res: dict = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
@@ -436,6 +441,7 @@ def run(
         "repeat": repeat,
         "policy_default": pred.cfg.audio_tokens,
         "asr_model": asr_desc,
+        "reader": str(reader) if reader else None,  # None: the checkpoint reads it
     }
     res["grafted_vs_asr"] = b.grafted_vs_asr(forced)
     if batch > 1:
@@ -582,6 +588,11 @@ def markdown(res: dict) -> str:
             " (decoding forced to the reference transcript's token count + 1)"
             if g["asr_tokens_forced"]
             else ""
+        )
+        + (
+            f"; the transcript is read by `{res['reader']}`"
+            if res.get("reader")
+            else "; the checkpoint reads the transcript"
         ),
         "",
         "## Targets",
@@ -707,6 +718,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--asr", help="Whisper id or folder (default: a tiny one built here)")
     ap.add_argument(
+        "--reader", type=Path, help="checkpoint reading the ASR transcript (default: --checkpoint)"
+    )
+    ap.add_argument(
         "--repeat",
         type=int,
         default=0,
@@ -737,6 +751,8 @@ def main(argv: list[str] | None = None) -> int:
             write_text(args.out, markdown(res))
         print(json.dumps(res) if args.json else table(res))
         return 0
+    if args.reader is not None and not args.reader.is_dir():
+        ap.error(f"--reader {args.reader}: no such checkpoint folder")
     if args.spec and args.checkpoint:
         ap.error("--spec sizes the tiny model built here: not with --checkpoint")
     try:
@@ -772,6 +788,7 @@ def main(argv: list[str] | None = None) -> int:
             repeat,
             args.device,
             args.batch or (2 if args.quick else 8),
+            args.reader,
         )
         if args.checkpoint is None:
             sizes = "".join(f", {k}={v}" for k, v in spec.items())
