@@ -9,13 +9,16 @@ plus checkpoint, split, mode, ablation, created) and usually predictions.jsonl. 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from data.catalog import CATALOG, TYPE_NAMES
+from data.compare import compare
 from data.score import INVALID, extract_option, is_correct_strict, load_predictions, wilson
 
 METRICS = ("strict", "lenient", "prior")
@@ -174,6 +177,25 @@ def predictions(run: Run) -> list[dict]:
         return load_predictions(run.predictions)
     except ValueError as e:
         raise RunError(str(e)) from e
+
+
+def paired(a: Run, b: Run) -> dict:
+    """data.compare of two runs' predictions, kept per file content: its bootstrap over
+    wordings takes most of a second, and the page reruns on every click."""
+    try:
+        return _paired(_version(a.predictions), _version(b.predictions))
+    except (OSError, ValueError) as e:  # DataError included
+        raise RunError(str(e)) from e
+
+
+def _version(path: Path) -> tuple[str, str]:
+    """(path, digest of its bytes): an mtime can stay the same across a quick rewrite."""
+    return str(path), hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+@lru_cache(maxsize=16)
+def _paired(a: tuple[str, str], b: tuple[str, str]) -> dict:
+    return compare(load_predictions(a[0]), load_predictions(b[0]))
 
 
 def confusion(rows: list[dict], qtype: str) -> tuple[list[str], list[str], list[list[int]]]:

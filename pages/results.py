@@ -15,8 +15,6 @@ import streamlit as st
 from app import charts, runs, ui
 from app.ui import pct
 from data.catalog import TYPE_NAMES
-from data.compare import compare
-from data.schema import DataError
 
 cfg = ui.settings()
 ss = st.session_state
@@ -134,8 +132,8 @@ if len(chosen) > 1:
     cand = c2.selectbox("Candidate (b)", [r.name for r in chosen], index=1, key="w_cmp_b")
     try:
         named = {r.name: r for r in chosen}
-        paired = compare(runs.predictions(named[ref]), runs.predictions(named[cand]))
-    except (runs.RunError, DataError) as e:  # another split, or predictions missing
+        paired = runs.paired(named[ref], named[cand])
+    except runs.RunError as e:  # another split, or predictions missing
         st.info(f"No paired comparison of {ref} and {cand}: {e}")
     else:
         bw = (paired.get("by_wording") or {}).get("diff")

@@ -152,6 +152,30 @@ def test_bad_audio_is_a_question_error(audio, message):
 # --- runs and checkpoints -----------------------------------------------------------------------
 
 
+def test_paired_comparison_is_kept_until_a_file_changes(dataset, tmp_path):
+    """The Results page compares two runs on every rerun: the result is kept per file version
+    and computed anew when either predictions file is rewritten."""
+    from data.compare import compare
+    from data.score import load_predictions
+
+    a = make_run(tmp_path / "runs" / "a", dataset, seed=1)
+    b = make_run(tmp_path / "runs" / "b", dataset, seed=2)
+    ra, rb = (runs.Run(f"runs/{f.name}", f, {}) for f in (a, b))
+    first = runs.paired(ra, rb)
+    assert first == compare(load_predictions(ra.predictions), load_predictions(rb.predictions))
+    assert runs.paired(ra, rb) is first  # kept
+    make_run(b, dataset, seed=3)  # b answered again: same path, new answers
+    again = runs.paired(ra, rb)
+    assert again is not first
+    assert again == compare(load_predictions(ra.predictions), load_predictions(rb.predictions))
+    (b / "predictions.jsonl").unlink()
+    with pytest.raises(runs.RunError, match="predictions.jsonl"):
+        runs.paired(ra, rb)
+    other = make_run(tmp_path / "runs" / "eval", dataset, split="eval", seed=4)
+    with pytest.raises(runs.RunError):  # another split: not the same questions
+        runs.paired(ra, runs.Run("runs/eval", other, {}))
+
+
 def test_runs_are_found_and_read_in_the_summary_format(dataset, tmp_path):
     ckpt = tmp_path / "checkpoints" / "demo"
     make_run(ckpt / "eval", dataset)
