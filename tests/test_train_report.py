@@ -83,6 +83,37 @@ def test_results_page_and_readme_block(ckpt, tmp_path):
     assert "old numbers" not in r and "before" in r and "after" in r and "52.0%" in r
 
 
+def test_the_perfect_transcript_baseline_is_set_beside_the_heard_run(ckpt, tmp_path):
+    from training.report import oracle_line
+
+    def per(*acc):
+        return {t: {"strict": x, "prior": 0.5} for t, x in zip("abc", acc, strict=True)}
+
+    heard = {"split": "test", "strict": {"accuracy": 0.5}, "per_type": per(0.1, 0.9, 0.2)}
+    read = {
+        "baseline": "oracle",
+        "baseline_detail": "R reading the reference question",
+        "split": "test",
+        "strict": {"accuracy": 0.6},
+        "per_type": per(0.9, 0.1, 0.3),
+    }
+    assert oracle_line(heard, {"eval": heard}) == ""
+    assert oracle_line(heard, {"eval": heard, "o": read | {"split": "eval"}}) == ""
+    assert oracle_line(heard, {"eval": heard, "o": read}) == (
+        "Read, not heard: the baseline oracle (R reading the reference question) scores 60.0% "
+        "strict (+10.0 pts against hearing), 2 types below their prior (b, c) against 2 when "
+        "heard; both: c."
+    )
+    # rendered into results.md and the README block when the run is beside the checkpoint
+    run(ckpt / "eval-baseline-oracle", {t: 9 for t in TYPE_NAMES}, mode="text",
+        baseline="oracle", baseline_detail="R reading the reference question")  # fmt: skip
+    out, readme = tmp_path / "results.md", tmp_path / "README.md"
+    readme.write_text(f"{START}\n{END}\n")
+    assert main(["--checkpoint", str(ckpt), "--out", str(out), "--readme", str(readme)]) == 0
+    for text in (out.read_text(), readme.read_text()):
+        assert "Read, not heard: the baseline oracle" in text and "90.0% strict" in text
+
+
 def test_missing_audio_run_is_an_error(tmp_path):
     with pytest.raises(SystemExit, match="summary.json"):
         load_runs(tmp_path)

@@ -104,6 +104,29 @@ def heard_line(s: dict) -> str:
     )
 
 
+def oracle_line(main: dict, runs: dict[str, dict]) -> str:
+    """The perfect-transcript baseline beside the heard run: are the types below their prior
+    lost in hearing or in reading? '' without that baseline on the same split."""
+    o = next(
+        (s for s in runs.values()
+         if s.get("baseline") == "oracle" and s.get("split") == main.get("split")),
+        None,
+    )  # fmt: skip
+    if o is None:
+        return ""
+    below = [t for t, d in o["per_type"].items() if d["strict"] < d["prior"]]
+    heard = [t for t, d in main["per_type"].items() if d["strict"] < d["prior"]]
+    both = [t for t in below if t in heard]
+    gain = o["strict"]["accuracy"] - main["strict"]["accuracy"]
+    return (
+        f"Read, not heard: the baseline oracle ({o.get('baseline_detail', '')}) scores "
+        f"{pct(o['strict']['accuracy'])} strict "
+        f"({pts(gain)} pts against hearing), {len(below)} types below their prior "
+        f"({', '.join(below) or 'none'}) against {len(heard)} when heard; "
+        + (f"both: {', '.join(both)}." if both else "none in both.")
+    )
+
+
 def targets(main: dict, runs: dict[str, dict]) -> list[tuple[str, str, bool]]:
     """(target, measured, met) for the demo's acceptance targets."""
     prior = main["prior"]["accuracy"]
@@ -267,6 +290,8 @@ def render(ckpt: Path, runs: dict[str, dict]) -> str:
         )
     if h := heard_line(main):
         lines += ["", h]
+    if o := oracle_line(main, runs):
+        lines += ["", o]
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
     for name, got, ok in targets(main, runs):
         lines.append(f"| {name} | {got} | {'yes' if ok else '**no**'} |")
@@ -306,6 +331,8 @@ def short(ckpt: Path, runs: dict[str, dict]) -> str:
     met = targets(main, runs)
     if h := heard_line(main):
         lines += ["", h]
+    if o := oracle_line(main, runs):
+        lines += ["", o]
     lines += ["", "Targets: " + "; ".join(f"{n}: {g} ({'met' if ok else 'missed'})"
                                           for n, g, ok in met)]  # fmt: skip
     return "\n".join(lines) + "\n"
