@@ -228,11 +228,12 @@ def build_framings(
     return wavs
 
 
-def load_rewordings(data: str | Path) -> dict[str, list[str]]:
-    """question type -> the audio files of its spoken rewordings (DataError if none)."""
+def load_rewordings(data: str | Path, field: str = "audio") -> dict[str, list[str]]:
+    """question type -> its rewordings' audio files (field "audio") or texts ("question");
+    DataError if none."""
     out: dict[str, list[str]] = {}
     for r in load(data, "rewordings", REWORDING_FIELDS):
-        out.setdefault(r["question_type"], []).append(r["audio"])
+        out.setdefault(r["question_type"], []).append(r[field])
     return out
 
 

@@ -81,8 +81,13 @@ def test_rewordings_replace_the_audio_of_training_items_only(spoken, tiny_checkp
     assert all(torch.equal(never[0]["input_features"], own) for _ in range(5))
     caption = QADataset([rec], spoken, proc, target="caption", rewordings=found, reworded_mix=0.99)
     assert torch.equal(caption[0]["input_features"], own)  # its target spells the own wording
-    with pytest.raises(ValueError, match="heard"):
-        QADataset([rec], spoken, proc, mode="text", rewordings=found, reworded_mix=0.5)
+    # text mode reads the rewordings' texts instead of the record's question
+    texts = load_rewordings(spoken, "question")
+    read = QADataset([rec], spoken, proc, mode="text", rewordings=texts, reworded_mix=0.99)
+    plain = QADataset([rec], spoken, proc, mode="text")[0]["input_ids"]
+    said = [proc.tokenizer.decode(read[0]["input_ids"][0]) for _ in range(20)]
+    assert sum(any(t in s for t in texts[rec["question_type"]]) for s in said) >= 15
+    assert rec["question"] in proc.tokenizer.decode(plain[0])
 
 
 def test_grounded_target_says_the_caption_segment_then_the_answer():

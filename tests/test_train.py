@@ -302,7 +302,13 @@ def test_rewordings_are_read_only_for_a_mix_between_0_and_1(run, spoken, tmp_pat
     data = DataArguments(data=str(spoken))
     assert rewordings(data, TrainArguments(output_dir=str(run))) is None  # off: not read
     found = rewordings(data, TrainArguments(output_dir=str(run), reworded_mix=0.3))
-    assert found and all(isinstance(a, str) for audios in found.values() for a in audios)
+    assert found and all(a.endswith(".wav") for audios in found.values() for a in audios)
+    read = rewordings(DataArguments(data=str(spoken), mode="text"),
+                      TrainArguments(output_dir=str(run), reworded_mix=0.3))  # fmt: skip
+    assert read.keys() == found.keys()
+    said = (spoken / "words" / "rewordings.jsonl").read_text().splitlines()
+    texts = sorted(t for ts in read.values() for t in ts)
+    assert texts == sorted(json.loads(x)["question"] for x in said)
     with pytest.raises(SystemExit, match="between 0 and 1"):
         rewordings(data, TrainArguments(output_dir=str(run), reworded_mix=1.0))
     mixed = TrainArguments(output_dir=str(run), reworded_mix=0.3)

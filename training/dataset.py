@@ -204,9 +204,10 @@ class QADataset(torch.utils.data.Dataset):
     caption_mix: probability that an item's target is transcript + caption instead of the
     answer (the curriculum's later stages); 0 for evaluation data.
     augment: SpecAugment masks drawn afresh for every item served (training data only).
-    rewordings: question type -> spoken rewordings of its train questions (data.words); with
-    reworded_mix, the chance that an item is heard as one of its type's instead (same clip,
-    same answer), so the answer has to come from the words that name the type.
+    rewordings: question type -> rewordings of its train questions (data.words): audio files
+    in audio mode, texts in text mode; with reworded_mix, the chance that an item is asked as
+    one of its type's instead (same clip, same answer), so the answer has to come from the
+    words that name the type.
     """
 
     def __init__(
@@ -238,10 +239,8 @@ class QADataset(torch.utils.data.Dataset):
         self.augment = augment
         self.rewordings = rewordings or {}
         self.reworded_mix = reworded_mix if self.rewordings else 0.0
-        if self.reworded_mix and mode != "audio":
-            raise ValueError("rewordings are heard: they need mode 'audio'")
         precompute(proc, self.data, self.records, audio=mode == "audio")
-        if self.reworded_mix:
+        if self.reworded_mix and mode == "audio":
             heard = [{"audio": a} for audios in self.rewordings.values() for a in audios]
             precompute(proc, self.data, heard)
 
@@ -254,13 +253,13 @@ class QADataset(torch.utils.data.Dataset):
         if self.caption_mix and self.rng.random() < self.caption_mix:
             target = "caption"
         answer = target_text(rec, target)
-        if self.mode == "text":
-            return self.proc(clip_key(rec), question=rec["question"], answer=answer)
-        audio = rec["audio"]
+        asked = rec["question"] if self.mode == "text" else rec["audio"]
         if self.reworded_mix and target != "caption" and self.rng.random() < self.reworded_mix:
-            # the caption target spells the record's own wording, so it keeps its audio
-            audio = self.rng.choice(self.rewordings.get(rec["question_type"], [audio]))
-        item = self.proc(clip_key(rec), audio=audio, answer=answer)
+            # the caption target spells the record's own wording, so it keeps its question
+            asked = self.rng.choice(self.rewordings.get(rec["question_type"], [asked]))
+        if self.mode == "text":
+            return self.proc(clip_key(rec), question=asked, answer=answer)
+        item = self.proc(clip_key(rec), audio=asked, answer=answer)
         if self.augment:  # 2 mel frames per encoder frame (the conv stride)
             frames = 2 * int(item["audio_lengths"][0])
             item["input_features"] = self.augment(item["input_features"], frames, self.rng)
