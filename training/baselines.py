@@ -1,4 +1,4 @@
-"""Baselines through the evaluator's own harness: blind prior, zero-shot base, ASR cascade.
+"""Baselines through the evaluator's own harness: blind prior, zero-shot base, ASR cascade, oracle.
 
     python -m training.baselines --checkpoint checkpoints/demo --data data/demo --split test \
         --runs runs [--only prior,zero-shot,asr,oracle] \
