@@ -8,6 +8,7 @@ Folder layout:
   projector.safetensors             projector (+ vision_pos) weights
   adapter/                          lora mode: PEFT adapter (adapter_config.json + safetensors)
   base/, audio_encoder/             full mode: the whole Qwen2-VL / Whisper encoder in HF format
+                                    (a frozen encoder in float16, a trained one in save_dtype)
 
     python -c "from model.checkpoint import load_checkpoint; load_checkpoint('checkpoints/demo')"
 """
@@ -253,7 +254,9 @@ def save_checkpoint(model, processor: GraftProcessor, out: str | Path) -> Path:
             _stock_architecture(tmp / BASE_DIR / "config.json")
             enc = g.audio_encoder
             enc.config.architectures = ["WhisperEncoder"]
-            enc.save_pretrained(str(tmp / AUDIO_DIR), state_dict=_cast(enc.state_dict(), dtype))
+            # a frozen (pretrained) ear is stored in float16: its weights came as float16
+            enc_dtype = dtype if cfg.audio_trainable else torch.float16
+            enc.save_pretrained(str(tmp / AUDIO_DIR), state_dict=_cast(enc.state_dict(), enc_dtype))
             cfg.base_model, cfg.audio_encoder = BASE_DIR, AUDIO_DIR
         elif model is not g:  # a PEFT wrapper: its save_pretrained writes only the adapter
             model.save_pretrained(str(tmp / ADAPTER_DIR))

@@ -59,6 +59,23 @@ class VisionPos(nn.Module):
         return torch.cat(out)
 
 
+def cut_window(encoder: WhisperEncoder, positions: int) -> WhisperEncoder:
+    """The encoder hearing `positions` outputs (50 a second) instead of its 30 s window: the
+    first rows of its position table, the rest dropped. A departure from stock Whisper, whose
+    effect on the features is measured in docs/experiments.md."""
+    have = encoder.config.max_source_positions
+    if not 0 < positions <= have:
+        raise ValueError(f"window of {positions} positions: expected 1..{have}")
+    if positions == have:
+        return encoder
+    table = encoder.embed_positions.weight.data[:positions].clone()
+    encoder.embed_positions = nn.Embedding(positions, table.shape[1])
+    encoder.embed_positions.weight.data.copy_(table)
+    encoder.embed_positions.requires_grad_(False)
+    encoder.config.max_source_positions = encoder.max_source_positions = positions
+    return encoder
+
+
 def audio_token_count(length: int, pool: int) -> int:
     """Audio placeholders for `length` encoder frames average-pooled by `pool`."""
     return math.ceil(length / pool)
@@ -110,12 +127,22 @@ class AudioQwen2VL(Qwen2VLForConditionalGeneration):
         return self.audio_encoder.config.max_source_positions
 
     def encode_audio(
-        self, input_features: torch.Tensor, audio_lengths: torch.Tensor | None
+        self,
+        input_features: torch.Tensor | None,
+        audio_lengths: torch.Tensor | None,
+        audio_hidden: torch.Tensor | None = None,
     ) -> list[torch.Tensor]:
-        """Mel features (B, mel, T) -> per-sample projected embeddings (k_i, text_dim)."""
+        """Mel features (B, mel, T) -> per-sample projected embeddings (k_i, text_dim).
+
+        audio_hidden: the frozen encoder's outputs (B, P, d_audio) computed beforehand (the
+        training cache), used instead of running the encoder on input_features.
+        """
         enc = self.audio_encoder
-        feats = input_features.to(enc.conv1.weight.device, enc.conv1.weight.dtype)
-        hidden = enc(feats).last_hidden_state  # (B, P, d_audio)
+        if audio_hidden is not None:
+            hidden = audio_hidden.to(enc.conv1.weight.device)
+        else:
+            feats = input_features.to(enc.conv1.weight.device, enc.conv1.weight.dtype)
+            hidden = enc(feats).last_hidden_state  # (B, P, d_audio)
         pool = self.graft.pool
         proj_dtype = next(self.projector.parameters()).dtype
         out = []
@@ -168,17 +195,21 @@ class AudioQwen2VL(Qwen2VLForConditionalGeneration):
         mm_encoder_outputs: dict | None = None,
         input_features: torch.Tensor | None = None,
         audio_lengths: torch.LongTensor | None = None,
+        audio_hidden: torch.Tensor | None = None,
         **kwargs,
     ):
         r"""Stock Qwen2-VL forward plus audio.
 
         input_features: (B, mel, T) Whisper log-mel features, one clip per sample.
         audio_lengths: (B,) encoder frames to keep per sample (trim policy); None = all.
+        audio_hidden: (B, P, d_audio) a frozen encoder's outputs instead of input_features.
         """
         if inputs_embeds is None and input_ids is not None:
             n_pad = input_ids == self.audio_token_id if self.audio_token_id is not None else None
-            if input_features is not None:
-                inputs_embeds = self._merge_audio(input_ids, input_features, audio_lengths)
+            if input_features is not None or audio_hidden is not None:
+                inputs_embeds = self._merge_audio(
+                    input_ids, input_features, audio_lengths, audio_hidden
+                )
             elif n_pad is not None and n_pad.any():
                 past = 0 if past_key_values is None else past_key_values.get_seq_length()
                 if past == 0:
@@ -207,15 +238,16 @@ class AudioQwen2VL(Qwen2VLForConditionalGeneration):
             **kwargs,
         )
 
-    def _merge_audio(self, input_ids, input_features, audio_lengths) -> torch.Tensor:
+    def _merge_audio(self, input_ids, input_features, audio_lengths, audio_hidden=None):
         if self.audio_encoder is None:
             raise ValueError("input_features given but no audio encoder attached (call attach)")
-        if input_features.shape[0] != input_ids.shape[0]:
+        clips = (input_features if audio_hidden is None else audio_hidden).shape[0]
+        if clips != input_ids.shape[0]:
             raise ValueError(
-                f"{input_features.shape[0]} audio clips for a batch of {input_ids.shape[0]} "
+                f"{clips} audio clips for a batch of {input_ids.shape[0]} "
                 "sequences: expected one clip per sequence"
             )
-        embeds = self.encode_audio(input_features, audio_lengths)
+        embeds = self.encode_audio(input_features, audio_lengths, audio_hidden)
         mask = input_ids == self.audio_token_id
         for i, e in enumerate(embeds):
             n = int(mask[i].sum())

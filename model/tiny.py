@@ -1,8 +1,11 @@
 """Tiny same-architecture checkpoint (Qwen2-VL + Whisper encoder), built offline in seconds.
 
-It has no pretrained weights: it exists for tests and for the CPU demo, which trains it fully.
+The Qwen2-VL part has no pretrained weights (the CPU demo trains it fully). The ear is either a
+pretrained Whisper (a folder from model.whisper_ct2: frozen, its window cut to the spec's) or,
+for fast tests, a random tiny encoder that trains with the rest.
 
     python -m model.tiny --out checkpoints/tiny [--seed 0] [--text-file extra.txt]
+    python -m model.tiny --out checkpoints/tiny --whisper runs/whisper-tiny.en
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from transformers import (
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from model.checkpoint import save_checkpoint
+from model.checkpoint import load_encoder, save_checkpoint
 from model.config import GraftConfig
 from model.constants import (
     AUDIO_PAD,
@@ -36,7 +39,7 @@ from model.constants import (
     VISION_END,
     VISION_START,
 )
-from model.graft import AudioQwen2VL
+from model.graft import AudioQwen2VL, cut_window
 from model.processor import GraftProcessor
 
 # The project's answer, caption and question wording, so BPE merges fit it (byte-level BPE
@@ -139,8 +142,18 @@ def _mrope(head_dim: int) -> list[int]:
     return [t, h, half - t - h]
 
 
-def build(out: str | Path, seed: int = 0, texts: Iterable[str] = (), **overrides) -> Path:
-    """Build and save an untrained tiny checkpoint; overrides: TinySpec or GraftConfig fields."""
+def build(
+    out: str | Path,
+    seed: int = 0,
+    texts: Iterable[str] = (),
+    whisper: str | Path | None = None,
+    **overrides,
+) -> Path:
+    """Build and save an untrained tiny checkpoint; overrides: TinySpec or GraftConfig fields.
+
+    whisper: a WhisperForConditionalGeneration folder whose encoder, frozen and cut to
+    `audio_positions`, is the ear (the audio_* spec fields then come from it); None: random.
+    """
     out = Path(out)
     spec_keys = {f.name for f in fields(TinySpec)}
     cfg_keys = {f.name for f in fields(GraftConfig)}
@@ -157,7 +170,7 @@ def build(out: str | Path, seed: int = 0, texts: Iterable[str] = (), **overrides
         quantisation="none",
         train="full",
         vision_pos_embed=True,  # measured: +0.08 held-out accuracy for the tiny model
-        audio_trainable=True,  # a random encoder must learn
+        audio_trainable=whisper is None,  # a random encoder must learn; a pretrained one stays
         audio_peak=0.89,  # data.tts writes speech at this peak; a random encoder knows no other
         origin=f"model.tiny seed={seed}",
     )
@@ -204,6 +217,10 @@ def build(out: str | Path, seed: int = 0, texts: Iterable[str] = (), **overrides
         tie_word_embeddings=False,
     )
     qcfg.architectures = ["Qwen2VLForConditionalGeneration"]
+    if whisper is not None:
+        encoder = cut_window(load_encoder(str(whisper)), spec.audio_positions)
+        model = AudioQwen2VL(qcfg)
+        return _save(model, encoder, tok, cfg, ids, spec, encoder.config.num_mel_bins, out)
     wcfg = WhisperConfig(
         d_model=spec.audio_dim,
         encoder_layers=spec.audio_layers,
@@ -225,12 +242,14 @@ def build(out: str | Path, seed: int = 0, texts: Iterable[str] = (), **overrides
         encoder.conv1.reset_parameters()
         encoder.conv2.reset_parameters()
         encoder.embed_positions.weight.mul_(0.1)
+    return _save(model, encoder, tok, cfg, ids, spec, spec.mel_bins, out)
+
+
+def _save(model, encoder, tok, cfg: GraftConfig, ids: dict, spec: TinySpec, mels: int, out: Path):
     ip = Qwen2VLImageProcessorPil(
         size={"shortest_edge": 28 * 28, "longest_edge": spec.image_side**2}
     )
-    fe = WhisperFeatureExtractor(
-        feature_size=spec.mel_bins, chunk_length=spec.audio_positions * 2 // 100
-    )
+    fe = WhisperFeatureExtractor(feature_size=mels, chunk_length=spec.audio_positions // 50)
     model.attach(encoder, cfg, ids[AUDIO_PAD])
     processor = GraftProcessor(tok, ip, fe, cfg)
     return save_checkpoint(model, processor, out)
@@ -241,10 +260,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--text-file", type=Path, help="extra tokenizer training text, one per line")
+    ap.add_argument("--whisper", type=Path, help="pretrained Whisper folder (model.whisper_ct2)")
     args = ap.parse_args()
     texts = args.text_file.read_text().splitlines() if args.text_file else ()
     t = time.perf_counter()
-    path = build(args.out, seed=args.seed, texts=texts)
+    path = build(args.out, seed=args.seed, texts=texts, whisper=args.whisper)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     print(f"{path}: {size / 1e6:.1f} MB in {time.perf_counter() - t:.1f} s")
 

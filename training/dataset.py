@@ -37,13 +37,36 @@ class CachedProcessor(GraftProcessor):
     """GraftProcessor whose images() and audio_features() read precomputed tensors.
 
     frames may be a ClipKey and audio a cache key (the record's audio path); anything else
-    falls through to the stock processing.
+    falls through to the stock processing. With a frozen `encoder`, what is cached and served
+    is the encoder's output (trimmed to the speech), under the key `audio_hidden`: the frozen
+    ear then runs once per recording, not once per step.
     """
 
-    def __init__(self, base: GraftProcessor):
+    def __init__(self, base: GraftProcessor, encoder: torch.nn.Module | None = None):
         super().__init__(base.tokenizer, base.image_processor, base.feature_extractor, base.cfg)
         self.clips: dict[ClipKey, dict[str, torch.Tensor]] = {}
         self.sounds: dict[str, tuple[torch.Tensor, int]] = {}
+        self.encoder = encoder
+
+    def encode(self, feats: torch.Tensor) -> torch.Tensor:
+        """Mel features (B, mel, T) -> the frozen encoder's outputs (B, P, d), float32."""
+        enc = self.encoder
+        with torch.no_grad():
+            x = feats.to(enc.conv1.weight.device, enc.conv1.weight.dtype)
+            return enc.eval()(x).last_hidden_state.float().cpu()
+
+    def hear(self, audio, sr: int = 16_000) -> tuple[torch.Tensor, int]:
+        """What the cache keeps for one recording: mel features, or encoder outputs trimmed."""
+        feats, n = GraftProcessor.audio_features(self, audio, sr)
+        if self.encoder is None:
+            return feats.half(), n
+        return self.encode(feats)[:, :n].half(), n
+
+    def __call__(self, frames, audio=None, **kw) -> dict[str, torch.Tensor]:
+        out = super().__call__(frames, audio=audio, **kw)
+        if self.encoder is not None and "input_features" in out:
+            out["audio_hidden"] = out.pop("input_features")
+        return out
 
     def images(self, frames) -> dict[str, torch.Tensor]:
         if isinstance(frames, ClipKey):
@@ -57,8 +80,11 @@ class CachedProcessor(GraftProcessor):
     def audio_features(self, audio, sr: int = 16_000):
         if isinstance(audio, str) and audio in self.sounds:
             feats, n = self.sounds[audio]
-            return feats.float(), n
-        return super().audio_features(audio, sr)
+        else:
+            feats, n = self.hear(audio, sr)
+        if self.encoder is not None:  # padded to the window, as the encoder would give it
+            feats = torch.nn.functional.pad(feats, (0, 0, 0, self.audio_window - feats.shape[1]))
+        return feats.float(), n
 
 
 def clip_key(rec: dict) -> ClipKey:
@@ -94,13 +120,12 @@ def precompute(
         return
     todo = {r["audio"]: r for r in records if r.get("audio") not in proc.sounds}
     bad = []  # every unusable recording is named at once, not one per rerun
-    for rel, rec in tqdm(todo.items(), desc="audio", unit="wav", leave=False):
+    desc = "audio (frozen encoder)" if proc.encoder is not None else "audio"
+    for rel, rec in tqdm(todo.items(), desc=desc, unit="wav", leave=False):
         try:
-            feats, n = GraftProcessor.audio_features(proc, audio_path(data, rec))
+            proc.sounds[rel] = proc.hear(audio_path(data, rec))
         except AudioError as e:
             bad.append(f"{record_key(rec)} {rel}: {e}")
-            continue
-        proc.sounds[rel] = (feats.half(), n)
     if bad:
         more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
         raise DataError(f"{len(bad)} unusable recording(s): " + "; ".join(bad[:5]) + more)
@@ -273,4 +298,9 @@ class Collator:
         self.proc = proc
 
     def __call__(self, samples: list[dict]) -> dict[str, torch.Tensor]:
-        return self.proc.collate(samples, padding_side="right")
+        if "audio_hidden" not in samples[0]:
+            return self.proc.collate(samples, padding_side="right")
+        rest = [{k: v for k, v in s.items() if k != "audio_hidden"} for s in samples]
+        out = self.proc.collate(rest, padding_side="right")
+        out["audio_hidden"] = torch.cat([s["audio_hidden"] for s in samples])
+        return out
