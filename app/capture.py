@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE = 16_000  # what the model's loader returns
-MAX_SECONDS = 30.0  # Whisper's window; a spoken question lasts a few seconds
-MIN_SECONDS = 0.3  # shorter than any word: an empty or aborted recording
+from model.constants import MAX_AUDIO_SECONDS as MAX_SECONDS  # one rule with the model path
+from model.constants import MIN_AUDIO_SECONDS as MIN_SECONDS
+from model.constants import SAMPLE_RATE  # what the model's loader returns
+
 SILENCE_RMS = 1e-3  # about -60 dBFS: nothing but the noise floor
 UPLOAD_TYPES = ("wav", "flac", "ogg", "mp3")  # what the loader decodes without FFmpeg
 TRIM_DB = 35  # quieter than the loudest frame by this much counts as silence
@@ -77,14 +78,20 @@ def check(samples: np.ndarray, name: str) -> np.ndarray:
 def decode(src: bytes | Path, name: str, source: str = "upload", trim: bool = False) -> Question:
     """A checked Question from WAV/FLAC/OGG/MP3 bytes or a file; QuestionError otherwise.
     trim: cut leading and trailing silence (for live recordings and uploads)."""
-    from model.processor import AudioError, load_audio  # the model's own 16 kHz loader
+    from model.processor import AudioError, AudioShapeError, load_audio  # the model's loader
 
     if isinstance(src, bytes | bytearray) and len(src) == 0:
         raise QuestionError(f"{name} is empty (0 bytes). Record or choose the file again.")
-    try:
-        samples = load_audio(bytes(src) if isinstance(src, bytearray) else src)
+    try:  # the loader checks the header (length, rate, channels) before decoding anything
+        samples = load_audio(bytes(src) if isinstance(src, bytearray) else src, name=name)
+    except AudioShapeError as e:
+        raise QuestionError(
+            f"{e}. A question must be under {MAX_SECONDS:.0f} s at an ordinary sample rate: "
+            "trim it or record just the question."
+        ) from e
     except AudioError as e:
-        raise QuestionError(f"Could not read {name} as audio: {e}") from e
+        why = str(e).removeprefix(f"{name}: ")
+        raise QuestionError(f"Could not read {name} as audio: {why}.") from e
     except (OSError, ValueError, RuntimeError, EOFError) as e:  # decoders raise these too
         raise QuestionError(
             f"Could not read {name} as audio ({type(e).__name__}: {e}). "
