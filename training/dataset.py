@@ -52,12 +52,14 @@ class CachedProcessor(GraftProcessor):
             x = feats.to(enc.conv1.weight.device, enc.conv1.weight.dtype)
             return enc.eval()(x).last_hidden_state.float().cpu()
 
-    def hear(self, audio, sr: int = 16_000) -> tuple[torch.Tensor, int]:
-        """What the cache keeps for one recording: mel features, or encoder outputs trimmed."""
-        feats, n = GraftProcessor.audio_features(self, audio, sr)
-        if self.encoder is None:
-            return feats.half(), n
-        return self.encode(feats)[:, :n].half(), n
+    def keep(self, heard: list[tuple[str, torch.Tensor, int]]) -> None:
+        """Cache (key, mel features, encoder frames) recordings: the features, or the frozen
+        encoder's outputs trimmed to the speech."""
+        if self.encoder is not None:
+            hidden = self.encode(torch.cat([f for _, f, _ in heard]))
+            heard = [(k, hidden[i : i + 1, :n], n) for i, (k, _, n) in enumerate(heard)]
+        for key, x, n in heard:
+            self.sounds[key] = (x.half(), n)
 
     def __call__(self, frames, audio=None, **kw) -> dict[str, torch.Tensor]:
         out = super().__call__(frames, audio=audio, **kw)
@@ -77,11 +79,15 @@ class CachedProcessor(GraftProcessor):
     def audio_features(self, audio, sr: int = 16_000):
         if isinstance(audio, str) and audio in self.sounds:
             feats, n = self.sounds[audio]
+            feats = feats.float()
         else:
-            feats, n = self.hear(audio, sr)
+            feats, n = GraftProcessor.audio_features(self, audio, sr)
+            if self.encoder is None:
+                return feats, n
+            feats = self.encode(feats)[:, :n]
         if self.encoder is not None:  # padded to the window, as the encoder would give it
             feats = torch.nn.functional.pad(feats, (0, 0, 0, self.audio_window - feats.shape[1]))
-        return feats.float(), n
+        return feats, n
 
 
 def clip_key(rec: dict) -> ClipKey:
@@ -104,11 +110,17 @@ def precompute(
     todo = {r["audio"]: r for r in records if r.get("audio") not in proc.sounds}
     bad = []  # every unusable recording is named at once, not one per rerun
     desc = "audio (frozen encoder)" if proc.encoder is not None else "audio"
-    for rel, rec in tqdm(todo.items(), desc=desc, unit="wav", leave=False):
+    batch: list[tuple[str, torch.Tensor, int]] = []  # the encoder runs 32 recordings at once
+    for i, (rel, rec) in enumerate(tqdm(todo.items(), desc=desc, unit="wav", leave=False)):
         try:
-            proc.sounds[rel] = proc.hear(audio_path(data, rec))
+            feats, n = GraftProcessor.audio_features(proc, audio_path(data, rec))
         except AudioError as e:
             bad.append(f"{record_key(rec)} {rel}: {e}")
+        else:
+            batch.append((rel, feats, n))
+        if batch and (len(batch) == 32 or i == len(todo) - 1):
+            proc.keep(batch)
+            batch = []
     if bad:
         more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
         raise DataError(f"{len(bad)} unusable recording(s): " + "; ".join(bad[:5]) + more)
