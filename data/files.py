@@ -19,8 +19,11 @@ def load_frames(data: Path, rec: dict) -> list[Image.Image]:
         path = frame_path(data / "frames", rec["video_id"], name)
         if not path.is_file():
             raise DataError(f"frame {path} of record {record_key(rec)} is missing")
-        with Image.open(path) as im:
-            frames.append(im.convert("RGB"))
+        try:
+            with Image.open(path) as im:
+                frames.append(im.convert("RGB"))
+        except OSError as e:  # not an image, or a truncated one
+            raise DataError(f"frame {path} of record {record_key(rec)} is unreadable: {e}") from e
     return frames
 
 

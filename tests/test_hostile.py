@@ -4,7 +4,11 @@ never a traceback, a memory bomb or a silently wrong result."""
 from __future__ import annotations
 
 import io
+import json
+import os
 import struct
+import subprocess
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -127,3 +131,112 @@ def test_arrays_pass_the_same_guard(proc):
     refused_quickly(
         lambda: load_audio(np.zeros((1000, 1000), np.float32)), AudioShapeError, "1000 channels"
     )
+
+
+# --- 2. one writer per evaluation folder; a damaged predictions file is reported by line -------
+
+
+def run_eval(data: Path, ckpt: Path, out: Path, *extra: str) -> list[str]:
+    return ["--checkpoint", str(ckpt), "--data", str(data), "--out", str(out), "--limit", "3",
+            *extra]  # fmt: skip
+
+
+def rows_of(out: Path) -> list[tuple[str, str]]:
+    lines = (out / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    return [(r["video_id"], r["id"]) for r in map(json.loads, lines)]
+
+
+def one_error_line(err: str, *needles: str) -> None:
+    """A CLI's refusal: one `error:` line naming what is wrong, no traceback."""
+    lines = [x for x in err.splitlines() if x.strip() and not x.startswith(("eval ", "\r"))]
+    assert "Traceback" not in err, err
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def test_a_second_evaluation_into_a_held_folder_is_refused_naming_the_holder(
+    spoken, tiny_checkpoint, tmp_path, capsys
+):
+    from training.evaluate import main
+
+    out = tmp_path / "eval"
+    out.mkdir()
+    hold = "from training.evaluate import holding as h\nwith h(__import__('pathlib').Path(%r)):\n"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold % str(out) + " print('held', flush=True); input()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert main(run_eval(spoken, tiny_checkpoint, out)) == 2
+    finally:
+        holder.communicate("\n", timeout=60)
+    one_error_line(capsys.readouterr().err, f"pid {holder.pid} on ", "is being written by")
+    assert not (out / "predictions.jsonl").exists()
+    assert main(run_eval(spoken, tiny_checkpoint, out)) == 0  # released: the run goes ahead
+    assert len(rows_of(out)) == len(set(rows_of(out))) == 3
+
+
+def test_two_concurrent_evaluations_leave_every_row_exactly_once(spoken, tiny_checkpoint, tmp_path):
+    """Two real processes into one folder (they left 17 duplicates in 37 rows before)."""
+    out = tmp_path / "eval"
+    argv = run_eval(spoken, tiny_checkpoint, out, "--limit", "20")  # long enough to overlap
+    cmd = [sys.executable, "-m", "training.evaluate", *argv]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [(p.communicate(timeout=300)[1], p.returncode) for p in procs]
+    assert sorted(rc for _, rc in results) in ([0, 0], [0, 2]), results
+    for err, rc in results:
+        assert "Traceback" not in err
+        if rc == 2:
+            one_error_line(err, "is being written by pid")
+    rows = rows_of(out)
+    assert len(rows) == len(set(rows)) == 20
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b'{"id": "x", "prediction": "yes"}', "no string video_id"),
+        (b'["not", "a", "row"]', "a list, not a prediction row"),
+        (b'{"id": "x", "video_id": "v\xff", "prediction": "y"}', "not UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b"{not json", "malformed JSON"),
+    ],
+)
+def test_a_damaged_predictions_file_is_reported_by_line(
+    spoken, tiny_checkpoint, tmp_path, capsys, line, message
+):
+    from training.evaluate import main
+
+    out = tmp_path / "eval"
+    assert main(run_eval(spoken, tiny_checkpoint, out, "--limit", "2")) == 0
+    path = out / "predictions.jsonl"
+    path.write_bytes(path.read_bytes() + line + b"\n")  # not the last line: not a torn tail
+    capsys.readouterr()
+    for argv in (run_eval(spoken, tiny_checkpoint, out), ["--rescore", str(out)]):
+        assert main(argv) == 2
+        one_error_line(capsys.readouterr().err, f"{path}:3: ", message)
+
+
+def test_repeated_rows_are_dropped_once_and_the_file_scores_again(
+    spoken, tiny_checkpoint, tmp_path, capsys
+):
+    from data.score import main as score
+    from training.evaluate import main
+
+    out = tmp_path / "eval"
+    assert main(run_eval(spoken, tiny_checkpoint, out)) == 0
+    path = out / "predictions.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines + lines[:2]))  # what two writers left behind
+    assert score([str(path)]) == 2  # data.score refuses a repeated key
+    capsys.readouterr()
+    assert main(["--rescore", str(out)]) == 0
+    assert "2 repeated row(s) dropped" in capsys.readouterr().err
+    assert len(rows_of(out)) == len(set(rows_of(out))) == 3
+    assert score([str(path)]) == 0

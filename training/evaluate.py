@@ -21,12 +21,16 @@ asked question does not allow ("yes" to "Name the instrument"), means it was hea
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
+import os
 import random
+import socket
 import sys
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,6 +51,8 @@ SILENCE_RMS = 3e-3  # a quiet room's noise floor (-50 dBFS): the processor refus
 ID_MAX_BYTES = 64 << 20  # files hashed into a checkpoint's identity: configs, markers, projector
 # what one evaluation folder holds (audio_tokens only where --audio-tokens overrode the policy)
 RUN_KEYS = ("checkpoint", "data", "split", "mode", "ablation", "audio_tokens")
+LOCK_NAME = ".evaluate.lock"  # in the output folder: names the process writing it
+_HELD: set[Path] = set()  # folders this process holds
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -71,11 +77,14 @@ def audio_sources(records: list[dict], ablation: str, seed: int = 0) -> list[dic
     return [records[src[i]] for i in range(len(records))]
 
 
-def read_done(path: Path) -> dict[tuple[str, str], dict]:
-    """Rows already written by an earlier (maybe killed) run; a torn last line is dropped."""
+def read_done(path: Path) -> tuple[dict[tuple[str, str], dict], int]:
+    """Rows already written by an earlier (maybe killed) run, and how many repeated a key
+    (the first is kept); a torn last line is dropped, any other damage is a DataError naming
+    the line."""
     done: dict[tuple[str, str], dict] = {}
+    repeated = 0
     if not path.is_file():
-        return done
+        return done, repeated
     raw = path.read_bytes()
     lines = raw.split(b"\n")
     good = 0
@@ -83,17 +92,63 @@ def read_done(path: Path) -> dict[tuple[str, str], dict]:
         if not line.strip():
             good += len(line) + 1
             continue
+        where = f"{path}:{i + 1}"
         try:
-            row = json.loads(line)
+            row = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise DataError(f"{where}: not UTF-8 (byte {e.start + 1})") from None
         except json.JSONDecodeError:
             if i == len(lines) - 1:  # killed mid-write: cut the torn tail and redo that sample
                 with path.open("r+b") as fh:
                     fh.truncate(good)
                 break
-            raise DataError(f"{path}:{i + 1}: malformed JSON in an earlier evaluation") from None
-        done[(row["video_id"], row["id"])] = row
+            raise DataError(f"{where}: malformed JSON in an earlier evaluation") from None
+        except RecursionError:
+            raise DataError(f"{where}: JSON nested too deeply") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{where}: a {type(row).__name__}, not a prediction row")
+        bad = [k for k in ("video_id", "id", "prediction") if not isinstance(row.get(k), str)]
+        if bad:
+            raise DataError(f"{where}: no string {', '.join(bad)} in a prediction row")
+        key = (row["video_id"], row["id"])
+        if key in done:
+            repeated += 1
+        else:
+            done[key] = row
         good += len(line) + 1
-    return done
+    return done, repeated
+
+
+@contextmanager
+def holding(out: Path) -> Iterator[None]:
+    """One writer per evaluation folder: a second evaluation (or rescore) of the same folder is
+    refused, naming the holder, instead of appending the same answers twice. The kernel drops
+    the lock when its process ends, killed or not, so a crashed run never blocks the next."""
+    key = out.resolve()
+    if key in _HELD:  # rescore -> evaluate in this process: already ours
+        yield
+        return
+    path = out / LOCK_NAME
+    with path.open("a+", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise DataError(
+                f"{out} is being written by {holder} ({path}); wait for it to finish or choose "
+                "another --out"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        since = datetime.now(UTC).isoformat(timespec="seconds")
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()} since {since}\n")
+        fh.flush()
+        _HELD.add(key)
+        try:
+            yield
+        finally:
+            _HELD.discard(key)  # closing the file releases the lock
 
 
 def checkpoint_id(checkpoint: str | Path) -> str | None:
@@ -117,7 +172,7 @@ def check_run(out: Path, meta: dict) -> None:
     if not run.is_file():
         write_json(run, meta)
         return
-    old = json.loads(run.read_text())
+    old = read_json(run)
     diff = [k for k in RUN_KEYS if old.get(k) != meta.get(k)]
     if diff:
         was = ", ".join(f"{k}={old.get(k)!r}" for k in diff)
@@ -181,12 +236,14 @@ def evaluate(
     quiet: bool = False,
     ident: str | None = None,
     audio_tokens: str | None = None,
+    skip_bad: bool = False,
 ) -> dict:
     """Evaluate and return the summary (also written to out/summary.json). ident: what the
     answers come from, when `checkpoint` is a name rather than a folder (the baselines).
-    audio_tokens: another audio-token policy than the checkpoint's (full, trim, trim+pool:N)."""
-    from model import Predictor  # torch-heavy: imported only when evaluating
-
+    audio_tokens: another audio-token policy than the checkpoint's (full, trim, trim+pool:N).
+    skip_bad: bad split lines and samples whose frames or recording cannot be read are
+    reported and left out (listed in the summary's `skipped`) instead of stopping the run.
+    Raises DataError for bad data and when another process writes `out`."""
     if mode not in MODES:
         raise ValueError(f"mode {mode!r} is not one of {MODES}")
     if ablation not in ABLATIONS:
@@ -198,10 +255,17 @@ def evaluate(
             raise ValueError("--audio-tokens applies to --mode audio only")
         GraftConfig(audio_tokens=audio_tokens)  # a bad policy fails here, naming the valid ones
     data, out = Path(data), Path(out)
-    records = load_jsonl(data / "splits" / f"{split}.jsonl")
+    split_file = data / "splits" / f"{split}.jsonl"
+    records = load_jsonl(split_file, skip_bad=skip_bad)
     if limit:
         records = records[:limit]
-    prior = blind_prior(load_jsonl(data / "splits" / "train.jsonl"))
+    if not records:
+        raise DataError(f"{split_file}: no records to evaluate")
+    train_file = data / "splits" / "train.jsonl"
+    train = load_jsonl(train_file, skip_bad=skip_bad)
+    if not train:
+        raise DataError(f"{train_file}: no records, so no blind prior to judge against")
+    prior = blind_prior(train)
     sources = audio_sources(records, ablation, seed)
     meta = {
         "checkpoint": str(checkpoint),
@@ -212,24 +276,58 @@ def evaluate(
         **({"audio_tokens": audio_tokens} if audio_tokens else {}),
     }
     out.mkdir(parents=True, exist_ok=True)
-    check_run(out, {**meta, "checkpoint_id": ident or checkpoint_id(checkpoint)})
+    with holding(out):
+        check_run(out, {**meta, "checkpoint_id": ident or checkpoint_id(checkpoint)})
+        return _run(
+            predictor, checkpoint, device, data, out, records, sources, prior, meta, mode,
+            split, audio_tokens, quiet, skip_bad,
+        )  # fmt: skip
+
+
+def _run(
+    predictor, checkpoint, device, data: Path, out: Path, records: list[dict], sources: list,
+    prior: dict, meta: dict, mode: str, split: str, audio_tokens: str | None, quiet: bool,
+    skip_bad: bool,
+) -> dict:  # fmt: skip
+    """evaluate's answering and summary, under the folder's lock."""
+    from model import AudioError, Predictor  # torch-heavy: imported only when evaluating
+
     pred_path = out / "predictions.jsonl"
-    done = read_done(pred_path)
+    done, repeated = read_done(pred_path)
+    if repeated:  # left by two writers before folders were locked: each answer once again
+        print(f"{pred_path}: {repeated} repeated row(s) dropped", file=sys.stderr)
+        write_jsonl(pred_path, done.values())
     rejudge(pred_path, done, records)
-    todo = [(r, s) for r, s in zip(records, sources, strict=True) if record_key(r) not in done]
+    old = out / "summary.json"
+    was = read_json(old) if old.is_file() else {}
+    skipped = {tuple(k): why for k, why in was.get("skipped", [])}
+    todo = [
+        (r, s)
+        for r, s in zip(records, sources, strict=True)
+        if record_key(r) not in done and (not skip_bad or record_key(r) not in skipped)
+    ]
+    if not skip_bad:
+        skipped = {}
     if predictor is None and todo:
         predictor = Predictor.from_checkpoint(checkpoint, device=device)
     policy = predictor.audio_policy(audio_tokens) if audio_tokens and todo else nullcontext()
-    with pred_path.open("a", encoding="utf-8") as fh, policy:
-        bar = tqdm(
-            total=len(records),
-            initial=len(records) - len(todo),
-            desc=f"eval {split}",
-            unit="q",
-            disable=quiet,
-        )
+    bar = tqdm(
+        total=len(records),
+        initial=len(records) - len(todo),
+        desc=f"eval {split}",
+        unit="q",
+        disable=quiet,
+    )
+    with pred_path.open("a", encoding="utf-8") as fh, policy, bar:  # an error starts a new line
         for rec, src in todo:
-            ans = predict(predictor, data, rec, src, mode)
+            try:
+                ans = predict(predictor, data, rec, src, mode)
+            except (DataError, AudioError) as e:  # a broken frame or recording of this sample
+                if not skip_bad:
+                    raise DataError(f"sample {record_key(rec)}: {e} (--skip-bad skips it)") from e
+                skipped[record_key(rec)] = str(e)
+                bar.write(f"skipping sample {record_key(rec)}: {e}", file=sys.stderr)
+                continue
             row = {
                 "id": rec["id"],
                 "video_id": rec["video_id"],
@@ -249,16 +347,15 @@ def evaluate(
             fh.flush()
             done[record_key(rec)] = row
             bar.update(1)
-        bar.close()
-    keys = {record_key(r) for r in records}
-    rows = [done[k] for k in (record_key(r) for r in records) if k in keys]
+    rows = [done[k] for k in (record_key(r) for r in records) if k in done]
+    if not rows:
+        raise DataError(f"{out}: no sample could be answered ({len(skipped)} skipped)")
     summary = summarize(rows, prior)
     lat = [r["latency_ms"] for r in rows]
     summary.update(meta)
+    summary["skipped"] = [[list(k), why] for k, why in skipped.items()]
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    old = out / "summary.json"
-    if not todo and old.is_file():  # nothing answered anew: the predictions keep their date
-        was = json.loads(old.read_text())
+    if not todo and was:  # nothing answered anew: the predictions keep their date
         summary |= {k: v for k, v in was.items() if k not in summary}  # a baseline's name
         summary["created"] = was.get("created", now)
         summary["rescored"] = now
@@ -276,16 +373,31 @@ def rescore(out: str | Path) -> dict:
     out = Path(out)
     if not (out / "run.json").is_file() or not (out / "summary.json").is_file():
         raise DataError(f"{out}: no finished evaluation (run.json and summary.json) to rescore")
-    meta = json.loads((out / "run.json").read_text())
-    records = load_jsonl(Path(meta["data"]) / "splits" / f"{meta['split']}.jsonl")
-    done = read_done(out / "predictions.jsonl")
-    n = sum(record_key(r) in done for r in records)  # a --limit run answered the first n
-    if n == 0 or any(record_key(r) not in done for r in records[:n]):
-        raise DataError(f"{out}: {n} of {len(records)} answered, not the split's first {n}")
-    return evaluate(
-        meta["checkpoint"], meta["data"], meta["split"], out, meta["mode"], meta["ablation"],
-        limit=n, quiet=True, ident=meta.get("checkpoint_id"), audio_tokens=meta.get("audio_tokens"),
-    )  # fmt: skip
+    with holding(out):
+        meta = read_json(out / "run.json")
+        skipped = {tuple(k) for k, _ in read_json(out / "summary.json").get("skipped", [])}
+        records = load_jsonl(Path(meta["data"]) / "splits" / f"{meta['split']}.jsonl")
+        done, _ = read_done(out / "predictions.jsonl")
+        answered = [record_key(r) in done or record_key(r) in skipped for r in records]
+        n = sum(answered)  # a --limit run answered (or skipped) the first n
+        if n == 0 or not all(answered[:n]):
+            raise DataError(f"{out}: {n} of {len(records)} answered, not the split's first {n}")
+        return evaluate(
+            meta["checkpoint"], meta["data"], meta["split"], out, meta["mode"], meta["ablation"],
+            limit=n, quiet=True, ident=meta.get("checkpoint_id"),
+            audio_tokens=meta.get("audio_tokens"), skip_bad=bool(skipped),
+        )  # fmt: skip
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from `path`; DataError naming the file when it is not one."""
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise DataError(f"{path}: unreadable ({e})") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: not a JSON object")
+    return obj
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -323,6 +435,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="first N samples only (0: all)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the shuffled ablation")
     ap.add_argument("--device", default=None, help="torch device (default: the predictor's)")
+    ap.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="report bad split lines and unreadable frames or recordings, leave them out",
+    )
     args = ap.parse_args(argv)
     if args.rescore:
         return _rescore_all(args.rescore)
@@ -333,6 +450,9 @@ def main(argv: list[str] | None = None) -> int:
             GraftConfig(audio_tokens=args.audio_tokens)
         except ValueError as e:
             ap.error(str(e))
+    if not (Path(args.checkpoint) / "graft_config.json").is_file():
+        print(f"error: {args.checkpoint}: not a checkpoint (no graft_config.json)", file=sys.stderr)
+        return 2
     t0 = time.time()
     try:
         s = evaluate(
@@ -346,14 +466,16 @@ def main(argv: list[str] | None = None) -> int:
             args.seed,
             args.device,
             audio_tokens=args.audio_tokens,
+            skip_bad=args.skip_bad,
         )
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(format_table(s))
+    skipped = f", {len(s['skipped'])} skipped" if s["skipped"] else ""
     print(
-        f"mode {s['mode']}, ablation {s['ablation']}, {s['n']} samples in {time.time() - t0:.0f}s"
-        f" -> {args.out}"
+        f"mode {s['mode']}, ablation {s['ablation']}, {s['n']} samples{skipped} in "
+        f"{time.time() - t0:.0f}s -> {args.out}"
     )
     return 0
 
