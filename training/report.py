@@ -175,7 +175,7 @@ def stranger_line(runs: dict[str, dict]) -> str:
     strict, prior = s["strict"]["accuracy"], s["prior"]["accuracy"]
     below = below_prior(s)
     return (
-        f"**A stranger asks.** Questions in {s.get('by_wording', {}).get('wordings', '?')} "
+        f"**A stranger asks.** Questions in {(s.get('by_wording') or {}).get('wordings', 'new')} "
         "wordings written by hand (never generated, never trained on), spoken by a synthesizer "
         f"that never speaks in training, on the held-out test video ({s['n']} answers): "
         f"{pct(strict)} strict against a blind prior of {pct(prior)} "
