@@ -9,6 +9,7 @@ from the model.
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 import streamlit as st
@@ -20,6 +21,18 @@ from data.synth import grounding_kind
 
 ASSETS = ROOT / "assets"
 NOTICE = "Research demo — not for clinical use"
+# Markdown's own punctuation and Streamlit's (:color[...], :material/...:, $math$): a backslash
+# makes CommonMark show any ASCII punctuation as itself
+_MARKUP = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
+
+
+def plain(value: object, limit: int = 1000) -> str:
+    """`value` as Markdown that shows exactly its text: no link, image, HTML, colour or math
+    from a URL, an uploaded file's name or a data file; one line, at most `limit` characters."""
+    text = " ".join(str(value).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return _MARKUP.sub(r"\\\1", text)
 
 
 def settings() -> Settings:
@@ -32,9 +45,9 @@ def dataset(cfg: Settings) -> list[dict]:
     try:
         return clips.dataset(cfg.data)
     except clips.NoData as e:
-        st.error(str(e))
+        st.error(plain(e))
     except (DataError, OSError) as e:
-        st.error(f"The dataset in {cfg.data} cannot be read: {e}")
+        st.error(plain(f"The dataset in {_short(cfg.data)} cannot be read: {e}"))
     st.stop()
 
 

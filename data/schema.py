@@ -97,6 +97,10 @@ def validate_record(rec: object) -> None:
     for f in ("id", "question", "answer", "short_answer", "question_type"):
         if not isinstance(rec[f], str) or not rec[f].strip():
             raise DataError(f"field {f!r} must be a non-empty string, got {rec[f]!r}")
+    if len(rec["id"]) > 128 or not _SAFE_NAME.fullmatch(rec["id"]):
+        raise DataError(  # ids reach links and pages: no markup, spaces or separators
+            f"id {rec['id'][:80]!r} must be letters, digits, '_', '.' or '-' (128 at most)"
+        )
     video_id = check_name(rec["video_id"], "video_id")
     qtype = CATALOG.get(rec["question_type"])
     if qtype is None:

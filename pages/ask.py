@@ -8,6 +8,7 @@ uploaded file, or the clip's own recorded question. The model answers under the 
 
 from __future__ import annotations
 
+import html
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import streamlit as st
 from app import capture, clips, engine, media, state, ui
 from app.clips import ALL
 from data.catalog import TYPE_NAMES
-from data.schema import DataError, record_key
+from data.schema import DataError, check_name, record_key
 from data.score import is_correct_strict
 from data.synth import heard
 
@@ -48,13 +49,18 @@ link = st.query_params.get("clip")
 if link:
     st.query_params.pop("clip")  # consumed once: the clip buttons work as usual afterwards
     video_id, _, clip_id = link.partition("/")
-    ss["focus"] = (video_id, clip_id)
+    try:  # anyone can send a link: only plain names go further, and are shown as text
+        ss["focus"] = (check_name(video_id, "video"), check_name(clip_id, "clip id"))
+    except DataError:
+        st.warning(
+            f"The link does not name a clip: “{ui.plain(link, 80)}” (expected ?clip=VIDEO/ID)."
+        )
 if ss["focus"] is not None:
     key = tuple(ss["focus"])
     ss["focus"] = None
     rec = clips.find(records, key)
     if rec is None:
-        st.warning(f"Clip {key[0]}/{key[1]} is not in the loaded dataset ({cfg.data}).")
+        st.warning(f"Clip {ui.plain(f'{key[0]}/{key[1]}')} is not in the loaded dataset.")
     else:
         ss["qtype"], ss["video"] = rec["question_type"], rec["video_id"]
         for w in ("w_qtype", "w_video"):
@@ -121,10 +127,12 @@ if not selection:
 ss["clip_index"] = min(ss["clip_index"], n - 1)
 rec = selection[ss["clip_index"]]
 key = record_key(rec)
-st.markdown(
+st.markdown(  # every field from the data file escaped: none of it is markup
     f'<div class="svq-clip">Clip <b>{ss["clip_index"] + 1}</b> of {n} · video '
-    f"<b>{rec['video_id']}</b> · frames {rec['frame_numbers'][0]}–{rec['frame_numbers'][-1]} · "
-    f"id {rec['id']} · {rec['split']} split · {rec['question_type'].replace('_', ' ')}</div>",
+    f"<b>{html.escape(rec['video_id'])}</b> · "
+    f"frames {rec['frame_numbers'][0]}–{rec['frame_numbers'][-1]} · "
+    f"id {html.escape(rec['id'])} · {html.escape(rec['split'])} split · "
+    f"{html.escape(rec['question_type'].replace('_', ' '))}</div>",
     unsafe_allow_html=True,
 )
 
@@ -134,7 +142,7 @@ try:
     paths = clips.frame_paths(cfg.data, rec)
     frames = clips.load_frames(cfg.data, rec)
 except (clips.ClipError, DataError) as e:
-    st.error(f"Cannot show this clip: {e}")
+    st.error(f"Cannot show this clip: {ui.plain(e)}")
 left, right = st.columns([5, 6], gap="large")
 with left:
     if frames is not None:
@@ -174,12 +182,12 @@ with right:
             if path is None:
                 st.info(
                     "This clip has no recorded question. Make the spoken questions with "
-                    f"`python -m data.tts --data {cfg.data}`, or use the microphone."
+                    "`python -m data.tts --data DATA`, or use the microphone."
                 )
             else:
                 st.audio(str(path), format="audio/wav")
-                voice = f" ({rec['voice']})" if rec.get("voice") else ""
-                st.caption(f"Recorded question{voice}: “{rec['question']}”")
+                voice = f" ({ui.plain(rec['voice'])})" if rec.get("voice") else ""
+                st.caption(f"Recorded question{voice}: “{ui.plain(rec['question'])}”")
                 later = path
         elif source == "microphone":
             limit = f" (this model hears up to {window:g} s)" if window else ""
@@ -200,8 +208,9 @@ with right:
                 question = capture.decode(wav, "your recording", "microphone", trim=True)
                 st.caption(f"Recorded {question.seconds:.1f} s of speech (silence trimmed).")
         else:
+            cap = st.get_option("server.maxUploadSize")  # MB, app/.streamlit/config.toml
             upload = st.file_uploader(
-                "A spoken question (WAV, FLAC, OGG or MP3, under 30 s)",
+                f"A spoken question (WAV, FLAC, OGG or MP3; under 30 s and {cap} MB)",
                 type=list(capture.UPLOAD_TYPES),
                 key="w_upload",
             )
@@ -214,15 +223,15 @@ with right:
                 f"{question.name} holds {question.seconds:.1f} s of speech; this model hears at "
                 f"most {window:g} s. Ask a shorter question."
             )
-    except capture.QuestionError as e:
-        st.error(str(e))
+    except capture.QuestionError as e:  # may quote an uploaded file's name
+        st.error(ui.plain(e))
         question = None
 
     # --- the answer -----------------------------------------------------------------------------
     st.markdown('<div class="svq-step">2 · Answer</div>', unsafe_allow_html=True)
     problem = engine.checkpoint_problem(cfg.checkpoint)
     if problem:
-        st.warning(problem)
+        st.warning(problem)  # our own text, naming the configured checkpoint
     go = st.button(
         "Answer",
         type="primary",
@@ -242,9 +251,9 @@ with right:
             with st.spinner("Listening and looking…"):
                 out = engine.ask(eng, frames, question.samples)
         except capture.QuestionError as e:
-            st.error(str(e))
+            st.error(ui.plain(e))
         except Exception as e:  # the app must keep working whatever the model says
-            st.error(engine.explain(e))
+            st.error(ui.plain(engine.explain(e)))
         else:
             ss["result"] = {
                 "clip": key,
@@ -304,7 +313,7 @@ if eng is not None:
     try:
         engine.prime(eng, frames)
     except Exception as e:  # the page stays usable; the same error would meet the question
-        st.error(engine.explain(e))
+        st.error(ui.plain(engine.explain(e)))
 
 with st.expander("How this works"):
     st.markdown(

@@ -21,8 +21,8 @@ ss = st.session_state
 ui.header("Results", "How often the model is right, per question type, against the blind prior.")
 
 found, problems = runs.find_runs(cfg.runs, cfg.checkpoint)
-for p in problems:
-    st.warning(p)
+for p in problems:  # they quote files and their contents
+    st.warning(ui.plain(p))
 if not found:
     st.info(
         "No evaluation runs yet. Evaluate a checkpoint with `python -m training.evaluate "
@@ -134,7 +134,7 @@ if len(chosen) > 1:
         named = {r.name: r for r in chosen}
         paired = runs.paired(named[ref], named[cand])
     except runs.RunError as e:  # another split, or predictions missing
-        st.info(f"No paired comparison of {ref} and {cand}: {e}")
+        st.info(ui.plain(f"No paired comparison of {ref} and {cand}: {e}"))
     else:
         bw = (paired.get("by_wording") or {}).get("diff")
         c1, c2, c3 = st.columns(3)
@@ -175,10 +175,10 @@ if len(chosen) > 1:
 try:
     preds = runs.predictions(run)
 except runs.RunError as e:
-    st.error(str(e))
+    st.error(ui.plain(e))
     preds = []
 if not preds:
-    st.info(f"{run.name} has no predictions.jsonl: no confusion matrix or error list.")
+    st.info(ui.plain(f"{run.name} has no predictions.jsonl: no confusion matrix or error list."))
     st.stop()
 
 present = {p["question_type"] for p in preds}

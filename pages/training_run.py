@@ -36,7 +36,7 @@ try:
     state = runs.trainer_state(ckpt)
     graft = runs.read_json(ckpt / "graft_config.json")
 except runs.RunError as e:
-    st.error(str(e))
+    st.error(ui.plain(e))
     st.stop()
 
 # --- loss curves --------------------------------------------------------------------------------
@@ -72,7 +72,7 @@ def optional_json(path: Path) -> dict:
     try:
         return runs.read_json(path)
     except runs.RunError as e:
-        st.warning(str(e))
+        st.warning(ui.plain(e))
         return {}
 
 
@@ -90,7 +90,7 @@ with c1:
     try:
         rows, source = runs.parameter_counts(ckpt, froze_vision, froze_audio)
     except runs.RunError as e:
-        st.error(str(e))
+        st.error(ui.plain(e))
         rows, source = [], ""
     if rows:
         trainable = sum(r["parameters"] for r in rows if r["trainable"] is True)

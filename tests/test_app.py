@@ -132,7 +132,8 @@ def test_invalid_dataset_is_a_clear_error(env, dataset, tmp_path):
         fh.write('{"id": "x"}\n')
     env(data=bad)
     at = app()
-    assert "samples.jsonl" in texts(at.error) and "missing field" in texts(at.error)
+    error = re.sub(r"\\(.)", r"\1", texts(at.error))  # shown as text: Markdown escaped
+    assert "samples.jsonl" in error and "missing field" in error
 
 
 # --- filters and navigation ---------------------------------------------------------------------

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -20,6 +22,8 @@ import soundfile as sf
 
 from app import capture
 from model.processor import AudioShapeError, GraftProcessor, load_audio  # imported before timing
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def wav_header(rate: int, channels: int, data_bytes: int, bits: int = 16) -> bytes:
@@ -240,3 +244,133 @@ def test_repeated_rows_are_dropped_once_and_the_file_scores_again(
     assert "2 repeated row(s) dropped" in capsys.readouterr().err
     assert len(rows_of(out)) == len(set(rows_of(out))) == 3
     assert score([str(path)]) == 0
+
+
+# --- 3. nothing from a URL, an upload's name or a data file reaches the page as markup ---------
+
+INJECTED = (
+    "[Session expired - log in again](http://evil.example/login)/x",
+    "![i](http://evil.example/p.png)/x",
+    "v/<img src=x onerror=alert(1)>",
+    ":red[ALERT] $x^2$/qa_1",
+)
+
+
+def app_test():
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
+
+
+@pytest.fixture(scope="module")
+def app_data(tmp_path_factory) -> Path:
+    from tests.e2e.support import make_dataset
+
+    return make_dataset(tmp_path_factory.mktemp("hostile-app") / "data", samples_per_video=4)
+
+
+@pytest.fixture
+def app_env(monkeypatch, app_data, tmp_path):
+    monkeypatch.setenv("SURGVIVQA_DATA", str(app_data))
+    monkeypatch.setenv("SURGVIVQA_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("SURGVIVQA_CHECKPOINT", str(tmp_path / "none"))
+    return monkeypatch
+
+
+def shows_only_text(markdown: str) -> None:
+    """Escaped Markdown: once the escaped characters are set aside, no link, image, raw HTML,
+    colour or math is left to form."""
+    bare = re.sub(r"\\.", "", markdown)
+    for markup in ("](", "![", "<", "[ALERT]", "$"):
+        assert markup not in bare, (markup, markdown)
+
+
+def unescape(markdown: str) -> str:
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+@pytest.mark.parametrize("link", INJECTED)
+def test_an_injected_clip_link_is_shown_as_text_without_server_paths(app_env, app_data, link):
+    from app.ui import plain
+
+    at = app_test()
+    at.query_params["clip"] = link
+    at.run()
+    assert not at.exception
+    warning = "\n".join(w.value for w in at.warning)
+    assert plain(link, 80) in warning
+    shows_only_text(warning)
+    assert str(app_data) not in warning and str(ROOT) not in warning
+
+
+def test_escaped_markdown_renders_as_the_same_text():
+    """CommonMark (as the browser's renderer reads it) shows plain()'s output as the text."""
+    import html
+
+    markdown_it = pytest.importorskip("markdown_it")
+    from app.ui import plain
+
+    md = markdown_it.MarkdownIt("commonmark")
+    for text in (*INJECTED, "a\\b `c` *d* _e_ <i>f</i> &amp; # g"):
+        rendered = md.render(plain(text))
+        assert rendered.startswith("<p>") and rendered.endswith("</p>\n"), rendered
+        assert html.unescape(rendered[3:-5]) == text
+
+
+def test_an_id_with_html_is_refused_by_the_schema_and_shown_as_text(app_env, app_data, tmp_path):
+    from data.schema import DataError, validate_record
+
+    rec = json.loads((app_data / "samples.jsonl").read_text().splitlines()[0])
+    for bad in ("<img src=x onerror=alert(1)>", "qa 1", "../x", "x" * 129, "[a](http://e)"):
+        with pytest.raises(DataError, match="id .* must be letters, digits"):
+            validate_record({**rec, "id": bad})
+    copy = tmp_path / "data"
+    shutil.copytree(app_data, copy)
+    lines = (copy / "samples.jsonl").read_text().splitlines()
+    lines[0] = json.dumps({**rec, "id": "<img src=x onerror=alert(1)>"})
+    (copy / "samples.jsonl").write_text("\n".join(lines) + "\n")
+    app_env.setenv("SURGVIVQA_DATA", str(copy))
+    at = app_test()
+    at.run()
+    assert not at.exception
+    error = "\n".join(e.value for e in at.error)
+    assert "samples.jsonl:1: id '<img src=x onerror=alert(1)>' must be" in unescape(error)
+    shows_only_text(error)
+
+
+def test_an_uploads_name_is_shown_as_text(app_env):
+    at = app_test()
+    at.run()
+    at.radio(key="w_source").set_value("upload").run()
+    name = "[Session expired](http://evil.example).wav"
+    at.file_uploader(key="w_upload").set_value((name, b"not audio", "audio/wav")).run()
+    assert not at.exception
+    error = "\n".join(e.value for e in at.error)
+    assert "Could not read" in error and "Session expired" in error
+    shows_only_text(error)
+
+
+# --- 4. the server's hardened settings hold from any working directory -------------------------
+
+
+def test_the_hardened_settings_are_read_wherever_the_server_starts(tmp_path):
+    """What `streamlit run /path/to/app/main.py` resolves started from an unrelated folder (the
+    browser test checks the running server); from the repository root, the same."""
+    probe = (
+        "import streamlit.config as c, streamlit.web.bootstrap as b, sys\n"
+        "c._main_script_path = sys.argv[1]\n"  # what `streamlit run FILE` sets first
+        "b.load_config_options(flag_options={})\n"
+        "print([c.get_option(k) for k in ('server.address', 'server.maxUploadSize',"
+        " 'client.showErrorDetails', 'browser.gatherUsageStats', 'server.enableXsrfProtection')])"
+    )
+    main = str(ROOT / "app" / "main.py")
+    for cwd in (tmp_path, ROOT):
+        out = subprocess.run(
+            [sys.executable, "-c", probe, main],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "HOME": str(tmp_path)},  # no user-level config.toml either
+        )
+        assert out.stdout.strip() == "['localhost', 10, 'none', False, True]", (cwd, out)
