@@ -8,8 +8,9 @@ slots with its options cycled evenly; slots are packed greedily into clips (up t
 `questions_per_clip` distinct types whose scene requirements agree), then each clip's remaining
 scene parameters are drawn at random. One clip = 8 JPEG frames shared by all its records, so
 all records of a clip land in the same split (they share frames: the split keeps them together).
-The last video is the held-out test video and is asked with phrasing 3 only; the others use
-every other phrasing of the catalog. Deterministic from the seed; idempotent; frames rendered
+The last video is the held-out test video and is asked with the catalog's phrasing 3 only; the
+others are asked in wordings drawn from data.grammar (hundreds per type, never phrasing 3 nor a
+near copy of it), keyed by the record. Deterministic from the seed; idempotent; frames rendered
 in worker processes.
 """
 
@@ -29,8 +30,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from data import grammar
 from data import scene as scn
-from data.catalog import CATALOG, PHRASINGS, TYPE_NAMES
+from data.catalog import CATALOG, TYPE_NAMES
 from data.schema import frame_path, load_jsonl, write_jsonl, write_text
 from data.score import extract_option
 
@@ -38,8 +40,8 @@ VERSION = 3  # bump when rendering changes, so old frames are re-rendered
 STRIDE = 4  # frame-number stride of the real benchmark
 FIRST_FRAME = 1000
 CLIP_GAP = 16  # frame numbers between clips, so clips never overlap in time
-TEST_PHRASING = 3  # held out: spoken only in the test split
-TRAIN_PHRASINGS = tuple(i for i in range(PHRASINGS) if i != TEST_PHRASING)
+TEST_PHRASING = grammar.TEST_PHRASING  # held out: spoken only in the test split
+TRAIN_PHRASINGS = grammar.TRAIN_PHRASINGS  # catalog phrasings in the grammar's pools
 
 DOMAINS: dict[str, tuple] = {
     "view": ("normal", "fluid", "occluded", "outside"),
@@ -363,15 +365,19 @@ def build_records(cfg: Config) -> tuple[list[dict], list[dict]]:
             seed = int(np.random.SeedSequence([cfg.seed, v, c, 2]).generate_state(1)[0])
             jobs.append({"video_id": vid, "frames": frames, "scene": s, "seed": seed, "hue": hue})
             for qtype, ans in clip["questions"]:
-                qt = CATALOG[qtype]
-                ph = TEST_PHRASING if test else int(rng.choice(TRAIN_PHRASINGS))
+                qt, rid = CATALOG[qtype], f"qa_{n:06d}"
+                if test:
+                    question, ph = qt.phrasings[TEST_PHRASING], TEST_PHRASING
+                else:
+                    question = grammar.draw(qtype, f"{vid}/{rid}", cfg.seed)
+                    ph = grammar.phrasing_index(qtype, question)  # -1 unless a catalog one
                 records.append(
                     {
-                        "id": f"qa_{n:06d}",
+                        "id": rid,
                         "video_id": vid,
                         "frames": frames,
                         "frame_numbers": numbers,
-                        "question": qt.phrasings[ph],
+                        "question": question,
                         "question_type": qtype,
                         "support_frames": scn.FRAMES,
                         "total_frames": scn.FRAMES,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from data import synth
+from data import grammar, synth
 from data.catalog import CATALOG, TYPE_NAMES
 from data.schema import frame_path, load_jsonl
 
@@ -38,7 +38,10 @@ def test_layout_and_schema(ds):
                 assert im.size == (48, 48) and im.format == "JPEG"
         qt = CATALOG[r["question_type"]]
         assert r["answer"] == qt.answers[r["short_answer"]]
-        assert r["question"] == qt.phrasings[r["phrasing"]]
+        if r["phrasing"] == grammar.GRAMMAR_PHRASING:  # a wording of the grammar's own
+            assert r["question"] in grammar.wordings(r["question_type"])
+        else:
+            assert r["question"] == qt.phrasings[r["phrasing"]]
         # the answer is what the clip's scene shows, and the caption describes that scene
         assert synth.answer_of(r["question_type"], r["scene"]) == r["short_answer"]
         assert r["caption"] == synth.caption(r["scene"])
@@ -85,10 +88,20 @@ def test_heldout_video_and_phrasing(ds):
     test_video = synth.video_ids(3)[-1]
     assert {r["video_id"] for r in splits["test"]} == {test_video}
     assert {r["phrasing"] for r in splits["test"]} == {synth.TEST_PHRASING}
+    for r in splits["test"]:
+        assert r["question"] == CATALOG[r["question_type"]].phrasings[synth.TEST_PHRASING]
+    held = {grammar.norm(CATALOG[t].phrasings[synth.TEST_PHRASING]) for t in TYPE_NAMES}
     for s in ("train", "eval"):
         assert splits[s], s
         assert test_video not in {r["video_id"] for r in splits[s]}
         assert synth.TEST_PHRASING not in {r["phrasing"] for r in splits[s]}
+        assert not {grammar.norm(r["question"]) for r in splits[s]} & held
+        # the grammar's draw for the record's key, so mostly wordings of its own
+        for r in splits[s]:
+            key = f"{r['video_id']}/{r['id']}"
+            assert r["question"] == grammar.draw(r["question_type"], key, seed=0)
+    asked = [r for s in ("train", "eval") for r in splits[s]]
+    assert len({r["question"] for r in asked}) > 0.9 * len(asked)  # hardly a wording twice
 
 
 def test_same_seed_same_bytes(ds, tmp_path):
