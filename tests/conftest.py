@@ -85,3 +85,14 @@ def spoken(tmp_path_factory) -> Path:
     )
     speak(data, workers=1)
     return data
+
+
+@pytest.fixture(scope="session")
+def whisper_tiny_en(tmp_path_factory) -> Path:
+    """Pretrained Whisper tiny.en converted from the installed wheel (model.whisper_ct2, ~8 s)."""
+    import torch
+
+    from model.whisper_ct2 import convert
+
+    torch.set_num_threads(1)  # 2 shared cores
+    return convert(None, tmp_path_factory.mktemp("whisper") / "tiny.en")

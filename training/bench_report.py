@@ -111,7 +111,7 @@ def markdown(res: dict) -> str:
         f"- ASR model: {res['asr_model']}"
         + (
             " (decoding forced to the reference transcript's token count + 1)"
-            if g["asr_tokens_forced"]
+            if g.get("asr_tokens_forced")  # results from the untrained ASR
             else ""
         )
         + (
