@@ -65,7 +65,7 @@ def read_dataset(data_dir: str | Path) -> list[dict]:
 
 
 @st.cache_data(show_spinner="Loading the dataset…", max_entries=4)
-def _cached(data_dir: str, _stamp: tuple) -> list[dict]:
+def _cached(data_dir: str, version: tuple) -> list[dict]:  # version: hashed, unlike _names
     return read_dataset(data_dir)
 
 

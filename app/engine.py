@@ -52,7 +52,7 @@ def _stamp(path: Path) -> float:
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _load(checkpoint: str, device: str | None, _stamp: float) -> Engine:
+def _load(checkpoint: str, device: str | None, version: float) -> Engine:  # version: hashed
     from model import Predictor  # torch and transformers load here, on the Ask page only
 
     start = time.perf_counter()

@@ -26,12 +26,19 @@ NOTICE = "Research demo — not for clinical use"
 _MARKUP = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
 
 
+# GFM links bare URLs and e-mail addresses even when escaped: an invisible word joiner (U+2060)
+# after the scheme or before the @ keeps them text
+_AUTOLINK = re.compile(r"(?i)\b(https?|ftp|mailto|xmpp|www)(?=[:.])|(?=@)")
+JOINER = "\u2060"
+
+
 def plain(value: object, limit: int = 1000) -> str:
-    """`value` as Markdown that shows exactly its text: no link, image, HTML, colour or math
-    from a URL, an uploaded file's name or a data file; one line, at most `limit` characters."""
+    """`value` as Markdown that shows its text: no link, image, HTML, colour or math from a
+    URL, an uploaded file's name or a data file; one line, at most `limit` characters."""
     text = " ".join(str(value).split())
     if len(text) > limit:
         text = text[: limit - 1] + "…"
+    text = _AUTOLINK.sub(lambda m: (m.group(1) or "") + JOINER, text)
     return _MARKUP.sub(r"\\\1", text)
 
 

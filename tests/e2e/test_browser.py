@@ -322,3 +322,112 @@ def test_four_sessions_asking_at_once_get_their_own_answers(server, browser, sta
     shoot(pages[0], "session")
     for c in contexts:
         c.close()
+
+
+# --- hostile input: a server started from another folder, links and data nobody should trust ---
+
+INJECTED_LINK = "[Session expired - log in again](http://evil.example/login)/x"
+INJECTED_IMAGE = "![i](http://evil.example/p.png)/x"
+HTML_ID = "<img src=x onerror=window.__pwned=1>"
+
+
+def _listening(port: int) -> list[str]:
+    """Local addresses (hex, as /proc/net/tcp* writes them) listening on `port`."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as fh:
+            for line in fh.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                addr, _, hexport = local.partition(":")
+                if state == "0A" and int(hexport, 16) == port:  # 0A: LISTEN
+                    found.append(addr)
+    return found
+
+
+def _loopback(addr: str) -> bool:
+    if len(addr) == 8:  # IPv4, little-endian: 127.x.x.x ends in 7F
+        return addr.endswith("7F")
+    v4_mapped = addr.startswith("0000000000000000FFFF0000") and addr.endswith("7F")
+    return addr == "00000000000000000000000001000000" or v4_mapped  # ::1
+
+
+@pytest.fixture(scope="module")
+def elsewhere(tmp_path_factory):
+    """The app served by `python -m streamlit run /abs/app/main.py` started in an unrelated
+    folder, with no port or address flags: only its own config can harden it."""
+    tmp = tmp_path_factory.mktemp("elsewhere")
+    data = make_dataset(tmp / "data", samples_per_video=4)
+    port = _free_port()
+    log = tmp / "streamlit.log"
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"),
+        "--server.port", str(port),
+        "--", "--data", str(data), "--checkpoint", str(tmp / "none"), "--runs", str(tmp / "runs"),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HOME": str(tmp)}  # no user config.toml
+    with log.open("w") as fh:
+        proc = subprocess.Popen(cmd, cwd=tmp, stdout=fh, stderr=subprocess.STDOUT, env=env)
+    url = f"http://localhost:{port}"
+    try:
+        deadline = time.time() + 90
+        while not _listening(port) or proc.poll() is not None:
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"streamlit did not come up:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield {"url": url, "port": port, "data": data, "root": tmp}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_started_elsewhere_the_server_is_hardened_and_links_and_ids_stay_text(elsewhere, browser):
+    import urllib.parse
+
+    # bound to this machine only, whatever the folder it was started from
+    addrs = _listening(elsewhere["port"])
+    assert addrs and all(_loopback(a) for a in addrs), addrs
+
+    page = browser.new_page(viewport=VIEW)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(f"{elsewhere['url']}/?clip={urllib.parse.quote(INJECTED_LINK, safe='')}")
+    settle(page)
+    warning = page.locator("[data-testid='stAlertContentWarning']").first
+    warning.wait_for(timeout=60_000)
+    shown = warning.inner_text().replace("\u2060", "")  # word joiners keep URLs unlinked
+    assert INJECTED_LINK in shown  # the text as sent, not a link
+    assert warning.locator("a").count() == 0
+    assert page.locator("a[href*='evil.example']").count() == 0
+    for path in (str(elsewhere["data"]), str(elsewhere["root"]), str(ROOT)):
+        assert path not in shown
+
+    page.goto(f"{elsewhere['url']}/?clip={urllib.parse.quote(INJECTED_IMAGE, safe='')}")
+    settle(page)
+    page.locator("[data-testid='stAlertContentWarning']").first.wait_for(timeout=60_000)
+    assert page.locator("img[src*='evil.example']").count() == 0
+
+    # the upload cap is the config's 10 MB, and the page says so
+    page.get_by_text("Upload", exact=True).click()
+    settle(page)
+    dropzone = page.locator("[data-testid='stFileUploaderDropzone']").inner_text()
+    assert "10MB" in dropzone.replace(" ", ""), dropzone
+    assert "10 MB" in page.locator("[data-testid='stFileUploader']").inner_text()
+
+    # a record id holding HTML, written while the server runs: refused, and shown as text
+    samples = elsewhere["data"] / "samples.jsonl"
+    lines = samples.read_text().splitlines()
+    lines[0] = json.dumps({**json.loads(lines[0]), "id": HTML_ID})
+    samples.write_text("\n".join(lines) + "\n")
+    page.goto(elsewhere["url"])
+    settle(page)
+    error = page.locator("[data-testid='stAlertContentError']").first
+    error.wait_for(timeout=60_000)
+    assert HTML_ID in error.inner_text().replace("\u2060", "")
+    assert page.locator("img[src='x']").count() == 0
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert not [u for u in requests if urllib.parse.urlparse(u).hostname == "evil.example"]
+    page.close()
