@@ -27,7 +27,11 @@ from data.score import is_correct_strict, load_predictions, prediction_key, word
 
 def _rows(path: Path) -> list[dict]:
     path = Path(path)
-    return load_predictions(path / "predictions.jsonl" if path.is_dir() else path)
+    path = path / "predictions.jsonl" if path.is_dir() else path
+    rows = load_predictions(path)
+    if not rows:
+        raise DataError(f"{path}: no predictions")
+    return rows
 
 
 def pair(a: list[dict], b: list[dict]) -> list[tuple[dict, dict]]:

@@ -15,7 +15,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from data.catalog import CATALOG
@@ -155,37 +155,54 @@ def _bad(where: str, msg: str, skip_bad: bool) -> None:
     print(f"skipping bad line {where}: {msg}", file=sys.stderr)
 
 
+def json_lines(path: str | Path) -> Iterator[tuple[int, object]]:
+    """(line number, value) for each non-blank line of a JSONL file. A line that is not UTF-8,
+    not JSON or nested too deeply yields a DataError as its value (not raised: the caller
+    raises or skips it); a path that is not a readable file raises DataError."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file" + (" (a folder)" if path.is_dir() else ""))
+    try:
+        fh = path.open("rb")
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read ({e.strerror})") from None
+    with fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue  # blank lines (a trailing newline) carry no record
+            try:
+                yield lineno, json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                yield lineno, DataError(f"not UTF-8 (byte {e.start + 1} of the line)")
+            except json.JSONDecodeError as e:
+                yield lineno, DataError(f"malformed JSON ({e.msg} at column {e.colno})")
+            except RecursionError:
+                yield lineno, DataError("JSON nested too deeply")
+
+
 def load_jsonl(path: str | Path, skip_bad: bool = False) -> list[dict]:
     """All records of a JSONL file, each validated; duplicate (video_id, id) keys are errors.
 
     skip_bad=True reports each bad line on stderr and skips it instead of raising.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
     records: list[dict] = []
     seen: dict[tuple[str, str], int] = {}
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            where = f"{path}:{lineno}"
-            if not line.strip():
-                continue  # blank lines (a trailing newline) carry no record
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                _bad(where, f"malformed JSON ({e.msg} at column {e.colno})", skip_bad)
-                continue
-            try:
-                validate_record(rec)
-            except DataError as e:
-                _bad(where, str(e), skip_bad)
-                continue
-            key = record_key(rec)
-            if key in seen:
-                _bad(where, f"duplicate key {key} (first at line {seen[key]})", skip_bad)
-                continue
-            seen[key] = lineno
-            records.append(rec)
+    for lineno, rec in json_lines(path):
+        where = f"{path}:{lineno}"
+        try:
+            if isinstance(rec, DataError):
+                raise rec
+            validate_record(rec)
+        except DataError as e:
+            _bad(where, str(e), skip_bad)
+            continue
+        key = record_key(rec)
+        if key in seen:
+            _bad(where, f"duplicate key {key} (first at line {seen[key]})", skip_bad)
+            continue
+        seen[key] = lineno
+        records.append(rec)
     return records
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from data.catalog import CATALOG, TYPE_NAMES, get
-from data.schema import DataError, load_jsonl
+from data.schema import DataError, json_lines, load_jsonl
 
 INVALID = "invalid"  # confusion-matrix column for answers naming no option or several
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
@@ -273,12 +273,11 @@ def load_predictions(path: str | Path, skip_bad: bool = False) -> list[dict]:
     Each row gets `predicted_answer`; bad lines raise DataError naming file:line."""
     path = Path(path)
     rows, seen = [], {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for lineno, row in json_lines(path):
         where = f"{path}:{lineno}"
         try:
-            row = json.loads(line)
+            if isinstance(row, DataError):
+                raise row
             if not isinstance(row, dict):
                 raise DataError("line is not a JSON object")
             for f in ("question_type", "short_answer"):
@@ -288,12 +287,14 @@ def load_predictions(path: str | Path, skip_bad: bool = False) -> list[dict]:
                 raise DataError(f"unknown question_type {row['question_type']!r}")
             row["predicted_answer"] = _prediction(row)
             key = prediction_key(row)
+            if not all(k is None or isinstance(k, str | int) for k in key):
+                raise DataError(f"id or video_id is a {type(key[1]).__name__}, not a name")
             if key[1] is not None:
                 if key in seen:
                     raise DataError(f"duplicate key {key} (first at line {seen[key]})")
                 seen[key] = lineno
-        except (json.JSONDecodeError, DataError) as e:
-            msg = f"{where}: {e.msg if isinstance(e, json.JSONDecodeError) else e}"
+        except DataError as e:
+            msg = f"{where}: {e}"
             if not skip_bad:
                 raise DataError(msg) from None
             print(f"skipping bad line {msg}", file=sys.stderr)
@@ -363,7 +364,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         rows = load_predictions(args.predictions, skip_bad=args.skip_bad)
-        prior = blind_prior(load_jsonl(args.train, args.skip_bad)) if args.train else None
+        if not rows:  # a table of n = 0 would read as a result
+            raise DataError(f"{args.predictions}: no predictions to score")
+        prior = None
+        if args.train:
+            train = load_jsonl(args.train, args.skip_bad)
+            if not train:  # an empty prior would be 0% and every lift look large
+                raise DataError(f"{args.train}: no train records to take the prior from")
+            prior = blind_prior(train)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -191,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     test_videos = [v for item in args.test_videos for v in item.split(",") if v]
     try:
         records = [r for f in files for r in load_jsonl(f, skip_bad=args.skip_bad)]
+        if not records:
+            raise DataError(f"{', '.join(map(str, files))}: no records to split")
         splits = split_records(records, test_videos, args.eval_fraction, args.seed, args.gap)
     except (DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

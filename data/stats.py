@@ -172,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         files = resolve_inputs(args.inputs)
         splits = {n: load_jsonl(f, skip_bad=args.skip_bad) for n, f in files.items()}
+        if not any(splits.values()):  # a table of zeros would read as a result
+            raise DataError(f"{', '.join(map(str, files.values()))}: no records")
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -374,3 +374,118 @@ def test_the_hardened_settings_are_read_wherever_the_server_starts(tmp_path):
             env={**os.environ, "HOME": str(tmp_path)},  # no user-level config.toml either
         )
         assert out.stdout.strip() == "['localhost', 10, 'none', False, True]", (cwd, out)
+
+
+# --- 5, 6. every CLI: one `error:` line naming the file (and line), never a traceback or n = 0 ---
+
+
+def record(i: int, video: str = "v1") -> dict:
+    numbers = [100 * i + 4 * k for k in range(8)]
+    return {
+        "id": f"qa_{i:04d}", "video_id": video, "frames": [f"{video}_{n}" for n in numbers],
+        "frame_numbers": numbers, "question": "Is the scope outside the patient?",
+        "question_type": "scope_outside", "support_frames": 8, "total_frames": 8,
+        "support_ratio": 1.0, "support_percentage": 100.0,
+        "answer": "No, the scope stays within the patient.", "short_answer": "no",
+    }  # fmt: skip
+
+
+def jsonl(rows: list[dict]) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+
+
+GOOD = jsonl([record(1), record(2, "v2")])
+BAD_LINES = {  # what line 2 holds -> what the error says about it
+    "not UTF-8": (b'{"id": "qa_\xff"}', "not UTF-8"),
+    "nested": (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    "a list": (b"[1, 2]", "not a"),
+}
+
+
+def cli_cases(tmp_path: Path) -> dict[str, Callable[[Path], tuple[Callable, list[str]]]]:
+    """CLI name -> (file under test) -> (main, argv) reading that file."""
+    from data import compare, score, split, stats
+    from training import evaluate
+
+    preds = tmp_path / "good_predictions.jsonl"
+    preds.write_bytes(jsonl([{**record(1), "prediction": "no"}]))
+    data = tmp_path / "data"
+    (data / "splits").mkdir(parents=True)
+    (data / "splits" / "train.jsonl").write_bytes(GOOD)
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "graft_config.json").write_text("{}")  # never loaded: the data fails first
+
+    def on_split(path: Path) -> tuple[Callable, list[str]]:
+        test = data / "splits" / "test.jsonl"
+        test.unlink(missing_ok=True)
+        if path.is_dir():
+            test.mkdir()
+        elif path.exists():
+            test.write_bytes(path.read_bytes())
+        return evaluate.main, ["--checkpoint", str(ckpt), "--data", str(data),
+                               "--out", str(tmp_path / "eval")]  # fmt: skip
+
+    return {
+        "score": lambda p: (score.main, [str(p)]),
+        "score --train": lambda p: (score.main, [str(preds), "--train", str(p)]),
+        "stats": lambda p: (stats.main, [str(p)]),
+        "split": lambda p: (split.main, [str(p), "--test-videos", "v1", "--out", str(tmp_path)]),
+        "compare": lambda p: (compare.main, [str(preds), str(p)]),
+        "evaluate": on_split,
+    }
+
+
+CLIS = ("score", "score --train", "stats", "split", "compare", "evaluate")
+
+
+@pytest.mark.parametrize("cli", CLIS)
+@pytest.mark.parametrize("bad", BAD_LINES)
+def test_a_bad_line_is_named_by_file_and_line(tmp_path, capsys, cli, bad):
+    content, message = BAD_LINES[bad]
+    path = tmp_path / "input.jsonl"
+    path.write_bytes(jsonl([{**record(1), "prediction": "no"}]) + content + b"\n")
+    main, argv = cli_cases(tmp_path)[cli](path)
+    assert main(argv) == 2
+    named = "test.jsonl" if cli == "evaluate" else str(path)
+    one_error_line(capsys.readouterr().err, f"{named}:2: ", message)
+
+
+@pytest.mark.parametrize("cli", CLIS)
+@pytest.mark.parametrize("bad", ["missing", "folder", "empty"])
+def test_a_missing_empty_or_folder_input_is_refused(tmp_path, capsys, cli, bad):
+    path = tmp_path / "input.jsonl"
+    if bad == "folder":
+        path.mkdir()
+    elif bad == "empty":
+        path.write_bytes(b"")
+    main, argv = cli_cases(tmp_path)[cli](path)
+    assert main(argv) == 2
+    named = "test.jsonl" if cli == "evaluate" else str(path)
+    want = {"missing": "no such file", "folder": "no such file", "empty": "no "}[bad]
+    if cli == "stats" and bad == "folder":  # a folder is a dataset to data.stats
+        want = "no splits/*.jsonl and no samples.jsonl"
+    one_error_line(capsys.readouterr().err, named, want)
+    assert not (tmp_path / "eval" / "run.json").exists()  # nothing left behind
+
+
+def test_skip_bad_reports_a_non_utf8_line_and_goes_on(tmp_path, capsys):
+    from data.score import main
+
+    path = tmp_path / "p.jsonl"
+    row = {**record(1), "prediction": "no"}
+    path.write_bytes(jsonl([row]) + b'{"id": "\xff"}\n' + jsonl([{**row, "id": "qa_9"}]))
+    assert main([str(path), "--skip-bad"]) == 0
+    err = capsys.readouterr().err
+    assert f"skipping bad line {path}:2: not UTF-8" in err and "Traceback" not in err
+
+
+def test_an_empty_train_file_gives_no_prior_and_no_lift(tmp_path, capsys):
+    """It gave a 0% prior and "lift +75 pts"."""
+    from data.score import main
+
+    preds, train = tmp_path / "p.jsonl", tmp_path / "train.jsonl"
+    preds.write_bytes(jsonl([{**record(1), "prediction": "no"}]))
+    train.write_bytes(b"\n")
+    assert main([str(preds), "--train", str(train)]) == 2
+    one_error_line(capsys.readouterr().err, str(train), "no train records")
