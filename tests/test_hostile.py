@@ -151,9 +151,10 @@ def rows_of(out: Path) -> list[tuple[str, str]]:
 
 
 def one_error_line(err: str, *needles: str) -> None:
-    """A CLI's refusal: one `error:` line naming what is wrong, no traceback."""
-    lines = [x for x in err.splitlines() if x.strip() and not x.startswith(("eval ", "\r"))]
+    """A CLI's refusal: one `error:` line, at the start of its own line (not after a progress
+    bar), naming what is wrong; no traceback."""
     assert "Traceback" not in err, err
+    lines = [x for x in err.split("\n") if "error: " in x]
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
@@ -489,3 +490,45 @@ def test_an_empty_train_file_gives_no_prior_and_no_lift(tmp_path, capsys):
     train.write_bytes(b"\n")
     assert main([str(preds), "--train", str(train)]) == 2
     one_error_line(capsys.readouterr().err, str(train), "no train records")
+
+
+def test_evaluate_names_or_skips_unreadable_frames_and_recordings(
+    spoken, tiny_checkpoint, tmp_path, capsys, bombs
+):
+    from data.schema import load_jsonl
+    from training.evaluate import main
+
+    data = tmp_path / "data"
+    shutil.copytree(spoken, data)
+    test = load_jsonl(data / "splits" / "test.jsonl")
+    clip = test[0]["frames"]  # a broken frame breaks every question on its clip
+    on_clip = [r for r in test if r["frames"] == clip]
+    other = [r for r in test if r["frames"] != clip]
+    frame = data / "frames" / test[0]["video_id"] / f"{clip[3]}.jpg"
+    frame.write_bytes(b"\xff\xd8 not a jpeg")
+    (data / other[0]["audio"]).write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + bytes(64))
+    (data / other[1]["audio"]).write_bytes(bombs["rate_1hz.wav"])  # refused before decoding
+    out = tmp_path / "eval"
+    argv = ["--checkpoint", str(tiny_checkpoint), "--data", str(data), "--out", str(out)]
+    assert main(argv) == 2
+    one_error_line(capsys.readouterr().err, str(frame), "unreadable", "--skip-bad")
+    assert main([*argv, "--skip-bad"]) == 0
+    err = capsys.readouterr().err
+    expect = [(r, "unreadable") for r in on_clip]
+    expect += [(other[0], "cannot decode"), (other[1], "sample rate 1 Hz")]
+    for rec, why in expect:
+        said = f"skipping sample ('{rec['video_id']}', '{rec['id']}'): "
+        assert said in err and why in err.split(said)[1].split("\n")[0]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n"] == len(test) - len(expect) and len(summary["skipped"]) == len(expect)
+    assert main(["--rescore", str(out)]) == 0  # skipped samples do not break a rescore
+
+
+def test_evaluate_without_a_checkpoint_leaves_nothing_behind(spoken, tmp_path, capsys):
+    from training.evaluate import main
+
+    out = tmp_path / "eval"
+    argv = ["--checkpoint", str(tmp_path / "nope"), "--data", str(spoken), "--out", str(out)]
+    assert main(argv) == 2
+    one_error_line(capsys.readouterr().err, str(tmp_path / "nope"), "not a checkpoint")
+    assert not out.exists()
