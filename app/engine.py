@@ -99,8 +99,11 @@ def prime(eng: Engine, frames: list) -> bool:
 
 def explain(err: Exception) -> str:
     """A message for the page, never a traceback: bad audio is the user's to fix, the rest ours."""
-    if type(err).__name__ == "AudioError":  # model.AudioError, matched without importing torch
+    kind = type(err).__name__  # matched by name: this module imports no torch
+    if kind in ("AudioError", "AudioShapeError"):
         return f"The model could not use this audio: {err}"
+    if kind == "CheckpointError":  # the files are at fault, not the question
+        return f"The model could not be loaded from its checkpoint: {err}"
     if isinstance(err, MemoryError | RuntimeError) and "memory" in str(err).lower():
         return f"The model ran out of memory on this question ({err}). Try again in a moment."
     return f"The model failed on this question ({type(err).__name__}: {err})."

@@ -19,6 +19,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -38,6 +40,29 @@ from model.graft import AudioQwen2VL, graft_modules
 from model.processor import GraftProcessor
 
 PROJECTOR_FILE = "projector.safetensors"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded; the message names the file and what to do."""
+
+
+@contextmanager
+def _naming(
+    what: Path | str, fix: str = "copy the checkpoint again or rebuild it"
+) -> Iterator[None]:
+    """Errors inside become a CheckpointError naming `what` (safetensors and transformers
+    name neither the file nor the cause: "incomplete metadata", "look at the above report")."""
+    try:
+        yield
+    except (CheckpointError, MemoryError, torch.OutOfMemoryError):
+        raise  # running out of memory is no fault of the files
+    except Exception as e:  # SafetensorError, OSError, ValueError, RuntimeError...
+        why = str(e).strip() or type(e).__name__
+        if "ignore_mismatched_sizes" in why:
+            why = "its weights do not fit its config.json (sizes differ)"
+        raise CheckpointError(f"{what}: {why}; {fix}") from e
+
+
 BASE_DIR = "base"
 AUDIO_DIR = "audio_encoder"
 ADAPTER_DIR = "adapter"
@@ -96,17 +121,18 @@ def load_projector(folder: Path, model: AudioQwen2VL, cfg: GraftConfig) -> None:
     path = folder / PROJECTOR_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing projector weights")
-    state = load_file(str(path))
+    with _naming(path):
+        state = load_file(str(path))
     own = {f"projector.{k}": v for k, v in model.projector.state_dict().items()}
     if model.vision_pos is not None:
         own |= {f"vision_pos.{k}": v for k, v in model.vision_pos.state_dict().items()}
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
-        raise ValueError(f"{path}: missing {missing}, unexpected {unexpected}")
+        raise CheckpointError(f"{path}: missing {missing}, unexpected {unexpected}")
     for k, v in state.items():
         if v.shape != own[k].shape:
-            raise ValueError(
+            raise CheckpointError(
                 f"{path}: {k} has shape {tuple(v.shape)} but the model expects "
                 f"{tuple(own[k].shape)} (audio d_model {cfg.audio_dim} -> text hidden "
                 f"{cfg.text_dim}); the projector was trained for another base/encoder"
@@ -170,16 +196,21 @@ def load_checkpoint(
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such checkpoint folder")
-    cfg = GraftConfig.from_json(folder)
+    with _naming(folder / "graft_config.json"):
+        cfg = GraftConfig.from_json(folder)
     dev = pick_device(device)
     q = cfg.quantisation == "nf4" and dev.type == "cuda" if quantize is None else quantize
-    model, processor = build_model(cfg, dev, q, folder=folder)
+    with _naming(f"{folder} (base {cfg.base_model}, audio encoder {cfg.audio_encoder})"):
+        model, processor = build_model(cfg, dev, q, folder=folder)
     with torch.no_grad():
         load_projector(folder, model, cfg)
     if (folder / ADAPTER_DIR).is_dir():
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(folder / ADAPTER_DIR), is_trainable=trainable)
+        with _naming(folder / ADAPTER_DIR):
+            model = PeftModel.from_pretrained(
+                model, str(folder / ADAPTER_DIR), is_trainable=trainable
+            )
         if merge and not q:
             model = model.merge_and_unload()
     model.eval()

@@ -532,3 +532,58 @@ def test_evaluate_without_a_checkpoint_leaves_nothing_behind(spoken, tmp_path, c
     assert main(argv) == 2
     one_error_line(capsys.readouterr().err, str(tmp_path / "nope"), "not a checkpoint")
     assert not out.exists()
+
+
+# --- 7. a broken checkpoint names the file at fault, in every path --------------------------
+
+
+@pytest.fixture(scope="module")
+def broken_checkpoints(tiny_checkpoint, tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("broken")
+    truncated, wider = root / "truncated", root / "wider"
+    for c in (truncated, wider):
+        shutil.copytree(tiny_checkpoint, c)
+    proj = truncated / "projector.safetensors"
+    proj.write_bytes(proj.read_bytes()[:100])  # a copy cut short
+    cfg = json.loads((wider / "base" / "config.json").read_text())
+    text = cfg.get("text_config", cfg)
+    text["hidden_size"] *= 2  # a config that no longer fits the weights beside it
+    (wider / "base" / "config.json").write_text(json.dumps(cfg))
+    return {"truncated": truncated, "wider": wider}
+
+
+@pytest.mark.parametrize(
+    ("which", "named", "why"),
+    [
+        ("truncated", "projector.safetensors", "header"),
+        ("wider", "base", "weights do not fit its config.json"),
+    ],
+)
+def test_a_broken_checkpoint_says_which_file(broken_checkpoints, which, named, why, capsys):
+    from model import Predictor
+    from model.checkpoint import CheckpointError
+
+    ckpt = broken_checkpoints[which]
+    with pytest.raises(CheckpointError, match=rf"^{ckpt}.*{named}.*{why}.*rebuild it"):
+        Predictor.from_checkpoint(ckpt, device="cpu")
+    capsys.readouterr()
+
+
+def test_evaluate_and_the_app_name_a_broken_checkpoint(
+    broken_checkpoints, spoken, app_env, tmp_path, capsys
+):
+    from training.evaluate import main
+
+    proj = broken_checkpoints["truncated"] / "projector.safetensors"
+    argv = ["--checkpoint", str(proj.parent), "--data", str(spoken), "--out", str(tmp_path / "e")]
+    assert main([*argv, "--limit", "2"]) == 2
+    one_error_line(capsys.readouterr().err, str(proj), "rebuild it")
+
+    app_env.setenv("SURGVIVQA_CHECKPOINT", str(proj.parent))
+    at = app_test()
+    at.run()
+    at.button(key="answer").click().run(timeout=300)
+    assert not at.exception
+    error = unescape("\n".join(e.value for e in at.error))
+    assert "could not be loaded from its checkpoint" in error and str(proj) in error
+    assert "failed on this question" not in error

@@ -291,6 +291,7 @@ def _run(
 ) -> dict:  # fmt: skip
     """evaluate's answering and summary, under the folder's lock."""
     from model import AudioError, Predictor  # torch-heavy: imported only when evaluating
+    from model.checkpoint import CheckpointError
 
     pred_path = out / "predictions.jsonl"
     done, repeated = read_done(pred_path)
@@ -309,7 +310,10 @@ def _run(
     if not skip_bad:
         skipped = {}
     if predictor is None and todo:
-        predictor = Predictor.from_checkpoint(checkpoint, device=device)
+        try:
+            predictor = Predictor.from_checkpoint(checkpoint, device=device)
+        except (CheckpointError, FileNotFoundError) as e:  # they name the file at fault
+            raise DataError(str(e)) from e
     policy = predictor.audio_policy(audio_tokens) if audio_tokens and todo else nullcontext()
     bar = tqdm(
         total=len(records),
