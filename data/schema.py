@@ -206,6 +206,20 @@ def load_jsonl(path: str | Path, skip_bad: bool = False) -> list[dict]:
     return records
 
 
+def _umask() -> int:
+    """The process's umask, read without setting it (Linux), else set and put straight back."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_text(path: str | Path, text: str) -> Path:
     """Write text atomically (temp file in the same folder, then os.replace): a reader sees
     the old file or the new one, never half of one; an interrupted write leaves no temp file."""
@@ -215,6 +229,7 @@ def write_text(path: str | Path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: give what open() would
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

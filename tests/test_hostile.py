@@ -587,3 +587,46 @@ def test_evaluate_and_the_app_name_a_broken_checkpoint(
     error = unescape("\n".join(e.value for e in at.error))
     assert "could not be loaded from its checkpoint" in error and str(proj) in error
     assert "failed on this question" not in error
+
+
+# --- 8. smaller: one rule for short audio, clean audio messages, file modes ----------------------
+
+
+def test_the_model_path_refuses_audio_the_app_refuses(proc):
+    from model.processor import AudioError
+
+    one_sample = wav(np.array([0.5], dtype=np.float32))
+    for src in (one_sample, tone(0.2)):  # the app's rule: under 0.3 s is no question
+        with pytest.raises(AudioError, match=r"under the 0\.3 s"):
+            proc.audio_features(src)
+        with pytest.raises(capture.QuestionError, match="too short"):
+            capture.decode(src if isinstance(src, bytes) else wav(src), "q.wav")
+    assert proc.audio_features(tone(0.35))[1] > 0
+
+
+def test_audio_errors_name_the_source_not_an_object_repr():
+    from model.processor import AudioError
+
+    garbage = b"RIFF\x00\x00garbage that is no wav at all" + bytes(100)
+    with pytest.raises(AudioError) as e:
+        load_audio(garbage)
+    assert str(e.value).startswith("<135 bytes>: cannot decode audio")
+    assert "object at 0x" not in str(e.value)
+    with pytest.raises(capture.QuestionError) as q:
+        capture.decode(garbage, "question.ogg")
+    assert str(q.value).startswith("Could not read question.ogg as audio: cannot decode")
+    assert "object at 0x" not in str(q.value) and "bytes>" not in str(q.value)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_written_files_follow_the_umask(tmp_path, umask):
+    """Splits, summary.json and run.json were 0600 whatever the umask (mkstemp's mode)."""
+    from data.schema import write_jsonl, write_text
+
+    old = os.umask(umask)
+    try:
+        paths = [write_text(tmp_path / "run.json", "{}\n"), write_jsonl(tmp_path / "s.jsonl", [])]
+    finally:
+        os.umask(old)
+    for path in paths:
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, oct(path.stat().st_mode)
