@@ -630,3 +630,27 @@ def test_written_files_follow_the_umask(tmp_path, umask):
         os.umask(old)
     for path in paths:
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask, oct(path.stat().st_mode)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("run.json", b"\xff\xfe", "unreadable"),
+        ("run.json", b"[1]", "not a JSON object"),
+        ("run.json", b'{"checkpoint": "c"}', "no data, split, mode, ablation"),
+        ("summary.json", b"[" * 100_000, "unreadable"),
+        ("summary.json", b'{"skipped": [1]}', "malformed 'skipped'"),
+    ],
+)
+def test_rescore_names_a_damaged_run_file(
+    spoken, tiny_checkpoint, tmp_path, capsys, name, content, message
+):
+    from training.evaluate import main
+
+    out = tmp_path / "eval"
+    argv = ["--checkpoint", str(tiny_checkpoint), "--data", str(spoken), "--out", str(out)]
+    assert main([*argv, "--limit", "2"]) == 0
+    (out / name).write_bytes(content)
+    capsys.readouterr()
+    assert main(["--rescore", str(out)]) == 2
+    one_error_line(capsys.readouterr().err, str(out / name), message)

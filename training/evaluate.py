@@ -379,7 +379,15 @@ def rescore(out: str | Path) -> dict:
         raise DataError(f"{out}: no finished evaluation (run.json and summary.json) to rescore")
     with holding(out):
         meta = read_json(out / "run.json")
-        skipped = {tuple(k) for k, _ in read_json(out / "summary.json").get("skipped", [])}
+        bad = [k for k in ("checkpoint", "data", "split", "mode", "ablation")
+               if not isinstance(meta.get(k), str)]  # fmt: skip
+        if bad:
+            raise DataError(f"{out / 'run.json'}: no {', '.join(bad)}")
+        was = read_json(out / "summary.json").get("skipped") or []
+        try:
+            skipped = {(str(v), str(i)) for (v, i), _ in was}
+        except (TypeError, ValueError):
+            raise DataError(f"{out / 'summary.json'}: a malformed 'skipped' list") from None
         records = load_jsonl(Path(meta["data"]) / "splits" / f"{meta['split']}.jsonl")
         done, _ = read_done(out / "predictions.jsonl")
         answered = [record_key(r) in done or record_key(r) in skipped for r in records]
