@@ -301,7 +301,7 @@ def _run(
     rejudge(pred_path, done, records)
     old = out / "summary.json"
     was = read_json(old) if old.is_file() else {}
-    skipped = {tuple(k): why for k, why in was.get("skipped", [])}
+    skipped = skipped_of(old, was)
     todo = [
         (r, s)
         for r, s in zip(records, sources, strict=True)
@@ -383,11 +383,7 @@ def rescore(out: str | Path) -> dict:
                if not isinstance(meta.get(k), str)]  # fmt: skip
         if bad:
             raise DataError(f"{out / 'run.json'}: no {', '.join(bad)}")
-        was = read_json(out / "summary.json").get("skipped") or []
-        try:
-            skipped = {(str(v), str(i)) for (v, i), _ in was}
-        except (TypeError, ValueError):
-            raise DataError(f"{out / 'summary.json'}: a malformed 'skipped' list") from None
+        skipped = set(skipped_of(out / "summary.json", read_json(out / "summary.json")))
         records = load_jsonl(Path(meta["data"]) / "splits" / f"{meta['split']}.jsonl")
         done, _ = read_done(out / "predictions.jsonl")
         answered = [record_key(r) in done or record_key(r) in skipped for r in records]
@@ -399,6 +395,14 @@ def rescore(out: str | Path) -> dict:
             limit=n, quiet=True, ident=meta.get("checkpoint_id"),
             audio_tokens=meta.get("audio_tokens"), skip_bad=bool(skipped),
         )  # fmt: skip
+
+
+def skipped_of(path: Path, summary: dict) -> dict[tuple[str, str], str]:
+    """The samples a --skip-bad run left out, from its summary: (video_id, id) -> why."""
+    try:
+        return {(str(v), str(i)): str(why) for (v, i), why in summary.get("skipped") or []}
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: a malformed 'skipped' list") from None
 
 
 def read_json(path: Path) -> dict:
