@@ -68,7 +68,7 @@ CTX = (
     " at the moment",
 )
 CTX_PAST = ("", " here", " in these frames", " in this clip", " in this video")
-CTX_SHORT = ("", " here", " in these frames", " in this clip", " right now", " on this video")
+CTX_SHORT = ("", " here", " in these frames", " in this clip", " right now", " in this video")
 
 SCOPE = ("scope", "endoscope", "colonoscope")
 SCOPE_CAM = (*SCOPE, "camera")
@@ -308,7 +308,7 @@ FORMS: dict[str, Forms] = {
             "site": ("site", "location", "segment"),
             "holds": ("holds", "contains", "has"),
             "seen": ("seen", "spotted", "found"),
-            "sctx": ("", " here", " in this clip", " on this video"),
+            "sctx": ("", " here", " in this clip", " in this video"),
         },
     ),
     "lesion_size_range": (
@@ -599,6 +599,8 @@ def _expand(template: str, slots: dict[str, tuple[str, ...]]) -> Iterable[str]:
     for values in itertools.product(*(slots[n] for n in names)):
         text = template.format(**dict(zip(names, values, strict=True)))
         text = " ".join(text.split())
+        if re.search(r"\b(\w+) \1\b", text.lower()):  # "pushing in in this clip"
+            continue
         yield text[0].upper() + text[1:] + ("." if text.split()[0] in IMPERATIVE else "?")
 
 

@@ -30,6 +30,7 @@ def test_hundreds_of_distinct_wordings_per_type():
         pool = grammar.wordings(name)
         assert len(pool) >= 300, (name, len(pool))
         assert len({grammar.norm(w) for w in pool}) == len(pool), name  # distinct when spoken
+        assert not [w for w in pool if re.search(r"\b(\w+) \1\b", w.lower())], name
         assert len(grammar.forms(name)) >= 8, name  # sentence forms, not one form's fillings
         # the catalog's train phrasings are part of every pool, the held-out one never
         for i in grammar.TRAIN_PHRASINGS:
