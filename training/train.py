@@ -489,7 +489,8 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
         return 0
     write_text(out / "recipe.json", json.dumps(info, indent=1) + "\n")
     if args.prune:
-        for p in [*out.glob(f"{PREFIX_CHECKPOINT_DIR}-*"), stage0, stage1, out / "init"]:
+        for p in [*out.glob(f"{PREFIX_CHECKPOINT_DIR}-*"), stage0, stage1, out / "init",
+                  out / "whisper"]:  # fmt: skip
             shutil.rmtree(p, ignore_errors=True)
     print(f"done in {info['minutes']:.1f} min -> {out}", file=sys.stderr)
     return 0
