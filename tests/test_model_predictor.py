@@ -157,7 +157,7 @@ def test_answer_batch_matches_one_by_one(pred):
     with pytest.raises(ValueError, match="item 0"):
         pred.answer_batch([{"frames": clip(7)}])
     with pytest.raises(AudioError, match="item 1: .*silent"):
-        pred.answer_batch([items[0], {"frames": clip(7), "audio": np.zeros(800, np.float32)}])
+        pred.answer_batch([items[0], {"frames": clip(7), "audio": np.zeros(16_000, np.float32)}])
 
 
 def test_grounded_answers_are_split_at_the_last_separator():
