@@ -31,6 +31,11 @@ data: $(VENV)/.runtime
 	$(PY) -m data.synth --out $(DATA)
 	$(PY) -m data.tts --data $(DATA)
 
+# The stranger test split: the test clips asked in hand-written wordings by flite, a voice
+# training never hears (apt-get install -y flite).
+stranger: $(DATA)/splits/test.jsonl
+	$(PY) -m data.stranger --data $(DATA)
+
 demo: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	test -f $(CKPT)/graft_config.json || $(MAKE) demo-checkpoint
 	SURGVIVQA_CHECKPOINT=$(CKPT) SURGVIVQA_DATA=$(DATA) \

@@ -171,3 +171,13 @@ def test_phrasing_index():
     qt = CATALOG["nbi_status"]
     assert grammar.phrasing_index("nbi_status", qt.phrasings[5].upper()) == 5
     assert grammar.phrasing_index("nbi_status", "Are we in NBI?") == grammar.GRAMMAR_PHRASING
+
+
+def test_the_stranger_wordings_are_never_produced():
+    from data.stranger import STRANGER
+
+    made = {grammar.norm(w) for t in TYPE_NAMES for w in grammar.wordings(t)}
+    for name, ws in STRANGER.items():
+        for w in ws:
+            assert grammar.norm(w) not in made, (name, w)
+            assert w not in {grammar.draw(name, f"k{i}") for i in range(200)}

@@ -35,7 +35,7 @@ SHAFT = _rx(
 )  # fmt: skip
 OUTSIDE = _rx(
     "outside", "out of the (?:patient|body)", "from the (?:patient|body)",
-    "left the (?:patient|body)", "no longer inside", "in the room", "removed",
+    "left the (?:patient|body)", "no longer inside", "room", "removed",
 )  # fmt: skip
 OCCLUDED = _rx(
     "lens", r"obstruct\w*", r"block\w*", r"cover\w*", "close up", "red out", "against the wall",
@@ -44,18 +44,19 @@ OCCLUDED = _rx(
 MUCOSA = _rx("mucosa", "mucosal", "colon wall", "bowel wall", "lining", "wall")
 FWD = _rx(
     r"advanc\w*", "forward", r"push\w*", "deeper", r"insert\w*", "ahead", "going in",
-    "coming in", "cecum", "in or out",
+    "coming in", "cecum", "in or out", "inward",
 )  # fmt: skip
 BACK = _rx(
     r"withdr\w*", "backward", r"pull\w*", r"retract\w*", "back", "coming out", "going out",
-    "in or out", "drawn back", "backing out", "way out",
+    "in or out", "drawn back", "backing out", "way out", "outward",
 )  # fmt: skip
 DIRECTION = _rx(
     "which way", "which direction", "which movement", "in or out", "kind of", "type of", "what is"
 )
 MOVES = _rx(r"mov\w*", "motion", "movement", "still", "going", "heading", "travelling")
 MOTION = _rx(
-    r"mov\w*", "motion", r"drift\w*", r"shift\w*", r"travel\w*", "direction", "go", "going",
+    r"mov\w*", "motion", r"drift\w*", r"shift\w*", r"travel\w*", r"slid\w*", "direction", "go",
+    "going",
     "heading", "stable", "stationary", "way",
 )  # fmt: skip
 POSITION = _rx(
