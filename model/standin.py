@@ -81,9 +81,17 @@ FULL = Depth()
 CUT = Depth(text_layers=2, vision_depth=2, encoder_layers=2, decoder_layers=2)
 
 
-def qwen_dict(depth: Depth = FULL) -> dict:
-    """The Qwen2-VL-7B-Instruct config (hub layout), cut to `depth`."""
-    d = json.loads(QWEN_JSON.read_text())
+def _merge(d: dict, over: dict | None) -> dict:
+    """d with `over`'s keys replaced; nested dicts (vision_config) merged one level down."""
+    for k, v in (over or {}).items():
+        d[k] = d[k] | v if isinstance(v, dict) and isinstance(d.get(k), dict) else v
+    return d
+
+
+def qwen_dict(depth: Depth = FULL, over: dict | None = None) -> dict:
+    """The Qwen2-VL-7B-Instruct config (hub layout), cut to `depth`; `over`: other changes
+    (a narrow rehearsal model in the benchmark's test)."""
+    d = _merge(json.loads(QWEN_JSON.read_text()), over)
     if depth.text_layers is not None:
         d["num_hidden_layers"] = depth.text_layers
         d["max_window_layers"] = depth.text_layers
@@ -92,9 +100,9 @@ def qwen_dict(depth: Depth = FULL) -> dict:
     return d
 
 
-def whisper_dict(depth: Depth = FULL) -> dict:
+def whisper_dict(depth: Depth = FULL, over: dict | None = None) -> dict:
     """The Whisper large-v3-turbo config (hub layout), cut to `depth`."""
-    d = json.loads(WHISPER_JSON.read_text())
+    d = _merge(json.loads(WHISPER_JSON.read_text()), over)
     if depth.encoder_layers is not None:
         d["encoder_layers"] = d["num_hidden_layers"] = depth.encoder_layers
     if depth.decoder_layers is not None:
@@ -234,8 +242,9 @@ def write_weights(model: torch.nn.Module, folder: Path, fill, skip: tuple[str, .
     return total
 
 
-def write_qwen(folder: Path, depth: Depth = FULL, seed: int = 0) -> int:
-    d = qwen_dict(depth)
+def write_qwen(folder: Path, depth: Depth = FULL, seed: int = 0, over: dict | None = None) -> int:
+    d = qwen_dict(depth, over)
+    folder.mkdir(parents=True, exist_ok=True)
     with torch.device("meta"):
         model = Qwen2VLForConditionalGeneration(Qwen2VLConfig.from_dict(d))
     size = write_weights(model, folder, _Filler(seed, torch.bfloat16))
@@ -245,8 +254,11 @@ def write_qwen(folder: Path, depth: Depth = FULL, seed: int = 0) -> int:
     return size
 
 
-def write_whisper(folder: Path, depth: Depth = FULL, seed: int = 1) -> int:
-    d = whisper_dict(depth)
+def write_whisper(
+    folder: Path, depth: Depth = FULL, seed: int = 1, over: dict | None = None
+) -> int:
+    d = whisper_dict(depth, over)
+    folder.mkdir(parents=True, exist_ok=True)
     cfg = WhisperConfig.from_dict(d)
     with torch.device("meta"):
         model = WhisperForConditionalGeneration(cfg)
@@ -271,23 +283,25 @@ def write_whisper(folder: Path, depth: Depth = FULL, seed: int = 1) -> int:
     return size
 
 
-def write_standins(out: str | Path, depth: Depth = FULL, seed: int = 0) -> tuple[Path, Path]:
-    """(qwen, whisper) stand-in folders under `out`; an existing complete pair is reused."""
+def write_standins(
+    out: str | Path, depth: Depth = FULL, seed: int = 0, over: dict[str, dict] | None = None
+) -> tuple[Path, Path]:
+    """(qwen, whisper) stand-in folders under `out`; an existing complete pair is reused.
+
+    over: {"qwen": {...}, "whisper": {...}} config changes beyond the depth (tests only)."""
     out = Path(out)
+    over = over or {}
     done = out / "COMPLETE"
     qwen, whisper = out / "qwen2-vl-7b-instruct", out / "whisper-large-v3-turbo"
-    want = json.dumps({"depth": depth.__dict__, "seed": seed}, sort_keys=True)
+    want = json.dumps({"depth": depth.__dict__, "seed": seed, "over": over}, sort_keys=True)
     if done.is_file() and done.read_text() == want:
         return qwen, whisper
     out.mkdir(parents=True, exist_ok=True)
+    done.unlink(missing_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out, prefix=".standin."))
     try:
-        for name, writer, s in (
-            (qwen.name, write_qwen, seed),
-            (whisper.name, write_whisper, seed + 1),
-        ):
-            (tmp / name).mkdir()
-            writer(tmp / name, depth, s)
+        write_qwen(tmp / qwen.name, depth, seed, over.get("qwen"))
+        write_whisper(tmp / whisper.name, depth, seed + 1, over.get("whisper"))
         for p in (qwen, whisper):
             if p.exists():
                 shutil.rmtree(p)

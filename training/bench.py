@@ -481,6 +481,11 @@ def targets(res: dict) -> dict:
 
 # -- report --------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--real-shapes" in argv:  # the 7B-shaped GPU benchmark lives in training/bench_real.py
+        from training.bench_real import main as real_main
+
+        return real_main([a for a in argv if a != "--real-shapes"])
     ap = argparse.ArgumentParser(
         prog="python -m training.bench", description=__doc__.split("\n")[0]
     )
@@ -532,6 +537,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="markdown report; its JSON goes beside it (.json)")
     ap.add_argument("--from-json", type=Path, help="only regenerate --out from a saved JSON")
     ap.add_argument("--note", action="append", default=[], help="a line for the report's notes")
+    ap.add_argument(
+        "--real-shapes",
+        action="store_true",
+        help="the Qwen2-VL-7B + Whisper-turbo stand-ins on CUDA (training/bench_real.py; "
+        "--real-shapes --help lists its options)",
+    )
     args = ap.parse_args(argv)
     if args.from_json:
         res = json.loads(args.from_json.read_text())

@@ -1,0 +1,192 @@
+"""The real-scale GPU benchmark's parts that run without a GPU (training/bench_real.py).
+
+The measurements themselves need CUDA; here: the refusal without it, the arguments, the
+arithmetic, the report rendered from a result dict made up for the test, the committed report
+against its JSON, and a rehearsal of every measurement on a narrow stand-in on the CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from training import bench_real as br
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks-gpu.md"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without CUDA")
+def test_refuses_without_cuda_in_one_line():
+    r = subprocess.run(
+        [sys.executable, "-m", "training.bench", "--real-shapes"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "CUDA" in lines[0], r.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--runs", "0"], ["--answer-tokens", "0"], ["--speech-seconds", "31"], ["--depth", "half"]],
+)
+def test_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        br.parse(argv)
+    assert e.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def plan() -> dict:
+    """The --plan result (arithmetic only), as the committed report was made."""
+    torch.set_num_threads(1)
+    res = br.result(br.parse(["--plan"]), ["--plan"])
+    return res | {"device": None, "targets": br.targets(None)}
+
+
+def test_arithmetic(plan):
+    ar = plan["arithmetic"]
+    tk = ar["tokens"]
+    assert tk["per_frame"] == {"112": 16, "384": 169}
+    assert tk["audio"] == {"full": 1500, "trim": 150, "trim+pool:2": 75, "trim+pool:4": 38}
+    # the prompts differ by their audio placeholders alone
+    assert tk["prompt"]["full"] - tk["prompt"]["trim"] == 1500 - 150
+    assert tk["prefix"] == 2 + 8 * (169 + 2) + 2  # <|im_start|> "user\n" then 8 frames
+    assert ar["kv_bytes_per_token"] == 2 * 28 * 4 * 128 * 2
+    assert round(ar["params"]["qwen"] / 1e9, 2) == 8.29
+    assert 16 < ar["weights_bf16_gb"] < 17 and 7 < ar["weights_nf4_gb"] < 8
+
+
+def made_up(plan: dict) -> dict:
+    """A result dict MADE UP for this test (not a measurement): every section filled."""
+
+    def s(p50: float) -> dict:
+        return {"n": 10, "p50_ms": p50, "p95_ms": p50 * 1.2, "mean_ms": p50 * 1.05}
+
+    res = copy.deepcopy(plan) | {"device": "Made-Up GPU 24GB"}
+    res["measured"] = {
+        "weights_nf4_gb": 7.7,
+        "weights_bf16_gb": 16.7,
+        "qlora_step": {"tokens": 1541, "peak_gb": 18.5, "step_ms": s(900.0)},
+        "bf16_serving_peak_gb": 17.9,
+        "bf16": {"answer": s(140.0), "ttft": s(60.0)},
+        "nf4": {"answer": s(260.0), "ttft": s(110.0)},
+        "cascade": {"asr": s(90.0), "answer": s(230.0), "ttft": s(150.0)},
+        "batched": {
+            "batch": 8,
+            "graft": s(400.0) | {"samples_per_s": 20.0},
+            "cascade": s(700.0) | {"samples_per_s": 11.4},
+        },
+        "policies": {
+            p: {"audio_tokens": 1, "answer": s(100.0), "ttft": s(50.0)} for p in br.POLICIES
+        },
+        "prefix_cache": {
+            "ttft_cached": s(10.0),
+            "ttft_recomputed": s(60.0),
+            "answer_cached": s(90.0),
+            "answer_recomputed": s(140.0),
+            "cache_hit": True,
+        },
+    }
+    res["figures"] = br.summarise(res)
+    res["targets"] = br.targets(res["figures"])
+    return res
+
+
+def test_report_from_a_made_up_result(plan):
+    res = made_up(plan)
+    f = res["figures"]
+    assert f["ttft_graft_vs_cascade"] == pytest.approx(60 / 150)
+    assert f["prefix_cache_ttft_speedup"] == pytest.approx(6.0)
+    t = res["targets"]
+    assert t["graft_bf16_p50_ms"]["met"] and t["qlora_step_peak_gb"]["met"]
+    res["measured"]["bf16"]["answer"]["p50_ms"] = 151.0
+    assert not br.targets(br.summarise(res))["graft_bf16_p50_ms"]["met"]
+    md = br.render(made_up(plan))
+    assert br.NOT_MEASURED not in md
+    assert "**Made-Up GPU 24GB**" in md
+    assert "| graft, bf16: answer p50 / p95 | 140.0 ms / 168.0 ms | 8 new tokens |" in md
+    assert "| throughput, batch 8: graft / cascade | 20.0 / 11.4 questions/s | |" in md
+    assert "| time to first token, graft / Whisper-turbo cascade | <= 0.7 x | 0.4 x | yes |" in md
+
+
+def test_plan_report_marks_every_gpu_figure(plan, tmp_path):
+    md = br.render(plan)
+    measured = md.split("## Measured")[1].split("## Targets")[0]
+    rows = [r for r in measured.splitlines() if r.startswith("| ") and "---" not in r][1:]
+    assert len(rows) == 19
+    assert all(r.split(" | ")[1] == br.NOT_MEASURED for r in rows), rows
+    assert " ms" not in measured and "questions/s" not in measured
+    assert "(computed, not measured)" in md
+    assert br.main(["--plan", "--out", str(tmp_path / "b.md")]) == 0
+    saved = json.loads((tmp_path / "b.json").read_text())
+    assert saved["device"] is None and "measured" not in saved
+    assert (tmp_path / "b.md").read_text() == br.render(saved)
+
+
+def test_committed_report_renders_from_its_json():
+    res = json.loads(DOC.with_suffix(".json").read_text())
+    assert DOC.read_text() == br.render(res)
+
+
+# A narrow model with the stand-ins' layout (real vocabularies, 30 s window, 128 mels):
+# every measurement runs end to end on the CPU in seconds (times only; no memory there).
+NARROW = {
+    "qwen": {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},
+        "vision_config": {"embed_dim": 32, "num_heads": 2, "hidden_size": 64},
+    },
+    "whisper": {
+        "d_model": 64,
+        "encoder_attention_heads": 4,
+        "decoder_attention_heads": 4,
+        "encoder_ffn_dim": 128,
+        "decoder_ffn_dim": 128,
+    },
+}
+
+
+@pytest.mark.slow
+def test_every_measurement_rehearsed_on_a_narrow_model_on_the_cpu(tmp_path):
+    from model.standin import CUT, write_standins
+
+    torch.set_num_threads(1)
+    qwen, whisper = write_standins(tmp_path / "standin", CUT, over=NARROW)
+    argv = "--runs 1 --batch 2 --answer-tokens 2 --transcript-tokens 3 --side 56 --train-steps 1"
+    a = br.parse(argv.split())
+    done: list[str] = []
+    m = br.RealBench(qwen, whisper, a, "cpu", done.append).run()
+    assert done[-1] == "batched" and len(done) == 8
+    assert m["weights_nf4_gb"] is None and m["qlora_step"]["peak_gb"] is None  # CPU: no memory
+    assert m["qlora_step"]["trainable_params"] > 0
+    assert {k: v["audio_tokens"] for k, v in m["policies"].items()} == {
+        "full": 1500,
+        "trim": 150,
+        "trim+pool:2": 75,
+        "trim+pool:4": 38,
+    }
+    assert m["prefix_cache"]["cache_hit"]
+    assert m["cascade"]["asr_steps"] == 3  # the transcript budget, exactly
+    for sec in (m["nf4"], m["bf16"], m["cascade"], *m["policies"].values()):
+        assert sec["answer"]["p50_ms"] > 0 and sec["ttft"]["p50_ms"] > 0
+    assert m["batched"]["graft"]["samples_per_s"] > 0
+    res = br.result(a, argv.split()) | {"device": "cpu (rehearsal)", "measured": m}
+    res["figures"] = br.summarise(res)
+    res["targets"] = br.targets(res["figures"])
+    md = br.render(res)
+    assert f"{m['bf16']['answer']['p50_ms']:.1f} ms" in md

@@ -1,0 +1,768 @@
+"""Real-scale GPU benchmark: the Qwen2-VL-7B + Whisper large-v3-turbo graft at its true shapes.
+
+    python -m training.bench --real-shapes                # CUDA only: measures, writes the report
+    python -m training.bench --real-shapes --plan         # no GPU: the token arithmetic alone
+
+Random-weight stand-ins (model.standin, full depth unless --depth cut) go through the 7B's own
+path (build_model, NF4 via bitsandbytes, LoRA as in training.train, Predictor). Every figure is
+measured with torch.cuda: memory by memory_allocated / max_memory_allocated, time between CUDA
+events around whole calls (preprocessing included) after warm-up runs. Random weights never stop
+by themselves, so every decode length is a fixed budget (min = max new tokens), stated in the
+report: `--answer-tokens` per answer, `--transcript-tokens` for the cascade's Whisper.
+
+What it measures (docs/benchmarks-gpu.md; the JSON beside it names the device):
+1. memory: weights in NF4 and in bf16; the peak of one QLoRA step (batch 1, gradient
+   checkpointing, 8 frames at 384 px, LoRA r=64 on the decoder projections);
+2. batch 1, bf16 (and NF4 beside it): answer latency p50/p95 and time to first token, the graft
+   vs the cascade (Whisper large-v3-turbo decodes a fixed-length transcript, then the 7B reads a
+   question of about that length; its time to first token includes the whole transcript);
+3. each audio-token policy (full, trim, trim+pool:2, trim+pool:4);
+4. a second question on the same clip with the prefix cache on vs recomputing the prefix;
+5. throughput with `--batch` questions a call, graft vs cascade.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+POLICIES = ("full", "trim", "trim+pool:2", "trim+pool:4")
+FRAMES = 8
+SEED_SIDE = 384  # the original work's frame size (GraftConfig's default)
+DEMO_SIDE = 112  # the shipped demo checkpoint's frame size
+SPEECH_S = 3.0  # a 50-character question spoken lasts about 3 s (DESIGN.md)
+# About 16 tokens of a real tokenizer (GPT-2-style BPE: 12 words + "?"); the cascade's reader
+# reads this text in place of a random-weight transcript (which would be noise).
+QUESTION = "Is the scope primarily advancing or withdrawing in this sequence of frames?"
+NOT_MEASURED = "not measured (no GPU lent)"
+GB = 1024**3
+TARGETS = {  # name: (threshold, comparison, what), from the project's real-scale targets
+    "qlora_step_peak_gb": (20.0, "<=", "one QLoRA step, batch 1, 8 frames at 384 px, NF4 base"),
+    "bf16_serving_peak_gb": (24.0, "<=", "bf16 graft serving peak fits a 24 GB card"),
+    "graft_bf16_p50_ms": (150.0, "<=", "graft answer latency p50, batch 1, bf16"),
+    "ttft_graft_vs_cascade": (0.7, "<=", "time to first token, graft / Whisper-turbo cascade"),
+    "prefix_cache_ttft_speedup": (5.0, ">=", "second question: recomputed / cached first token"),
+}
+
+
+UNITS = {
+    "qlora_step_peak_gb": "GiB",
+    "bf16_serving_peak_gb": "GiB",
+    "graft_bf16_p50_ms": "ms",
+    "ttft_graft_vs_cascade": "x",
+    "prefix_cache_ttft_speedup": "x",
+}
+
+
+# -- arithmetic (no GPU) -------------------------------------------------------------------
+def param_counts(depth) -> dict[str, int]:
+    """Parameters of each part, counted on meta-device models built from the configs."""
+    import torch
+    from transformers import Qwen2VLForConditionalGeneration, WhisperForConditionalGeneration
+
+    from model.standin import qwen_config, whisper_config
+
+    with torch.device("meta"):
+        q = Qwen2VLForConditionalGeneration(qwen_config(depth))
+        w = WhisperForConditionalGeneration(whisper_config(depth))
+    lm = q.model.language_model
+    linear = sum(
+        m.weight.numel()
+        for n, m in lm.named_modules()
+        if isinstance(m, torch.nn.Linear) and ".layers." in f".{n}"
+    )
+    t = q.config.text_config
+    return {
+        "qwen": sum(p.numel() for p in q.parameters()),
+        "qwen_decoder_linear": linear,  # what NF4 quantises (vision tower and head stay bf16)
+        "whisper": sum(p.numel() for p in w.parameters()),
+        "whisper_encoder": sum(p.numel() for p in w.model.encoder.parameters()),
+        "projector": w.config.d_model * t.hidden_size + t.hidden_size,
+        "text_layers": t.num_hidden_layers,
+        "kv_heads": t.num_key_value_heads,
+        "head_dim": t.hidden_size // t.num_attention_heads,
+    }
+
+
+def prompt_tokens(speech_s: float = SPEECH_S) -> dict:
+    """Placeholders and whole prompts for 8 frames, computed with the stand-in processor."""
+    from transformers import WhisperFeatureExtractor
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+        Qwen2VLImageProcessorPil,
+    )
+
+    from model.config import GraftConfig
+    from model.constants import AUDIO_PAD, AUDIO_SPECIAL, IMAGE_PAD
+    from model.processor import GraftProcessor
+    from model.standin import qwen_tokenizer
+
+    tok = qwen_tokenizer()
+    tok.add_tokens(list(AUDIO_SPECIAL), special_tokens=True)
+    cfg = GraftConfig()
+    proc = GraftProcessor(tok, Qwen2VLImageProcessorPil(), WhisperFeatureExtractor(128), cfg)
+    audio = speech(speech_s)
+    out: dict = {"speech_s": speech_s, "frames": FRAMES, "per_frame": {}, "prompt": {}}
+    for side in (DEMO_SIDE, SEED_SIDE):
+        cfg.image_max_side = side
+        x = proc(clip(side, FRAMES), audio=audio)
+        out["per_frame"][str(side)] = int((x["input_ids"] == proc.ids[IMAGE_PAD]).sum()) // FRAMES
+    cfg.image_max_side = SEED_SIDE
+    out["audio"] = {}
+    for policy in POLICIES:
+        cfg.audio_tokens = policy
+        x = proc(clip(SEED_SIDE, FRAMES), audio=audio)
+        out["audio"][policy] = int((x["input_ids"] == proc.ids[AUDIO_PAD]).sum())
+        out["prompt"][policy] = int(x["input_ids"].shape[1])
+    out["prefix"] = proc.prefix_length(x["input_ids"])
+    out["question_tokens"] = len(tok.encode(QUESTION, add_special_tokens=False))
+    return out
+
+
+def arithmetic(depth=None, speech_s: float = SPEECH_S) -> dict:
+    """Token and byte arithmetic from the configs (no measurement)."""
+    from model.standin import FULL
+
+    p = param_counts(depth or FULL)
+    t = prompt_tokens(speech_s)
+    kv_per_token = 2 * p["text_layers"] * p["kv_heads"] * p["head_dim"] * 2  # K and V, bf16
+    graft = p["qwen"] + p["whisper_encoder"] + p["projector"]
+    nf4_bits = 4 + 8 / 64 + 32 / (64 * 256)  # NF4 + double-quantised absmax (QLoRA paper)
+    nf4 = p["qwen_decoder_linear"] * nf4_bits / 8 + (graft - p["qwen_decoder_linear"]) * 2
+    return {
+        "params": p,
+        "tokens": t,
+        "kv_bytes_per_token": kv_per_token,
+        "prefix_kv_mb": kv_per_token * t["prefix"] / 2**20,
+        "graft_params": graft,
+        "weights_bf16_gb": graft * 2 / GB,
+        "weights_nf4_gb": nf4 / GB,
+    }
+
+
+# -- inputs --------------------------------------------------------------------------------
+def clip(side: int, n: int = FRAMES, seed: int = 0) -> list:
+    """n random square frames: pixels do not change the cost, only the size does."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    return [
+        Image.fromarray(rng.integers(0, 255, (side, side, 3), dtype=np.uint8)) for _ in range(n)
+    ]
+
+
+def speech(seconds: float = SPEECH_S, pitch: float = 200.0) -> np.ndarray:
+    """A made-up spoken question of `seconds`: a gliding tone at speech level."""
+    t = np.arange(int(seconds * 16_000)) / 16_000
+    return (0.3 * np.sin(2 * np.pi * (pitch + 100 * t) * t)).astype(np.float32)
+
+
+# -- measurement helpers --------------------------------------------------------------------
+class Meter:
+    """Time and memory on the benchmark's device: CUDA events and the allocator's statistics on
+    a GPU. On the CPU (the test's rehearsal on a tiny model) perf_counter, and no memory."""
+
+    def __init__(self, device: str):
+        import torch
+
+        self.device = torch.device(device)
+        self.cuda = self.device.type == "cuda"
+
+    def call_ms(self, fn: Callable[[], object]) -> float:
+        import torch
+
+        if not self.cuda:
+            t = time.perf_counter()
+            fn()
+            return (time.perf_counter() - t) * 1000
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        b.synchronize()
+        return a.elapsed_time(b)
+
+    def timed(self, fn: Callable[[], object], runs: int, warmup: int = 2) -> dict:
+        """stats of `runs` calls after `warmup` untimed ones."""
+        for _ in range(warmup):
+            fn()
+        self.sync()
+        return stats([self.call_ms(fn) for _ in range(runs)])
+
+    def sync(self) -> None:
+        import torch
+
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def reset(self) -> None:
+        """Free what is unreferenced and restart the peak statistics."""
+        import torch
+
+        gc.collect()
+        if self.cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+
+    def allocated(self) -> int | None:
+        import torch
+
+        return torch.cuda.memory_allocated() if self.cuda else None
+
+    def peak(self) -> int | None:
+        import torch
+
+        return torch.cuda.max_memory_allocated() if self.cuda else None
+
+    def peak_reserved(self) -> int | None:
+        import torch
+
+        return torch.cuda.max_memory_reserved() if self.cuda else None
+
+
+def stats(ms: list[float]) -> dict:
+    a = np.asarray(ms, dtype=float)
+    return {
+        "n": int(a.size),
+        "p50_ms": float(np.percentile(a, 50)),
+        "p95_ms": float(np.percentile(a, 95)),
+        "mean_ms": float(a.mean()),
+    }
+
+
+def gb(n_bytes: float | None) -> float | None:
+    return None if n_bytes is None else float(n_bytes) / GB
+
+
+def fixed_predictor(model, proc, tokens: int):
+    """A Predictor that always decodes exactly `tokens` (random weights never stop)."""
+    from model.predictor import Predictor
+
+    class Fixed(Predictor):
+        def _gen_kwargs(self) -> dict:
+            return super()._gen_kwargs() | {"min_new_tokens": self.max_new_tokens}
+
+    return Fixed(model, proc, max_new_tokens=tokens)
+
+
+@contextlib.contextmanager
+def budget(pred, tokens: int):
+    old = pred.max_new_tokens
+    pred.max_new_tokens = tokens
+    try:
+        yield
+    finally:
+        pred.max_new_tokens = old
+
+
+# -- the benchmark -------------------------------------------------------------------------
+class RealBench:
+    """Every measurement of the report, on `device` (CUDA for the report; CPU in the test)."""
+
+    def __init__(
+        self,
+        qwen: Path,
+        whisper: Path,
+        a: argparse.Namespace,
+        device: str = "cuda",
+        progress: Callable[[str], None] = lambda _: None,
+    ):
+        self.qwen, self.whisper, self.a, self.progress = qwen, whisper, a, progress
+        self.meter = Meter(device)
+        self.frames = clip(a.side, FRAMES)
+        self.audio = speech(a.speech_seconds)
+        self.audio2 = speech(a.speech_seconds, pitch=260.0)  # a second question, same clip
+
+    def build(self, quantize: bool):
+        from model.checkpoint import build_model
+        from model.config import GraftConfig
+
+        cfg = GraftConfig(
+            base_model=str(self.qwen), audio_encoder=str(self.whisper), image_max_side=self.a.side
+        )
+        self.meter.reset()
+        before = self.meter.allocated()
+        # bf16 weights and compute on CUDA (load_base's default there), NF4 when quantize
+        model, proc = build_model(cfg, self.meter.device, quantize=quantize)
+        self.meter.sync()
+        after = self.meter.allocated()
+        return model, proc, None if after is None else gb(after - before)
+
+    def batch1(self, pred, audio, use_cache: bool = False) -> dict:
+        """Answer latency and time to first token at batch 1."""
+        a, out = self.a, {}
+        for tokens, tag in ((a.answer_tokens, "answer"), (1, "ttft")):
+            with budget(pred, tokens):
+                out[tag] = self.meter.timed(
+                    lambda: pred.answer(self.frames, audio, use_cache=use_cache), a.runs
+                )
+        return out
+
+    def policies(self, pred) -> dict:
+        out = {}
+        for name in POLICIES:
+            with pred.audio_policy(name):
+                row = {"audio_tokens": pred.answer(self.frames, self.audio).audio_tokens}
+                row |= self.batch1(pred, self.audio)
+            out[name] = row
+        return out
+
+    def prefix_cache(self, pred) -> dict:
+        """The second question on a clip whose first was answered: cached vs recomputed."""
+        a, out = self.a, {}
+        pred.clear_cache()
+        pred.answer(self.frames, self.audio, use_cache=True)  # question 1 fills the cache
+        # (the uncached calls neither read nor evict it, so every cached call hits it)
+        for tokens, tag in ((1, "ttft"), (a.answer_tokens, "answer")):
+            with budget(pred, tokens):
+                for use, name in ((True, "cached"), (False, "recomputed")):
+                    out[f"{tag}_{name}"] = self.meter.timed(
+                        lambda use=use: pred.answer(self.frames, self.audio2, use_cache=use),
+                        a.runs,
+                    )
+        out["cache_hit"] = bool(pred.answer(self.frames, self.audio2).cached_prefix)
+        pred.clear_cache()
+        return out
+
+    def cascade(self, reader, asr) -> dict:
+        """Whisper decodes `transcript_tokens`, then the 7B reads QUESTION (batch 1)."""
+        a = self.a
+        out = {"asr": self.meter.timed(lambda: asr.transcribe(self.audio), a.runs)}
+        out["asr_steps"] = asr.transcribe(self.audio).tokens  # decoder steps of one transcript
+
+        def both():
+            asr.transcribe(self.audio)
+            return reader.answer_text(self.frames, QUESTION, use_cache=False)
+
+        for tokens, tag in ((a.answer_tokens, "answer"), (1, "ttft")):
+            with budget(reader, tokens):
+                out[tag] = self.meter.timed(both, a.runs)
+        return out
+
+    def batched(self, pred, asr) -> dict:
+        a = self.a
+        clips = [clip(a.side, FRAMES, seed=i) for i in range(a.batch)]
+        audios = [speech(a.speech_seconds, 180.0 + 10 * i) for i in range(a.batch)]
+        graft_items = [{"frames": c, "audio": x} for c, x in zip(clips, audios, strict=True)]
+        text_items = [{"frames": c, "question": QUESTION} for c in clips]
+
+        def cascade():
+            asr.transcribe_batch(audios)
+            pred.answer_batch(text_items, batch_size=a.batch)
+
+        with budget(pred, a.answer_tokens):
+            g = self.meter.timed(lambda: pred.answer_batch(graft_items, batch_size=a.batch), a.runs)
+            c = self.meter.timed(cascade, a.runs)
+        return {
+            "batch": a.batch,
+            "graft": g | {"samples_per_s": a.batch * 1000 / g["p50_ms"]},
+            "cascade": c | {"samples_per_s": a.batch * 1000 / c["p50_ms"]},
+        }
+
+    def qlora_step(self, model, proc) -> dict:
+        """Peak memory and time of a QLoRA step, the model prepared as training.train does."""
+        import torch
+        from peft import get_peft_model, prepare_model_for_kbit_training
+
+        from model.graft import lora_config, set_trainable
+
+        cfg, dev = proc.cfg, self.meter.device
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=True,
+            gradient_checkpointing_kwargs={"use_reentrant": False},  # training.args' default
+        )
+        model = get_peft_model(model, lora_config(cfg))
+        if self.meter.cuda:  # training.train's bf16 LoRA weights on CUDA
+            for n, p in model.named_parameters():
+                if "lora_" in n:
+                    p.data = p.data.to(torch.bfloat16)
+        set_trainable(model, cfg)
+        sample = proc(self.frames, audio=self.audio, answer="The scope is primarily advancing.")
+        batch = {k: v.to(dev) for k, v in proc.collate([sample]).items()}
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+        model.train()
+
+        def step() -> None:
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.meter.cuda):
+                loss = model(**batch).loss
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        step()  # warm-up: allocates the optimizer state
+        self.meter.reset()
+        times = [self.meter.call_ms(step) for _ in range(self.a.train_steps)]
+        return {
+            "tokens": int(batch["input_ids"].shape[1]),
+            "peak_gb": gb(self.meter.peak()),
+            "peak_reserved_gb": gb(self.meter.peak_reserved()),
+            "step_ms": stats(times),
+            "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        }
+
+    def asr_model(self):
+        """The cascade's Whisper (encoder + decoder) from the stand-in folder."""
+        import torch
+        from transformers import (
+            AutoTokenizer,
+            WhisperFeatureExtractor,
+            WhisperForConditionalGeneration,
+        )
+
+        from training.asr import Transcriber
+
+        dtype = torch.bfloat16 if self.meter.cuda else torch.float32
+        m = WhisperForConditionalGeneration.from_pretrained(self.whisper, dtype=dtype)
+        fe = WhisperFeatureExtractor.from_pretrained(self.whisper)
+        tok = AutoTokenizer.from_pretrained(self.whisper)
+        asr = Transcriber(m.to(self.meter.device), fe, tok, {"path": str(self.whisper)})
+        n = self.a.transcript_tokens  # exactly n steps: random weights never stop
+        asr.generate_kwargs |= {"min_new_tokens": n, "max_new_tokens": n}
+        return asr
+
+    def run(self) -> dict:
+        res: dict = {}
+        say = self.progress
+        # NF4: weights, serving latency, then the QLoRA step on the same base
+        model, proc, res["weights_nf4_gb"] = self.build(quantize=True)
+        say("built NF4")
+        res["nf4"] = self.batch1(fixed_predictor(model, proc, self.a.answer_tokens), self.audio)
+        say("NF4 serving")
+        res["qlora_step"] = self.qlora_step(model, proc)
+        say("QLoRA step")
+        del model, proc
+        # bf16: weights, serving latency and peak, policies, prefix cache
+        model, proc, res["weights_bf16_gb"] = self.build(quantize=False)
+        say("built bf16")
+        pred = fixed_predictor(model, proc, self.a.answer_tokens)
+        res["bf16"] = self.batch1(pred, self.audio)
+        res["policies"] = self.policies(pred)
+        say("policies")
+        res["prefix_cache"] = self.prefix_cache(pred)
+        say("prefix cache")
+        res["bf16_serving_peak_gb"] = gb(self.meter.peak())  # every batch-1 call since build
+        # the cascade: Whisper large-v3-turbo (encoder + decoder) beside the same 7B
+        asr = self.asr_model()
+        res["cascade"] = self.cascade(pred, asr)
+        say("cascade")
+        res["batched"] = self.batched(pred, asr)
+        say("batched")
+        return res
+
+
+def summarise(res: dict) -> dict:
+    """The target figures from the measured sections."""
+    m = res["measured"]
+    out = {
+        "qlora_step_peak_gb": m["qlora_step"]["peak_gb"],
+        "bf16_serving_peak_gb": m["bf16_serving_peak_gb"],
+        "graft_bf16_p50_ms": m["bf16"]["answer"]["p50_ms"],
+        "ttft_graft_vs_cascade": m["bf16"]["ttft"]["p50_ms"] / m["cascade"]["ttft"]["p50_ms"],
+        "prefix_cache_ttft_speedup": m["prefix_cache"]["ttft_recomputed"]["p50_ms"]
+        / m["prefix_cache"]["ttft_cached"]["p50_ms"],
+    }
+    return out
+
+
+def targets(figures: dict | None) -> dict:
+    out = {}
+    for name, (thr, op, what) in TARGETS.items():
+        v = None if figures is None else figures.get(name)
+        met = None if v is None else bool(v >= thr if op == ">=" else v <= thr)
+        unit = UNITS[name]
+        out[name] = {
+            "what": what,
+            "target": f"{op} {thr:g} {unit}".strip(),
+            "unit": unit,
+            "measured": v,
+            "met": met,
+        }
+    return out
+
+
+# -- report --------------------------------------------------------------------------------
+def _ms(section: dict | None, key: str = "p50_ms") -> str:
+    return NOT_MEASURED if section is None else f"{section[key]:.1f} ms"
+
+
+def _pair(a: dict | None, b: dict | None, ka: str = "p50_ms", kb: str = "p95_ms") -> str:
+    """'x ms / y ms', or one 'not measured' for the pair."""
+    if a is None and b is None:
+        return NOT_MEASURED
+    return f"{_ms(a, ka)} / {_ms(b, kb)}"
+
+
+def _gb(v: float | None) -> str:
+    return NOT_MEASURED if v is None else f"{v:.2f} GiB"
+
+
+def render(res: dict) -> str:
+    """docs/benchmarks-gpu.md from a result dict (measured or plan-only)."""
+    ar, m = res["arithmetic"], res.get("measured")
+    tk, p = ar["tokens"], ar["params"]
+    demo, seed = tk["per_frame"][str(DEMO_SIDE)], tk["per_frame"][str(SEED_SIDE)]
+    b = res["budgets"]
+    dev = res.get("device") or NOT_MEASURED
+
+    def get(*path):
+        d = m
+        for k in path:
+            if d is None:
+                return None
+            d = d.get(k)
+        return d
+
+    lines = [
+        "# Real-scale benchmark: Qwen2-VL-7B + Whisper large-v3-turbo on one GPU",
+        "",
+        "Generated by `python -m training.bench --real-shapes` (training/bench_real.py) from "
+        "`docs/benchmarks-gpu.json`. Random-weight stand-ins at the true shapes "
+        "(`model/shapes/*.json`, built by `model.standin`, "
+        f"depth: {res['depth']}) go through the 7B's own code path: speed and memory need no "
+        "trained weights. Figures marked *arithmetic* are computed from the configs, not "
+        "measured.",
+        "",
+        f"- device: **{dev}**",
+        *(
+            [
+                "- no GPU was lent when this file was written: every measured figure reads "
+                f"'{NOT_MEASURED}'; the same command on a CUDA machine fills them in"
+            ]
+            if m is None
+            else []
+        ),
+        f"- created: {res.get('created', '-')}; command: `{res.get('command', '-')}`",
+        f"- decode budgets (fixed: random weights never stop): answer **{b['answer_tokens']}** "
+        f"new tokens; the cascade's Whisper transcript **{b['transcript_tokens']}** tokens; "
+        "time to first token = a budget of 1",
+        f"- inputs: {FRAMES} frames at {b['side']} px, a {tk['speech_s']:g} s spoken question "
+        f"(a made-up tone: the cost depends on its length only), batch 1 unless stated; "
+        f"{b['runs']} timed runs after 2 warm-ups, CUDA events around whole calls",
+        "",
+        "## Token and memory arithmetic (computed, not measured)",
+        "",
+        "| quantity | value | how |",
+        "|---|---|---|",
+        f"| vision tokens a frame at {DEMO_SIDE} px (demo) | {demo} | "
+        "4 x 28 px -> 8 x 8 patches of 14 px, 2 x 2 merged |",
+        f"| vision tokens a frame at {SEED_SIDE} px | {seed} | "
+        "smart_resize to 364 px -> 26 x 26 patches -> 13 x 13 |",
+        f"| vision tokens, {FRAMES} frames at {DEMO_SIDE} / {SEED_SIDE} px | "
+        f"{FRAMES * demo} / {FRAMES * seed} | "
+        "x 8 |",
+    ]
+    for policy in POLICIES:
+        lines.append(
+            f"| audio tokens, `{policy}`, {tk['speech_s']:g} s question | "
+            f"{tk['audio'][policy]} (prompt {tk['prompt'][policy]}) | "
+            + ("30 s window: 1,500 encoder frames |" if policy == "full" else "50 a second |")
+        )
+    lines += [
+        f"| cacheable clip prefix (8 frames, {SEED_SIDE} px) | {tk['prefix']} tokens | "
+        "up to the last `<|vision_end|>` |",
+        f"| key/value cache a token (bf16) | {ar['kv_bytes_per_token'] / 1024:.0f} KiB | "
+        f"2 x {p['text_layers']} layers x {p['kv_heads']} heads x {p['head_dim']} x 2 bytes |",
+        f"| key/value cache of the clip prefix | {ar['prefix_kv_mb']:.0f} MiB | "
+        "prefix tokens x the above |",
+        f"| parameters: Qwen2-VL / Whisper encoder / projector | {p['qwen'] / 1e9:.2f} B / "
+        f"{p['whisper_encoder'] / 1e6:.0f} M / {p['projector'] / 1e6:.1f} M | counted on the "
+        "configs |",
+        f"| graft weights in bf16 | {ar['weights_bf16_gb']:.2f} GiB | parameters x 2 bytes |",
+        f"| graft weights with an NF4 decoder | {ar['weights_nf4_gb']:.2f} GiB | "
+        f"{p['qwen_decoder_linear'] / 1e9:.2f} B decoder linear weights x 4.127 bits, the rest "
+        "(embeddings, head, vision, Whisper) bf16 |",
+        f"| question read by the cascade | {tk['question_tokens']} tokens (stand-in tokenizer) "
+        f"| `{QUESTION}` |",
+        "",
+        "## Measured",
+        "",
+        "| figure | measured | arithmetic beside it |",
+        "|---|---|---|",
+        f"| weights in NF4 (allocated after loading) | {_gb(get('weights_nf4_gb'))} | "
+        f"{ar['weights_nf4_gb']:.2f} GiB |",
+        f"| weights in bf16 | {_gb(get('weights_bf16_gb'))} | {ar['weights_bf16_gb']:.2f} GiB |",
+        f"| peak of one QLoRA step (batch 1, gradient checkpointing, 8 frames at {SEED_SIDE} "
+        f"px, `trim`) | {_gb(get('qlora_step', 'peak_gb'))} | prompt "
+        f"{tk['prompt']['trim']} tokens + the answer |",
+        f"| one QLoRA step, p50 | {_ms(get('qlora_step', 'step_ms'))} | |",
+        f"| bf16 serving peak (graft, batch 1) | {_gb(get('bf16_serving_peak_gb'))} | "
+        f"weights {ar['weights_bf16_gb']:.2f} GiB + the prompt's cache |",
+    ]
+    for tag, name in (("bf16", "bf16"), ("nf4", "NF4")):
+        lines += [
+            f"| graft, {name}: answer p50 / p95 | {_pair(get(tag, 'answer'), get(tag, 'answer'))}"
+            f" | {b['answer_tokens']} new tokens |",
+            f"| graft, {name}: time to first token p50 / p95 | "
+            f"{_pair(get(tag, 'ttft'), get(tag, 'ttft'))} | |",
+        ]
+    lines += [
+        f"| cascade: Whisper transcript alone p50 | {_ms(get('cascade', 'asr'))} | "
+        f"{b['transcript_tokens']} tokens |",
+        f"| cascade (bf16): answer p50 / p95 | "
+        f"{_pair(get('cascade', 'answer'), get('cascade', 'answer'))} | "
+        f"transcript, then {b['answer_tokens']} |",
+        f"| cascade (bf16): time to first token p50 | {_ms(get('cascade', 'ttft'))} | "
+        "the whole transcript + the reader's first token |",
+    ]
+    bt = get("batched")
+    if bt is None:
+        lines.append(f"| throughput, batch {b['batch']}: graft / cascade | {NOT_MEASURED} | |")
+    else:
+        lines.append(
+            f"| throughput, batch {bt['batch']}: graft / cascade | "
+            f"{bt['graft']['samples_per_s']:.1f} / {bt['cascade']['samples_per_s']:.1f} "
+            "questions/s | |"
+        )
+    for policy in POLICIES:
+        row = get("policies", policy)
+        lines.append(
+            f"| policy `{policy}`: answer p50 / time to first token p50 | "
+            f"{_pair(*(None, None) if row is None else (row['answer'], row['ttft']), kb='p50_ms')}"
+            " | "
+            f"{tk['audio'][policy]} audio tokens, prompt {tk['prompt'][policy]} |"
+        )
+    for tag, what in (("ttft", "time to first token"), ("answer", "answer")):
+        on, off = get("prefix_cache", f"{tag}_cached"), get("prefix_cache", f"{tag}_recomputed")
+        lines.append(
+            f"| second question, prefix cache on / off: {what} p50 | "
+            f"{_pair(on, off, kb='p50_ms')} | on: "
+            f"{tk['prompt']['trim'] - tk['prefix']} of {tk['prompt']['trim']} prompt tokens "
+            "computed |"
+        )
+    lines += ["", "## Targets", "", "| target | threshold | measured | met |", "|---|---|---|---|"]
+    for t in res["targets"].values():
+        v = t["measured"]
+        shown = NOT_MEASURED if v is None else f"{v:.3g} {t['unit']}".strip()
+        met = "-" if t["met"] is None else ("yes" if t["met"] else "no")
+        lines.append(f"| {t['what']} | {t['target']} | {shown} | {met} |")
+    notes = res.get("notes") or []
+    if notes:
+        lines += ["", "## Notes", "", *[f"- {n}" for n in notes]]
+    return "\n".join(lines) + "\n"
+
+
+# -- CLI -----------------------------------------------------------------------------------
+def parse(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="python -m training.bench --real-shapes", description=__doc__.splitlines()[0]
+    )
+    ap.add_argument("--out", type=Path, default=Path("docs/benchmarks-gpu.md"))
+    ap.add_argument(
+        "--standins", type=Path, default=Path("runs/standin"), help="stand-in folder (reused)"
+    )
+    ap.add_argument("--depth", choices=("full", "cut"), default="full", help="cut: 2 layers")
+    ap.add_argument("--answer-tokens", type=int, default=8, help="fixed answer decode budget")
+    ap.add_argument("--transcript-tokens", type=int, default=16, help="cascade's Whisper budget")
+    ap.add_argument("--speech-seconds", type=float, default=SPEECH_S)
+    ap.add_argument("--side", type=int, default=SEED_SIDE, help="frame size in px (max side)")
+    ap.add_argument("--runs", type=int, default=10, help="timed runs a figure")
+    ap.add_argument("--batch", type=int, default=8, help="questions a call, throughput row")
+    ap.add_argument("--train-steps", type=int, default=2, help="timed QLoRA steps (+1 warm-up)")
+    ap.add_argument("--plan", action="store_true", help="no GPU: write the arithmetic alone")
+    ap.add_argument("--note", action="append", default=[], help="a line for the report's notes")
+    a = ap.parse_args(argv)
+    for name in ("answer_tokens", "transcript_tokens", "runs", "batch", "side", "train_steps"):
+        if getattr(a, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0 < a.speech_seconds <= 30:
+        ap.error("--speech-seconds must be in (0, 30]: Whisper's window is 30 s")
+    return a
+
+
+def result(a: argparse.Namespace, argv: list[str]) -> dict:
+    from model.standin import CUT, FULL
+
+    depth = CUT if a.depth == "cut" else FULL
+    return {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python -m training.bench --real-shapes", *argv]),
+        "depth": "full" if a.depth == "full" else "cut (2 layers a stack)",
+        "budgets": {
+            "answer_tokens": a.answer_tokens,
+            "transcript_tokens": a.transcript_tokens,
+            "runs": a.runs,
+            "batch": a.batch,
+            "side": a.side,
+            "train_steps": a.train_steps,
+        },
+        "arithmetic": arithmetic(depth, a.speech_seconds),
+        "notes": list(a.note),
+    }
+
+
+def write(res: dict, out: Path) -> None:
+    from data.schema import write_text
+
+    write_text(out.with_suffix(".json"), json.dumps(res, indent=1) + "\n")
+    write_text(out, render(res))
+
+
+def machine() -> dict:
+    import torch
+    import transformers
+
+    props = torch.cuda.get_device_properties(0)
+    return {
+        "device": torch.cuda.get_device_name(0),
+        "device_memory_gb": gb(props.total_memory),
+        "cuda": torch.version.cuda,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    a = parse(argv)
+    import torch
+
+    if not a.plan and not torch.cuda.is_available():
+        print(
+            "error: --real-shapes measures on CUDA and none is available here "
+            "(--plan writes the token arithmetic without a GPU)",
+            file=sys.stderr,
+        )
+        return 2
+    res = result(a, argv)
+    if a.plan:
+        res["device"] = None
+        res["targets"] = targets(None)
+        write(res, a.out)
+        print(f"wrote {a.out} (arithmetic only; every GPU figure: {NOT_MEASURED})")
+        return 0
+    from transformers.utils import logging as hf_logging
+
+    from model.standin import CUT, FULL, write_standins
+
+    hf_logging.set_verbosity_error()
+    t0 = time.perf_counter()
+    qwen, whisper = write_standins(a.standins, CUT if a.depth == "cut" else FULL)
+    res["standin_seconds"] = time.perf_counter() - t0
+    res |= machine()
+
+    def say(what: str) -> None:
+        print(f"[{time.perf_counter() - t0:6.0f} s] {what}", file=sys.stderr, flush=True)
+
+    say(f"stand-ins ready in {res['standin_seconds']:.0f} s")
+    res["measured"] = RealBench(qwen, whisper, a, "cuda", say).run()
+    res["figures"] = summarise(res)
+    res["targets"] = targets(res["figures"])
+    res["seconds"] = time.perf_counter() - t0
+    write(res, a.out)
+    print(render(res))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
