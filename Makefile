@@ -102,3 +102,9 @@ screenshots: $(VENV)/.dev $(DATA)/splits/test.jsonl
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache
+
+# The real-scale shapes on one CUDA GPU (random-weight Qwen2-VL-7B + Whisper-turbo stand-ins,
+# ~18 GB written to runs/standin): docs/benchmarks-gpu.md and its JSON. Refuses without CUDA.
+.PHONY: bench-gpu
+bench-gpu: $(VENV)/.runtime
+	$(PY) -m training.bench --real-shapes
