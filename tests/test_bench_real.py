@@ -62,7 +62,8 @@ def test_arithmetic(plan):
     assert tk["audio"] == {"full": 1500, "trim": 150, "trim+pool:2": 75, "trim+pool:4": 38}
     # the prompts differ by their audio placeholders alone
     assert tk["prompt"]["full"] - tk["prompt"]["trim"] == 1500 - 150
-    assert tk["prefix"] == 2 + 8 * (169 + 2) + 2  # <|im_start|> "user\n" then 8 frames
+    # <|im_start|>, "user\n" (3 stand-in BPE tokens), 8 x (<|vision_start|>, 169, <|vision_end|>)
+    assert tk["prefix"] == 1 + 3 + 8 * (1 + 169 + 1)
     assert ar["kv_bytes_per_token"] == 2 * 28 * 4 * 128 * 2
     assert round(ar["params"]["qwen"] / 1e9, 2) == 8.29
     assert 16 < ar["weights_bf16_gb"] < 17 and 7 < ar["weights_nf4_gb"] < 8
