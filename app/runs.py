@@ -335,31 +335,25 @@ def _component(rel: str, name: str) -> str:
     return "language model"
 
 
-WARMUP_ONLY = "warm-up"  # trained in stage 0, then frozen (train --freeze_vision/--freeze_audio)
+WARMUP_ONLY = "warm-up"  # trained in stage 0, then frozen (train --freeze_vision)
 
 
-def _trainable(
-    component: str, cfg: dict, frozen_vision: bool = False, frozen_audio: bool = False
-) -> bool | str:
+def _trainable(component: str, cfg: dict, frozen_vision: bool = False) -> bool | str:
     if component in ("LoRA adapters", "audio projector", "vision position embedding"):
         return True
     if component == "audio encoder (Whisper)":
-        trains = bool(cfg.get("audio_trainable"))
-        return WARMUP_ONLY if trains and frozen_audio else trains
+        return bool(cfg.get("audio_trainable"))  # a pretrained ear stays frozen
     full = cfg.get("train") == "full"  # the base trains whole only in full mode (tiny model)
     if component == "vision tower" and full and frozen_vision:
         return WARMUP_ONLY
     return full
 
 
-def parameter_counts(
-    checkpoint: Path, frozen_vision: bool = False, frozen_audio: bool = False
-) -> tuple[list[dict], str]:
+def parameter_counts(checkpoint: Path, frozen_vision: bool = False) -> tuple[list[dict], str]:
     """Rows {component, parameters, trainable (True, False or WARMUP_ONLY), files} and where the
     numbers came from: counts the checkpoint stores (param_counts.json) if any, else its
     safetensors headers (no weights are loaded, so the page stays light even for a 7B one).
-    frozen_vision / frozen_audio: the recipe froze the tower / the audio encoder after its
-    warm-up (recipe.json's freeze_vision / freeze_audio)."""
+    frozen_vision: the recipe froze the tower after its warm-up (recipe.json's freeze_vision)."""
     stored = checkpoint / "param_counts.json"
     if stored.is_file():
         obj = read_json(stored)
@@ -390,7 +384,7 @@ def parameter_counts(
         {
             "component": c,
             "parameters": n,
-            "trainable": _trainable(c, cfg, frozen_vision, frozen_audio),
+            "trainable": _trainable(c, cfg, frozen_vision),
             "files": ", ".join(sorted(where[c])),
         }
         for c, n in sorted(totals.items(), key=lambda kv: -kv[1])

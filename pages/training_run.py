@@ -81,14 +81,14 @@ readout = optional_json(ckpt / "eval" / "readout.json")
 readout_mean = optional_json(ckpt / "eval" / "readout-mean.json")
 recipe = info.get("recipe")
 recipe = recipe if isinstance(recipe, dict) else {}
-froze_vision, froze_audio = bool(recipe.get("freeze_vision")), bool(recipe.get("freeze_audio"))
+froze_vision = bool(recipe.get("freeze_vision"))
 
 # --- config and parameters ----------------------------------------------------------------------
 c1, c2 = st.columns([3, 2], gap="large")
 with c1:
     st.subheader("Trainable parameters")
     try:
-        rows, source = runs.parameter_counts(ckpt, froze_vision, froze_audio)
+        rows, source = runs.parameter_counts(ckpt, froze_vision)
     except runs.RunError as e:
         st.error(ui.plain(e))
         rows, source = [], ""
@@ -134,47 +134,7 @@ with c2:
     )
 
 
-warm = info.get("vision_warmup") or {}  # stage 0: audio and vision warm-ups together
-
-# --- does the audio path hear the question? -----------------------------------------------------
-words, audio = warm.get("words") or {}, warm.get("audio") or {}
-spelling = warm.get("spelling") or {}
-if words or audio or spelling:
-    st.subheader("Audio warm-up")
-    a0, a1, a2 = st.columns(3)
-    if spelling:
-        a0.metric(
-            "Letters spelt",
-            ui.pct(spelling.get("held_out_letter_match")),
-            help=f"Letter CTC, {spelling.get('steps')} steps on the train questions and spoken "
-            "word strings: how closely the best-path spelling matches the text, held-out voices.",
-        )
-    if words:
-        a1.metric(
-            "Words heard",
-            ui.pct(words.get("held_out_word_recall")),
-            help=f"Keyword spotting, {words.get('steps')} steps on spoken word strings: the share "
-            f"of spoken words among the best-scored of {words.get('words')}, held-out voices.",
-        )
-    if audio:
-        a2.metric(
-            "Question type from speech",
-            ui.pct(audio.get("held_out_type_acc")),
-            help=f"{audio.get('steps')} steps; which of the 20 question types was asked, "
-            "named from the audio tokens alone, held-out voices.",
-        )
-    by_type = audio.get("held_out_by_type")
-    if isinstance(by_type, dict):
-        st.dataframe(
-            [{"question type": t, "named from speech": ui.pct(v)} for t, v in by_type.items()],
-            hide_index=True,
-            width="stretch",
-        )
-    st.caption(
-        "Before the questions, the audio path learns to spell what it hears (or to spot words), "
-        "then to name the question type, from the audio tokens as the decoder sees them. A type "
-        "named poorly here is one the model may answer as if another question was asked."
-    )
+warm = info.get("vision_warmup") or {}  # stage 0: the vision warm-up
 
 # --- can the vision tokens tell the scene? ------------------------------------------------------
 columns = {

@@ -439,13 +439,8 @@ def test_training_page_curves_best_step_and_parameters(env, tiny_checkpoint, tmp
     ckpt = tmp_path / "ckpts" / "trained"
     shutil.copytree(tiny_checkpoint, ckpt)
     state = json.loads(make_trainer_state(ckpt).read_text())
-    warm = {"train": {"nbi": 0.99}, "held_out": {"nbi": 0.96},
-            "words": {"steps": 20, "words": 258, "held_out_word_recall": 0.545},
-            "spelling": {"steps": 20, "seconds": 1.0, "held_out_letter_match": 0.859},
-            "audio": {"steps": 20, "held_out_type_acc": 0.75,
-                      "held_out_by_type": {"nbi_status": 1.0, "lesion_site": 0.5}}}  # fmt: skip
-    recipe = {"minutes": 12.5, "vision_warmup": warm,
-              "recipe": {"freeze_vision": True, "freeze_audio": True}}  # fmt: skip
+    warm = {"train": {"nbi": 0.99}, "held_out": {"nbi": 0.96}}
+    recipe = {"minutes": 12.5, "vision_warmup": warm, "recipe": {"freeze_vision": True}}
     (ckpt / "recipe.json").write_text(json.dumps(recipe))
     (ckpt / "eval").mkdir()
     (ckpt / "eval" / "readout.json").write_text(json.dumps({"held_out": {"nbi": 0.5}}))
@@ -466,10 +461,6 @@ def test_training_page_curves_best_step_and_parameters(env, tiny_checkpoint, tmp
             total += sum(int(np.prod(fh.get_slice(k).get_shape())) for k in names)
     assert metrics["Stored in the checkpoint"] == f"{total:,}"
     assert any("12.5 min of training" in e.label for e in at.expander)
-    assert metrics["Words heard"] == "54.5%" and metrics["Question type from speech"] == "75.0%"
-    assert metrics["Letters spelt"] == "85.9%"
-    heard = at.dataframe[-2].value
-    assert heard["named from speech"].tolist() == ["100.0%", "50.0%"]
     readout = at.dataframe[-1].value
     assert readout["after the warm-up"].tolist() == ["96.0%"]
     assert readout["final tower (fresh heads)"].tolist() == ["50.0%"]
@@ -480,10 +471,9 @@ def test_training_page_curves_best_step_and_parameters(env, tiny_checkpoint, tmp
     params = {r["component"]: r for _, r in at.dataframe[0].value.iterrows()}
     assert config["train"] == "full"  # the tiny model trains whole, so its tower could train
     assert params["vision tower"]["trainable"] == "warm-up"
-    assert params["audio encoder (Whisper)"]["trainable"] == "warm-up"  # audio_trainable, frozen
+    assert params["audio encoder (Whisper)"]["trainable"] == "yes"  # the random test ear trains
     assert any("frozen for the later stages" in c.value for c in at.caption)
-    n_warm = sum(int(params[c]["parameters"].replace(",", ""))
-                 for c in ("vision tower", "audio encoder (Whisper)"))  # fmt: skip
+    n_warm = int(params["vision tower"]["parameters"].replace(",", ""))
     assert metrics["Trainable"] == f"{total - n_warm:,}"
 
 

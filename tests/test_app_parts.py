@@ -272,10 +272,6 @@ def test_parameter_counts_from_headers_and_stored(tiny_checkpoint, tmp_path):
     assert frozen["vision tower"]["trainable"] == want
     assert frozen["language model"]["trainable"] == by["language model"]["trainable"]
     assert frozen["audio encoder (Whisper)"]["trainable"] == bool(cfg.get("audio_trainable"))
-    deaf = {r["component"]: r for r in runs.parameter_counts(copy, frozen_audio=True)[0]}
-    want = runs.WARMUP_ONLY if cfg.get("audio_trainable") else False
-    assert deaf["audio encoder (Whisper)"]["trainable"] == want
-    assert deaf["audio projector"]["trainable"] is True  # the projector trains on
     (tmp_path / "graft_config.json").write_text("{}")
     (tmp_path / "param_counts.json").write_text(
         json.dumps({"projector": {"parameters": 10, "trainable": True}})
