@@ -70,5 +70,3 @@ def test_precompute_names_every_unusable_recording_and_keeps_the_good_ones(
     with pytest.raises(DataError, match=r"2 unusable recording\(s\): .*q1.*long\.wav.*q2.*broken"):
         precompute(proc, tmp_path, recs)
     assert set(proc.sounds) == {"audio/ok.wav"}  # the usable one is cached, not lost
-
-
