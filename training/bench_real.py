@@ -196,7 +196,13 @@ class Meter:
         for _ in range(warmup):
             fn()
         self.sync()
-        return stats([self.call_ms(fn) for _ in range(runs)])
+        return self.stats([self.call_ms(fn) for _ in range(runs)])
+
+    @staticmethod
+    def stats(ms: list[float]) -> dict:
+        from training.bench import stats  # one owner of the percentiles; torch loads lazily
+
+        return stats(ms)
 
     def sync(self) -> None:
         import torch
@@ -227,16 +233,6 @@ class Meter:
         import torch
 
         return torch.cuda.max_memory_reserved() if self.cuda else None
-
-
-def stats(ms: list[float]) -> dict:
-    a = np.asarray(ms, dtype=float)
-    return {
-        "n": int(a.size),
-        "p50_ms": float(np.percentile(a, 50)),
-        "p95_ms": float(np.percentile(a, 95)),
-        "mean_ms": float(a.mean()),
-    }
 
 
 def gb(n_bytes: float | None) -> float | None:
@@ -406,7 +402,7 @@ class RealBench:
             "tokens": int(batch["input_ids"].shape[1]),
             "peak_gb": gb(self.meter.peak()),
             "peak_reserved_gb": gb(self.meter.peak_reserved()),
-            "step_ms": stats(times),
+            "step_ms": self.meter.stats(times),
             "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         }
 
