@@ -302,8 +302,12 @@ def run_stage0(model, proc, dargs, args, train, ev, out: Path) -> dict:
 
 
 def run_stage1(model, proc, dargs, args, train, out: Path, deadline: float | None) -> float:
-    """Caption stage; returns seconds per step (sizes stage 2 to the wall budget)."""
+    """Caption stage; returns seconds per step (sizes stage 2 to the wall budget). Its own cap
+    (--caption_minutes) starts once the clips and recordings are cached, so a slow cache does
+    not eat its steps."""
     ds = QADataset(train, dargs.data, proc, target="caption", mode=dargs.mode, seed=args.seed)
+    cap = time.time() + 60 * args.caption_minutes if args.caption_minutes else None
+    ends = [d for d in (deadline, cap) if d is not None]
     sargs = stage_args(
         args,
         out,
@@ -321,7 +325,7 @@ def run_stage1(model, proc, dargs, args, train, out: Path, deadline: float | Non
         train_dataset=ds,
         data_collator=Collator(proc),
         graft_processor=proc,
-        callbacks=[WallBudget(deadline)],
+        callbacks=[WallBudget(min(ends, default=None))],
     )
     t0 = time.time()
     resume = last_checkpoint(out)
@@ -410,9 +414,7 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
     spd = None
     if args.caption_steps and not later:
         if not is_complete(stage1):
-            cap = time.time() + 60 * args.caption_minutes if args.caption_minutes else None
-            ends = [d for d in (deadline, cap) if d is not None]
-            spd = run_stage1(model, proc, dargs, args, train_recs, stage1, min(ends, default=None))
+            spd = run_stage1(model, proc, dargs, args, train_recs, stage1, deadline)
         else:
             load_weights(model, stage1)
             spd = marker(stage1).get("seconds_per_step")
