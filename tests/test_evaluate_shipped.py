@@ -13,7 +13,7 @@ from data.score import blind_prior, load_predictions, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "checkpoints" / "demo"
-MAX_MB = 25
+MAX_MB = 40  # the frozen pretrained ear (Whisper tiny.en encoder, float16) is 16 MB of it
 N_REGEN = 40  # test questions regenerated (about 10 clips): enough to catch a drift
 
 pytestmark = pytest.mark.skipif(

@@ -117,3 +117,31 @@ def test_tiny_build_hears_with_the_pretrained_encoder_cut_to_5_s(converted, tmp_
     with safe_open(str(path / "audio_encoder" / "model.safetensors"), "pt") as f:
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}  # noqa: SIM118
     assert not any(p.requires_grad for p in enc.parameters())
+
+
+def test_the_5_s_window_hears_the_speech_as_the_30_s_window_does(converted, speech):
+    """cut_window keeps the first 250 positions: over the speech frames its outputs agree with
+    stock Whisper's 30 s window (docs/experiments.md: mean cosine 0.98 on 20 questions)."""
+    import copy
+
+    from transformers import WhisperFeatureExtractor
+
+    from model.checkpoint import load_encoder
+    from model.graft import cut_window
+
+    full = load_encoder(str(converted)).eval()
+    cut = cut_window(copy.deepcopy(full), 250).eval()
+    n = int(np.ceil(speech.size / 320))  # 50 encoder frames a second
+    feats = {
+        s: WhisperFeatureExtractor(feature_size=80, chunk_length=s)(
+            speech, sampling_rate=16_000, return_tensors="pt"
+        ).input_features
+        for s in (30, 5)
+    }
+    with torch.no_grad():
+        a = full(feats[30]).last_hidden_state[0, :n]
+        b = cut(feats[5]).last_hidden_state[0, :n]
+    assert b.shape == a.shape and cut.config.max_source_positions == 250
+    assert torch.nn.functional.cosine_similarity(a, b, dim=-1).mean() > 0.95
+    with pytest.raises(ValueError, match="window of 2000 positions"):
+        cut_window(full, 2000)
