@@ -65,7 +65,7 @@ def test_the_stranger_is_the_headline_and_judged_first(ckpt, tmp_path):
         "spoken question (audio), stranger: unheard synthesizer, hand-written wordings"
     )
     table = short(ckpt, runs)
-    assert table.index("stranger: unheard") < table.index("| spoken question (audio) |")
+    assert table.index("stranger: unheard") < table.index("| spoken question (audio), espeak")
     assert "85.5%" in table and "Targets: stranger: strict >= blind prior + 20 pts" in table
     assert "**A stranger asks.**" in table and "85.5% strict against a blind prior of 0.0%" in table
 
@@ -75,7 +75,10 @@ def test_a_run_under_another_audio_token_policy_is_labelled_and_judged_against_f
 
     run(ckpt / "eval-tokens-full", {t: 9 for t in TYPE_NAMES}, audio_tokens="full")
     trim = run(ckpt / "eval-tokens-trim", {t: 8 for t in TYPE_NAMES}, audio_tokens="trim")
-    assert label(trim) == "spoken question (audio), audio tokens `trim`"
+    assert label(trim) == (
+        "spoken question (audio), audio tokens `trim`, espeak test: held-out voices and catalog "
+        "wordings"
+    )
     runs = load_runs(ckpt)
     got = {name: (m, ok) for name, m, ok in targets(runs["eval"], runs)}
     measured, ok = got["no accuracy loss under `trim` against `full` audio tokens"]

@@ -24,6 +24,7 @@ TARGET_LIFT = 0.20  # the stranger's strict accuracy over the blind prior
 TARGET_TEST = 0.75  # strict accuracy on the espeak held-out test split
 STRANGER = "stranger"  # data.stranger's split: another synthesizer, hand-written wordings
 SPLITS = {
+    "test": "espeak test: held-out voices and catalog wordings",
     "eval": "eval split (train wordings, held-out voices)",
     STRANGER: "stranger: unheard synthesizer, hand-written wordings",
 }
@@ -65,8 +66,8 @@ def label(s: dict) -> str:
         text = text.get(s.get("ablation", "none"), "spoken question (audio)")
     if s.get("audio_tokens"):  # evaluated under another policy than the checkpoint's
         text += f", audio tokens `{s['audio_tokens']}`"
-    if s.get("split", "test") != "test":
-        text += f", {SPLITS.get(s['split'], s['split'] + ' split')}"
+    split = s.get("split", "test")
+    text += f", {SPLITS.get(split, split + ' split')}"
     return text
 
 
