@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from data.catalog import TYPE_NAMES
 from data.schema import DataError, load_jsonl, write_jsonl
-from data.tts import TTSError, Voice, audio_ok, to_16k, write_wav
+from data.tts import TTSError, Voice, audio_ok, to_16k, too_long, write_wav
 
 SPLIT = "stranger"
 STRANGER_PHRASING = -2  # a record's `phrasing`: a hand-written stranger's wording
@@ -236,11 +236,8 @@ def build(data: Path, *, workers: int = 2, max_seconds: float = 5.0) -> int:
     jobs = sorted(todo.values(), key=lambda j: str(j[0]))
     with ThreadPoolExecutor(max(1, workers)) as ex:  # flite runs as subprocesses
         list(tqdm(ex.map(_speak, jobs), total=len(jobs), desc="speech (flite)", unit="wav"))
-    durations = {r["audio"]: sf.info(str(data / r["audio"])).duration for r in recs}
-    long = sorted((d, a) for a, d in durations.items() if d > max_seconds)
-    if long:
-        said = {r["audio"]: r["question"] for r in recs}
-        shown = "; ".join(f"{said[a]!r} {d:.2f} s" for d, a in long[-5:])
+    if long := too_long(data, max_seconds, recs):
+        shown = "; ".join(f"{said!r} {d:.2f} s" for d, _, said in long[:5])
         raise TTSError(f"{len(long)} stranger recording(s) over {max_seconds:g} s: {shown}")
     write_jsonl(data / "splits" / f"{SPLIT}.jsonl", recs)
     return len(jobs)

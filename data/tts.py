@@ -258,10 +258,13 @@ def audio_ok(path: Path) -> bool:
     return info.samplerate == SR and info.channels == 1 and info.frames > 0
 
 
-def too_long(data: Path, max_seconds: float) -> list[tuple[float, str, str]]:
-    """(seconds, file, question) of every distinct recording over max_seconds, longest first."""
+def too_long(
+    data: Path, max_seconds: float, records: list[dict] | None = None
+) -> list[tuple[float, str, str]]:
+    """(seconds, file, question) of every distinct recording over max_seconds, longest first,
+    among `records` (default: the dataset's samples.jsonl)."""
     data, seen = Path(data), {}
-    for r in load_jsonl(data / "samples.jsonl"):
+    for r in load_jsonl(data / "samples.jsonl") if records is None else records:
         if r.get("audio") and r["audio"] not in seen:
             seen[r["audio"]] = (sf.info(str(data / r["audio"])).duration, r["audio"], r["question"])
     return sorted((x for x in seen.values() if x[0] > max_seconds), reverse=True)

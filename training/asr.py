@@ -146,11 +146,12 @@ class Transcriber:
         )
 
     def features(self, audio: AudioSource, sr: int = SAMPLE_RATE) -> torch.Tensor:
-        y = load_audio(audio, sr)
-        if y.size > self.feature_extractor.n_samples:
+        window = self.feature_extractor.n_samples / SAMPLE_RATE
+        # the header's length is checked before decoding, as for the graft's encoder window
+        y = load_audio(audio, sr, max_seconds=window, limit="the ASR window")
+        if y.size > self.feature_extractor.n_samples:  # resampling rounded up past the window
             raise ValueError(
-                f"audio lasts {y.size / SAMPLE_RATE:.1f} s, over the ASR window of "
-                f"{self.feature_extractor.n_samples / SAMPLE_RATE:.0f} s"
+                f"audio lasts {y.size / SAMPLE_RATE:.1f} s, over the ASR window of {window:.0f} s"
             )
         fe = self.feature_extractor(y, sampling_rate=SAMPLE_RATE, return_tensors="pt")
         return fe["input_features"].to(self.device, self.model.dtype)

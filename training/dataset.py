@@ -77,17 +77,13 @@ class CachedProcessor(GraftProcessor):
         return super().images(frames)
 
     def audio_features(self, audio, sr: int = 16_000):
-        if isinstance(audio, str) and audio in self.sounds:
-            feats, n = self.sounds[audio]
-            feats = feats.float()
-        else:
+        if not (isinstance(audio, str) and audio in self.sounds):
             feats, n = GraftProcessor.audio_features(self, audio, sr)
-            if self.encoder is None:
-                return feats, n
-            feats = self.encode(feats)[:, :n]
+            return (feats if self.encoder is None else self.encode(feats)), n
+        feats, n = self.sounds[audio]
         if self.encoder is not None:  # padded to the window, as the encoder would give it
             feats = torch.nn.functional.pad(feats, (0, 0, 0, self.audio_window - feats.shape[1]))
-        return feats, n
+        return feats.float(), n
 
 
 def clip_key(rec: dict) -> ClipKey:
