@@ -38,3 +38,9 @@ MIN_AUDIO_RATE = 4_000  # Hz; below telephone quality no speech is left
 MAX_AUDIO_RATE = 192_000  # Hz; studio recorders stop here
 MAX_AUDIO_CHANNELS = 8
 MAX_AUDIO_SAMPLES = 30 * 96_000 * 2  # decoded samples, all channels: 23 MB as float32
+
+# Qwen's chat layout, for the tokenizers built here (the tiny model's, the real-shape stand-in's)
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)

@@ -40,6 +40,8 @@ from transformers import (
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 from transformers.models.whisper.modeling_whisper import sinusoids
 
+from model.constants import CHAT_TEMPLATE
+
 SHAPES = Path(__file__).with_name("shapes")
 QWEN_JSON = SHAPES / "qwen2-vl-7b-instruct.json"
 WHISPER_JSON = SHAPES / "whisper-large-v3-turbo.json"
@@ -161,10 +163,7 @@ def qwen_tokenizer() -> PreTrainedTokenizerFast:
     tok = padded_tokenizer(
         QWEN_ORDINARY, QWEN_SPECIALS, eos_token="<|im_end|>", pad_token="<|endoftext|>"
     )
-    tok.chat_template = (
-        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-        "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-    )
+    tok.chat_template = CHAT_TEMPLATE
     return tok
 
 

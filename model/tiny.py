@@ -31,6 +31,7 @@ from model.checkpoint import load_encoder, save_checkpoint
 from model.config import GraftConfig
 from model.constants import (
     AUDIO_PAD,
+    CHAT_TEMPLATE,
     ENDOFTEXT,
     IM_END,
     IMAGE_PAD,
@@ -84,10 +85,6 @@ primarily advancing or withdrawing in this sequence? Is the scope positioned out
 patient here? Is the instrument on screen a catheter? Which instrument is present in this
 clip? Where is the polyp? What tool can you see? Which way is the camera moving?
 """
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 
 
 @dataclass
