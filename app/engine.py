@@ -99,10 +99,10 @@ def prime(eng: Engine, frames: list) -> bool:
 
 def explain(err: Exception) -> str:
     """A message for the page, never a traceback: bad audio is the user's to fix, the rest ours."""
-    kind = type(err).__name__  # matched by name: this module imports no torch
-    if kind in ("AudioError", "AudioShapeError"):
+    kinds = {c.__name__ for c in type(err).__mro__}  # by name, subclasses too: no torch here
+    if "AudioError" in kinds:
         return f"The model could not use this audio: {err}"
-    if kind == "CheckpointError":  # the files are at fault, not the question
+    if "CheckpointError" in kinds:  # the files are at fault, not the question
         return f"The model could not be loaded from its checkpoint: {err}"
     if isinstance(err, MemoryError | RuntimeError) and "memory" in str(err).lower():
         return f"The model ran out of memory on this question ({err}). Try again in a moment."
