@@ -32,10 +32,10 @@ from collections.abc import Iterable
 from difflib import SequenceMatcher
 from functools import cache
 
-from data.catalog import CATALOG, TYPE_NAMES
+from data.catalog import CATALOG, PHRASINGS, TYPE_NAMES
 
 TEST_PHRASING = 3  # the catalog phrasing held out for the test video, never in a pool
-TRAIN_PHRASINGS = tuple(i for i in range(len(CATALOG[TYPE_NAMES[0]].phrasings)) if i != 3)
+TRAIN_PHRASINGS = tuple(i for i in range(PHRASINGS) if i != TEST_PHRASING)
 GRAMMAR_PHRASING = -1  # a record's `phrasing` when its wording is not a catalog phrasing
 MAX_WORDS = 10
 # Letters, the better predictor of spoken length: measured over all 11,369 wordings made before
