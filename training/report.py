@@ -121,8 +121,7 @@ def oracle_line(main: dict, runs: dict[str, dict]) -> str:
     )  # fmt: skip
     if o is None:
         return ""
-    below = [t for t, d in o["per_type"].items() if d["strict"] < d["prior"]]
-    heard = [t for t, d in main["per_type"].items() if d["strict"] < d["prior"]]
+    below, heard = below_prior(o), below_prior(main)
     both = [t for t in below if t in heard]
     gain = o["strict"]["accuracy"] - main["strict"]["accuracy"]
     return (
