@@ -49,13 +49,13 @@ demo-checkpoint: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	rm -rf $(CKPT)/eval $(CKPT)/eval-*
 	$(PY) -m training.train --preset demo --data $(DATA) --output_dir $(CKPT)
 	$(MAKE) stranger
-	$(PY) -m training.evaluate --checkpoint $(CKPT) --data $(DATA) --split stranger \
+	$(PY) -m evaluation.evaluate --checkpoint $(CKPT) --data $(DATA) --split stranger \
 	  --out $(CKPT)/eval-stranger
-	$(PY) -m training.evaluate --checkpoint $(CKPT) --data $(DATA) --split test --out $(CKPT)/eval
+	$(PY) -m evaluation.evaluate --checkpoint $(CKPT) --data $(DATA) --split test --out $(CKPT)/eval
 
 # The controls beside the audio run: does the model listen, does it carry to new voices, and
 # what do fewer or more audio tokens than it trained with cost?
-EVAL := $(PY) -m training.evaluate --checkpoint $(CKPT) --data $(DATA)
+EVAL := $(PY) -m evaluation.evaluate --checkpoint $(CKPT) --data $(DATA)
 ablations: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	$(EVAL) --split stranger --audio-ablation shuffled --out $(CKPT)/eval-stranger-shuffled
 	$(EVAL) --split test --audio-ablation shuffled --out $(CKPT)/eval-shuffled
@@ -66,8 +66,8 @@ ablations: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	$(EVAL) --split test --audio-tokens full --out $(CKPT)/eval-tokens-full
 	$(EVAL) --split test --audio-tokens trim --out $(CKPT)/eval-tokens-trim
 	$(EVAL) --split test --audio-tokens trim+pool:4 --out $(CKPT)/eval-tokens-trim-pool4
-	$(PY) -m training.readout --checkpoint $(CKPT) --data $(DATA) --out $(CKPT)/eval/readout.json
-	$(PY) -m training.readout --checkpoint $(CKPT) --data $(DATA) --kind mean \
+	$(PY) -m evaluation.readout --checkpoint $(CKPT) --data $(DATA) --out $(CKPT)/eval/readout.json
+	$(PY) -m evaluation.readout --checkpoint $(CKPT) --data $(DATA) --kind mean \
 	  --out $(CKPT)/eval/readout-mean.json
 
 # Blind prior, zero-shot and the ASR cascade (pretrained Whisper tiny.en, converted from the
@@ -80,17 +80,17 @@ baselines: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	test -f $(ASR)/config.json || $(PY) -m model.whisper_ct2 --out $(ASR)
 	test -f $(READER)/COMPLETE || $(PY) -m training.train --preset reader --model $(CKPT) \
 		--data $(DATA) --output_dir $(READER)
-	$(PY) -m training.baselines --checkpoint $(CKPT) --data $(DATA) --asr $(ASR) \
+	$(PY) -m evaluation.baselines --checkpoint $(CKPT) --data $(DATA) --asr $(ASR) \
 		--reader $(READER) --runs $(CKPT) --prefix eval-baseline-
-	$(PY) -m training.baselines --checkpoint $(CKPT) --data $(DATA) --asr $(ASR) \
+	$(PY) -m evaluation.baselines --checkpoint $(CKPT) --data $(DATA) --asr $(ASR) \
 		--reader $(READER) --runs $(CKPT) --split stranger --only asr,oracle \
 		--prefix eval-baseline-stranger-
 
 bench: $(VENV)/.runtime $(DATA)/splits/test.jsonl
-	$(PY) -m training.bench --checkpoint $(CKPT) --data $(DATA) --out docs/benchmarks.md
+	$(PY) -m evaluation.bench --checkpoint $(CKPT) --data $(DATA) --out docs/benchmarks.md
 
 report: $(VENV)/.runtime
-	$(PY) -m training.report --checkpoint $(CKPT) --readme README.md
+	$(PY) -m evaluation.report --checkpoint $(CKPT) --readme README.md
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
@@ -115,4 +115,4 @@ clean:
 # ~18 GB written to runs/standin): docs/benchmarks-gpu.md and its JSON. Refuses without CUDA.
 .PHONY: bench-gpu
 bench-gpu: $(VENV)/.runtime
-	$(PY) -m training.bench --real-shapes
+	$(PY) -m evaluation.bench --real-shapes

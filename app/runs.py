@@ -2,7 +2,7 @@
 
     python -m app.runs   # lists the runs the Results page finds (default folders)
 
-A run is a folder holding summary.json (training.evaluate's output: data.score.summarize keys
+A run is a folder holding summary.json (evaluation.evaluate's output: data.score.summarize keys
 plus checkpoint, split, mode, ablation, created) and usually predictions.jsonl. Runs live in
 <runs>/<name>/ and in <checkpoint>/eval/ of every checkpoint beside the configured one.
 """

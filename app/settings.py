@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]  # the repository root: defaults are 
 class Settings:
     checkpoint: Path = ROOT / "checkpoints" / "demo"  # the shipped tiny demo model
     data: Path = ROOT / "data" / "demo"  # what `make data` writes
-    runs: Path = ROOT / "runs"  # training.evaluate writes runs/<name>/summary.json
+    runs: Path = ROOT / "runs"  # evaluation.evaluate writes runs/<name>/summary.json
     device: str | None = None  # None: the predictor picks (cuda when available, else cpu)
 
     @property

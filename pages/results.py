@@ -25,7 +25,7 @@ for p in problems:  # they quote files and their contents
     st.warning(ui.plain(p))
 if not found:
     st.info(
-        "No evaluation runs yet. Evaluate a checkpoint with `python -m training.evaluate "
+        "No evaluation runs yet. Evaluate a checkpoint with `python -m evaluation.evaluate "
         f"--checkpoint {cfg.checkpoint} --data {cfg.data} --split test --out runs/NAME`, or build "
         "the demo checkpoint (evaluated into checkpoints/demo/eval) with `make demo-checkpoint`."
     )

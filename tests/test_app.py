@@ -395,7 +395,7 @@ def test_results_without_runs_explains(env, monkeypatch, tmp_path):
     monkeypatch.setenv("SURGVIVQA_RUNS", str(tmp_path / "no-runs"))
     at = app()
     run(at.switch_page(RESULTS))
-    assert "training.evaluate" in texts(at.info)
+    assert "evaluation.evaluate" in texts(at.info)
 
 
 def test_results_reports_an_unreadable_summary(env, monkeypatch, runs_dir, tmp_path):

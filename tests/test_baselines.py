@@ -21,7 +21,7 @@ def lines(path: Path) -> list[dict]:
 
 
 def test_blind_prior_scores_exactly_the_prior(spoken, tmp_path):
-    from training.baselines import run_prior
+    from evaluation.baselines import run_prior
 
     s = run_prior(spoken, "test", tmp_path / "prior")
     test = load_jsonl(spoken / "splits" / "test.jsonl")
@@ -39,7 +39,7 @@ def test_blind_prior_scores_exactly_the_prior(spoken, tmp_path):
 
 
 def test_blind_prior_refuses_a_question_shared_by_two_types():
-    from training.baselines import BlindPrior
+    from evaluation.baselines import BlindPrior
 
     recs = [
         {"question": "What is it?", "question_type": "nbi_status"},
@@ -55,8 +55,8 @@ CASCADE_N = 6  # the cascade's test samples: the 30 s window costs about 1-3 s a
 @pytest.fixture(scope="module")
 def cascade(spoken, tiny_checkpoint, whisper_tiny_en, tmp_path_factory):
     """The cascade run once: pretrained tiny.en transcribes, a reader (not --checkpoint) reads."""
+    from evaluation.baselines import run_asr
     from model.tiny import build
-    from training.baselines import run_asr
 
     root = tmp_path_factory.mktemp("cascade")
     reader = build(root / "reader", seed=1)
@@ -120,8 +120,8 @@ def test_the_reader_answers_what_the_transcript_says(spoken, tiny_checkpoint, ca
 
 
 def test_zero_shot_reads_text_with_the_checkpoint_tokenizer(spoken, tiny_checkpoint, tmp_path):
+    from evaluation.baselines import run_zero_shot, zero_shot_predictor
     from model import Predictor
-    from training.baselines import run_zero_shot, zero_shot_predictor
 
     z = zero_shot_predictor(tiny_checkpoint, "cpu")
     tuned = Predictor.from_checkpoint(tiny_checkpoint, device="cpu")
@@ -136,8 +136,8 @@ def test_cascade_keeps_the_grounding_of_the_answer_it_reads():
     every_sample runs the real ones)."""
     from types import SimpleNamespace
 
+    from evaluation.baselines import Cascade
     from model.predictor import Answer
-    from training.baselines import Cascade
 
     heard = SimpleNamespace(text="Is NBI on?", latency_ms=1.0)
     asr = SimpleNamespace(transcribe=lambda audio, sr: heard)
@@ -153,7 +153,7 @@ def test_zero_shot_base_answers_plain_whatever_the_checkpoint_says(tiny_checkpoi
     import json
     import shutil
 
-    from training.baselines import zero_shot_predictor
+    from evaluation.baselines import zero_shot_predictor
 
     ckpt = tmp_path / "grounded"
     shutil.copytree(tiny_checkpoint, ckpt)
@@ -164,7 +164,7 @@ def test_zero_shot_base_answers_plain_whatever_the_checkpoint_says(tiny_checkpoi
 
 def test_batch_transcription_matches_one_by_one(spoken, whisper_tiny_en):
     from data.files import audio_path
-    from training.asr import Transcriber
+    from evaluation.asr import Transcriber
 
     asr = Transcriber.from_pretrained(whisper_tiny_en)
     audio = [audio_path(spoken, r) for r in load_jsonl(spoken / "splits" / "train.jsonl")[:2]]
@@ -179,7 +179,7 @@ def test_batch_transcription_matches_one_by_one(spoken, whisper_tiny_en):
 def test_a_padded_transcript_counts_its_tokens_up_to_its_end_token():
     import torch
 
-    from training.asr import _length
+    from evaluation.asr import _length
 
     assert _length(torch.tensor([1, 2, 9, 9, 9]), 9) == 2  # padded after its end in a batch
     assert _length(torch.tensor([1, 2, 3]), [9, 8]) == 3  # alone: generate strips the end
@@ -189,8 +189,8 @@ def test_a_padded_transcript_counts_its_tokens_up_to_its_end_token():
 def test_the_oracle_has_the_reader_read_the_reference(spoken, cascade):
     """The oracle baseline: the reader reads the reference question (a perfect ASR)."""
     from data.files import load_frames
+    from evaluation.baselines import run_oracle
     from model import Predictor
-    from training.baselines import run_oracle
 
     reader = cascade[2]
     out = cascade[1].parent / "oracle"
@@ -205,7 +205,7 @@ def test_the_oracle_has_the_reader_read_the_reference(spoken, cascade):
 
 
 def test_cli_refuses_a_missing_reader(spoken, tiny_checkpoint, tmp_path, capsys):
-    from training.baselines import main
+    from evaluation.baselines import main
 
     with pytest.raises(SystemExit) as e:
         main(["--data", str(spoken), "--checkpoint", str(tiny_checkpoint), "--only", "oracle",
@@ -219,7 +219,7 @@ def test_cli_refuses_a_missing_reader(spoken, tiny_checkpoint, tmp_path, capsys)
 def test_cli_names_the_conversion_when_the_asr_folder_is_unusable(
     kind, spoken, tiny_checkpoint, whisper_tiny_en, tmp_path, capsys
 ):
-    from training.baselines import main
+    from evaluation.baselines import main
 
     asr = {"missing": tmp_path / "nowhere", "not whisper": tiny_checkpoint / "base",
            "unloadable": tmp_path / "w"}[kind]  # fmt: skip

@@ -17,7 +17,7 @@ import pytest
 def bench(tmp_path_factory, whisper_tiny_en) -> tuple[dict, object]:
     import torch
 
-    from training.bench import main
+    from evaluation.bench import main
 
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("bench") / "benchmarks.md"
@@ -76,7 +76,7 @@ def test_markdown_records_the_machine(bench, tmp_path):
     text = out.read_text()
     assert res["machine"]["cpu"] in text and f"torch {res['machine']['torch']}" in text
     assert json.loads(out.with_suffix(".json").read_text())["created"] == res["created"]
-    from training.bench import main
+    from evaluation.bench import main
 
     again = tmp_path / "again.md"
     with contextlib.redirect_stdout(io.StringIO()):
@@ -98,9 +98,9 @@ def test_the_cascade_hands_its_transcript_to_the_reader(spoken, tiny_checkpoint,
     predictor never reads a transcript."""
     from data.files import audio_path
     from data.schema import load_jsonl
+    from evaluation.asr import Transcriber
+    from evaluation.bench import Bench, pick
     from model import Predictor
-    from training.asr import Transcriber
-    from training.bench import Bench, pick
 
     pred = Predictor.from_checkpoint(tiny_checkpoint, device="cpu")
     reader = Predictor.from_checkpoint(tiny_checkpoint, device="cpu")
@@ -130,7 +130,7 @@ def test_the_cascade_hands_its_transcript_to_the_reader(spoken, tiny_checkpoint,
 
 
 def test_cli_refuses_a_missing_reader(tmp_path, capsys):
-    from training.bench import main
+    from evaluation.bench import main
 
     with pytest.raises(SystemExit) as e:
         main(["--quick", "--reader", str(tmp_path / "nowhere")])
@@ -138,7 +138,7 @@ def test_cli_refuses_a_missing_reader(tmp_path, capsys):
 
 
 def test_cli_names_the_conversion_for_a_missing_asr(tmp_path, capsys):
-    from training.bench import main
+    from evaluation.bench import main
 
     with pytest.raises(SystemExit) as e:
         main(["--quick", "--asr", str(tmp_path / "nowhere")])

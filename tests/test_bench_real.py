@@ -1,4 +1,4 @@
-"""The real-scale GPU benchmark's parts that run without a GPU (training/bench_real.py).
+"""The real-scale GPU benchmark's parts that run without a GPU (evaluation/bench_real.py).
 
 The measurements themselves need CUDA; here: the refusal without it, the arguments, the
 arithmetic, the report rendered from a result dict made up for the test, the committed report
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from training import bench_real as br
+from evaluation import bench_real as br
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks-gpu.md"
@@ -25,7 +25,7 @@ DOC = ROOT / "docs" / "benchmarks-gpu.md"
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without CUDA")
 def test_refuses_without_cuda_in_one_line():
     r = subprocess.run(
-        [sys.executable, "-m", "training.bench", "--real-shapes"],
+        [sys.executable, "-m", "evaluation.bench", "--real-shapes"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -16,7 +16,7 @@ from data.score import (
     load_predictions,
     summarize,
 )
-from training.evaluate import audio_sources, evaluate, main
+from evaluation.evaluate import audio_sources, evaluate, main
 
 pytestmark = pytest.mark.slow
 

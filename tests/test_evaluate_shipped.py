@@ -57,8 +57,8 @@ def test_shipped_checkpoint_scores_its_summary_on_regenerated_clips(tmp_path):
     from data.split import split_records
     from data.synth import Config, build_records, render_frames, video_ids
     from data.tts import assign_voice, synthesize
+    from evaluation.evaluate import evaluate
     from model import Predictor
-    from training.evaluate import evaluate
 
     torch.set_num_threads(1)
     cfg = Config()

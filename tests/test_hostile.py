@@ -110,7 +110,7 @@ def test_app_sources_refuse_the_bomb_before_decoding(bombs, name, source, tmp_pa
 
 @pytest.mark.parametrize("name", ["rate_1hz.wav", "two_hours.flac", "many_channels.wav"])
 def test_model_path_refuses_the_bomb_before_decoding(bombs, name, proc, tmp_path):
-    """What the predictor and training.evaluate hand the processor: a path, bytes or a file."""
+    """What the predictor and evaluation.evaluate hand the processor: a path, bytes or a file."""
     path = tmp_path / name
     path.write_bytes(bombs[name])
     for src in (path, bombs[name], io.BytesIO(bombs[name])):
@@ -163,11 +163,11 @@ def one_error_line(err: str, *needles: str) -> None:
 def test_a_second_evaluation_into_a_held_folder_is_refused_naming_the_holder(
     spoken, tiny_checkpoint, tmp_path, capsys
 ):
-    from training.evaluate import main
+    from evaluation.evaluate import main
 
     out = tmp_path / "eval"
     out.mkdir()
-    hold = "from training.evaluate import holding as h\nwith h(__import__('pathlib').Path(%r)):\n"
+    hold = "from evaluation.evaluate import holding as h\nwith h(__import__('pathlib').Path(%r)):\n"
     holder = subprocess.Popen(
         [sys.executable, "-c", hold % str(out) + " print('held', flush=True); input()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -187,7 +187,7 @@ def test_two_concurrent_evaluations_leave_every_row_exactly_once(spoken, tiny_ch
     """Two real processes into one folder (they left 17 duplicates in 37 rows before)."""
     out = tmp_path / "eval"
     argv = run_eval(spoken, tiny_checkpoint, out, "--limit", "20")  # long enough to overlap
-    cmd = [sys.executable, "-m", "training.evaluate", *argv]
+    cmd = [sys.executable, "-m", "evaluation.evaluate", *argv]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = [
         subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -216,7 +216,7 @@ def test_two_concurrent_evaluations_leave_every_row_exactly_once(spoken, tiny_ch
 def test_a_damaged_predictions_file_is_reported_by_line(
     spoken, tiny_checkpoint, tmp_path, capsys, line, message
 ):
-    from training.evaluate import main
+    from evaluation.evaluate import main
 
     out = tmp_path / "eval"
     assert main(run_eval(spoken, tiny_checkpoint, out, "--limit", "2")) == 0
@@ -232,7 +232,7 @@ def test_repeated_rows_are_dropped_once_and_the_file_scores_again(
     spoken, tiny_checkpoint, tmp_path, capsys
 ):
     from data.score import main as score
-    from training.evaluate import main
+    from evaluation.evaluate import main
 
     out = tmp_path / "eval"
     assert main(run_eval(spoken, tiny_checkpoint, out)) == 0
@@ -406,7 +406,7 @@ BAD_LINES = {  # what line 2 holds -> what the error says about it
 def cli_cases(tmp_path: Path) -> dict[str, Callable[[Path], tuple[Callable, list[str]]]]:
     """CLI name -> (file under test) -> (main, argv) reading that file."""
     from data import compare, score, split, stats
-    from training import evaluate
+    from evaluation import evaluate
 
     preds = tmp_path / "good_predictions.jsonl"
     preds.write_bytes(jsonl([{**record(1), "prediction": "no"}]))
@@ -496,7 +496,7 @@ def test_evaluate_names_or_skips_unreadable_frames_and_recordings(
     spoken, tiny_checkpoint, tmp_path, capsys, bombs
 ):
     from data.schema import load_jsonl
-    from training.evaluate import main
+    from evaluation.evaluate import main
 
     data = tmp_path / "data"
     shutil.copytree(spoken, data)
@@ -525,7 +525,7 @@ def test_evaluate_names_or_skips_unreadable_frames_and_recordings(
 
 
 def test_evaluate_without_a_checkpoint_leaves_nothing_behind(spoken, tmp_path, capsys):
-    from training.evaluate import main
+    from evaluation.evaluate import main
 
     out = tmp_path / "eval"
     argv = ["--checkpoint", str(tmp_path / "nope"), "--data", str(spoken), "--out", str(out)]
@@ -572,7 +572,7 @@ def test_a_broken_checkpoint_says_which_file(broken_checkpoints, which, named, w
 def test_evaluate_and_the_app_name_a_broken_checkpoint(
     broken_checkpoints, spoken, app_env, tmp_path, capsys
 ):
-    from training.evaluate import main
+    from evaluation.evaluate import main
 
     proj = broken_checkpoints["truncated"] / "projector.safetensors"
     argv = ["--checkpoint", str(proj.parent), "--data", str(spoken), "--out", str(tmp_path / "e")]
@@ -645,7 +645,7 @@ def test_written_files_follow_the_umask(tmp_path, umask):
 def test_rescore_names_a_damaged_run_file(
     spoken, tiny_checkpoint, tmp_path, capsys, name, content, message
 ):
-    from training.evaluate import main
+    from evaluation.evaluate import main
 
     out = tmp_path / "eval"
     argv = ["--checkpoint", str(tiny_checkpoint), "--data", str(spoken), "--out", str(out)]

@@ -81,7 +81,7 @@ def make_run(
     folder: Path, data: Path, split: str = "test", seed: int = 0, grounded: bool = False
 ) -> Path:
     """An evaluation run of a simple guessing baseline (random option per question), scored by
-    data.score like training.evaluate does, so the Results page reads the real format.
+    data.score like evaluation.evaluate does, so the Results page reads the real format.
     grounded: each row also says what the clip shows (its caption segment), as a checkpoint
     trained on grounded answers does."""
     rng = random.Random(seed)

@@ -70,7 +70,7 @@ def stack(tmp_path_factory, request) -> dict:
     if data is None:
         data = make_dataset(tmp / "data")
     if ckpt is None:
-        from training.evaluate import evaluate
+        from evaluation.evaluate import evaluate
 
         ckpt = tmp / "checkpoints" / "demo"
         shutil.copytree(request.getfixturevalue("tiny_checkpoint"), ckpt)

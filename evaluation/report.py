@@ -1,7 +1,7 @@
 """Render docs/results.md from evaluation summaries (never typed by hand).
 
-    python -m training.report                   # checkpoints/demo -> docs/results.md
-    python -m training.report --checkpoint C --out docs/results.md [--readme README.md]
+    python -m evaluation.report                   # checkpoints/demo -> docs/results.md
+    python -m evaluation.report --checkpoint C --out docs/results.md [--readme README.md]
 
 Reads C/eval/summary.json (the audio run on the test split), C/eval-stranger/summary.json (the
 headline: a voice and wordings training never met, split `stranger` of data.stranger) and every
@@ -51,7 +51,7 @@ def load_runs(ckpt: Path) -> dict[str, dict]:
                 raise SystemExit(f"{f}: unreadable summary ({e})") from None
     if "eval" not in runs:
         raise SystemExit(
-            f"{ckpt / 'eval' / 'summary.json'}: missing; run python -m training.evaluate"
+            f"{ckpt / 'eval' / 'summary.json'}: missing; run python -m evaluation.evaluate"
         )
     return runs
 
@@ -293,7 +293,7 @@ def training_lines(ckpt: Path) -> list[str]:
 
 def render(ckpt: Path, runs: dict[str, dict]) -> str:
     main = runs["eval"]
-    cmd = f"python -m training.report --checkpoint {ckpt}"
+    cmd = f"python -m evaluation.report --checkpoint {ckpt}"
     lines = [
         "# Results",
         "",
@@ -350,7 +350,7 @@ def short(ckpt: Path, runs: dict[str, dict]) -> str:
     main = runs["eval"]
     lines = [
         f"Demo checkpoint `{ckpt}` on the held-out test video ({main['n']} spoken questions; "
-        "generated from the evaluation JSON by `python -m training.report`, details in "
+        "generated from the evaluation JSON by `python -m evaluation.report`, details in "
         "[docs/results.md](docs/results.md)):",
         "",
         "| condition | strict | lenient | prior |",
@@ -384,7 +384,7 @@ def splice(readme: Path, block: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m training.report", description=__doc__.split("\n")[0]
+        prog="python -m evaluation.report", description=__doc__.split("\n")[0]
     )
     ap.add_argument("--checkpoint", type=Path, default=Path("checkpoints/demo"))
     ap.add_argument("--out", type=Path, default=Path("docs/results.md"))

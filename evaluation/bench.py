@@ -1,8 +1,9 @@
 """Benchmark: grafted audio vs the ASR cascade, audio-token policies, the per-clip prefix cache.
 
-    python -m training.bench --checkpoint checkpoints/demo --data data/demo --out docs/benchmarks.md
-    python -m training.bench --quick --json      # builds a tiny checkpoint + a few samples itself
-    python -m training.bench --from-json docs/benchmarks.json --out docs/benchmarks.md
+    python -m evaluation.bench --checkpoint checkpoints/demo --data data/demo \
+        --out docs/benchmarks.md
+    python -m evaluation.bench --quick --json      # builds a tiny checkpoint + a few samples itself
+    python -m evaluation.bench --from-json docs/benchmarks.json --out docs/benchmarks.md
 
 Every ratio is measured side by side in one process on the same samples, interleaved (the
 order alternates per sample) so that load from other processes hits both sides alike:
@@ -45,11 +46,11 @@ from data.catalog import CATALOG
 from data.files import audio_path, load_frames
 from data.schema import load_jsonl, write_text
 from data.score import summarize
+from evaluation.asr import AsrError, check_folder
+from evaluation.bench_report import markdown, table
+from evaluation.evaluate import write_json
 from model.whisper_ct2 import WhisperFilesError, convert
-from training.asr import AsrError, check_folder
-from training.bench_report import markdown, table
 from training.dataset import grounded_lead
-from training.evaluate import write_json
 
 POLICIES = ("full", "trim", "trim+pool:2", "trim+pool:4")
 REAL_WINDOW_S = 30  # Whisper's fixed input window: 3000 mel frames -> 1500 encoder positions
@@ -413,8 +414,8 @@ def run(
     batch: int = 8,
     reader: Path | None = None,
 ) -> dict:
+    from evaluation.asr import Transcriber
     from model import Predictor
-    from training.asr import Transcriber
 
     t0, load0 = time.perf_counter(), os.getloadavg()[0]
     pred = Predictor.from_checkpoint(checkpoint, device=device)
@@ -482,12 +483,12 @@ def targets(res: dict) -> dict:
 # -- report --------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if "--real-shapes" in argv:  # the 7B-shaped GPU benchmark lives in training/bench_real.py
-        from training.bench_real import main as real_main
+    if "--real-shapes" in argv:  # the 7B-shaped GPU benchmark lives in evaluation/bench_real.py
+        from evaluation.bench_real import main as real_main
 
         return real_main([a for a in argv if a != "--real-shapes"])
     ap = argparse.ArgumentParser(
-        prog="python -m training.bench", description=__doc__.split("\n")[0]
+        prog="python -m evaluation.bench", description=__doc__.split("\n")[0]
     )
     ap.add_argument("--checkpoint", type=Path, help="default: a tiny untrained one, built here")
     ap.add_argument("--data", type=Path, help="default: a small synthetic spoken set, built here")
@@ -540,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--real-shapes",
         action="store_true",
-        help="the Qwen2-VL-7B + Whisper-turbo stand-ins on CUDA (training/bench_real.py; "
+        help="the Qwen2-VL-7B + Whisper-turbo stand-ins on CUDA (evaluation/bench_real.py; "
         "--real-shapes --help lists its options)",
     )
     args = ap.parse_args(argv)
@@ -610,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
             res["checkpoint"] = f"untrained tiny (model.tiny.build on {data}'s train texts{sizes})"
     res["notes"] = args.note
     res["command"] = " ".join(
-        ["python -m training.bench", *(argv if argv is not None else sys.argv[1:])]
+        ["python -m evaluation.bench", *(argv if argv is not None else sys.argv[1:])]
     )
     if args.out:
         write_json(args.out.with_suffix(".json"), res)

@@ -1,9 +1,9 @@
 """Evaluate a checkpoint on one split: per-sample predictions and a scored summary.
 
-    python -m training.evaluate --checkpoint checkpoints/demo --data data/demo --split test \
+    python -m evaluation.evaluate --checkpoint checkpoints/demo --data data/demo --split test \
         --out checkpoints/demo/eval [--mode audio|text] [--audio-ablation shuffled|silent] \
         [--audio-tokens full|trim|trim+pool:N]
-    python -m training.evaluate --rescore checkpoints/demo/eval*   # finished runs, no model
+    python -m evaluation.evaluate --rescore checkpoints/demo/eval*   # finished runs, no model
 
 Writes OUT/predictions.jsonl (one line per sample, appended and flushed as it goes, so a killed
 run continues where it stopped without duplicates; the rows already there are judged again by
@@ -418,7 +418,7 @@ def read_json(path: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m training.evaluate", description=__doc__.split("\n")[0]
+        prog="python -m evaluation.evaluate", description=__doc__.split("\n")[0]
     )
     ap.add_argument("--checkpoint", help="checkpoint folder (graft_config.json)")
     ap.add_argument("--data", help="dataset folder (splits/, frames/, audio/)")

@@ -1,10 +1,10 @@
 """Baselines through the evaluator's own harness: blind prior, zero-shot base, ASR cascade, oracle.
 
-    python -m training.baselines --checkpoint checkpoints/demo --data data/demo --split test \
+    python -m evaluation.baselines --checkpoint checkpoints/demo --data data/demo --split test \
         --runs runs [--only prior,zero-shot,asr,oracle] \
         [--asr runs/whisper-tiny.en] [--reader runs/reader]
 
-Each baseline goes through training.evaluate.evaluate with its own predictor, so it writes the
+Each baseline goes through evaluation.evaluate.evaluate with its own predictor, so it writes the
 same RUNS/baseline-<name>/{predictions.jsonl,summary.json} as a model run (the summary adds
 `baseline` and `baseline_detail`), and the Results page shows them side by side.
 - prior: each question type's most frequent train answer; looks at nothing (the question text
@@ -36,8 +36,8 @@ import torch
 
 from data.schema import DataError, load_jsonl
 from data.score import blind_prior, format_table
-from training.asr import AsrError, check_folder
-from training.evaluate import checkpoint_id, evaluate, write_json
+from evaluation.asr import AsrError, check_folder
+from evaluation.evaluate import checkpoint_id, evaluate, write_json
 
 NAMES = ("prior", "zero-shot", "asr", "oracle")
 
@@ -169,9 +169,9 @@ def run_asr(
     device: str | None = None,
     reader: Path | None = None,
 ) -> dict:
+    from evaluation.asr import Transcriber
     from model import Predictor
     from model.checkpoint import pick_device
-    from training.asr import Transcriber
 
     dev = str(pick_device(device))
     asr = Transcriber.from_pretrained(asr_ref, device=dev)  # first: a bad folder fails at once
@@ -217,7 +217,7 @@ def _append_transcripts(out: Path, data: Path, rows: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m training.baselines", description=__doc__.split("\n")[0]
+        prog="python -m evaluation.baselines", description=__doc__.split("\n")[0]
     )
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--checkpoint", type=Path, help="needed by zero-shot and asr")

@@ -1,6 +1,6 @@
 """Vision read-out of a checkpoint: can fresh heads read the scene from its frozen vision tokens?
 
-    python -m training.readout --checkpoint checkpoints/demo --data data/demo \
+    python -m evaluation.readout --checkpoint checkpoints/demo --data data/demo \
         --out checkpoints/demo/eval/readout.json [--steps 150]
 
 Heads (training.warmup) learn the scene labels from the train clips' vision tokens with the
@@ -18,13 +18,13 @@ from pathlib import Path
 import torch
 
 from data.schema import load_jsonl
-from training.evaluate import write_json
+from evaluation.evaluate import write_json
 from training.warmup import KINDS
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m training.readout", description=__doc__.split("\n")[0]
+        prog="python -m evaluation.readout", description=__doc__.split("\n")[0]
     )
     ap.add_argument("--checkpoint", type=Path, required=True)
     ap.add_argument("--data", type=Path, required=True)
