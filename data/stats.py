@@ -5,7 +5,7 @@
 
 A folder means its <dir>/splits/*.jsonl (or <dir>/samples.jsonl when it has no split yet);
 files are named by their stem's first word (train_multivideo.jsonl -> train). With train and
-eval present, the temporal leakage check of data.split runs too.
+eval present, the temporal leakage check of data.leakage runs too.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from data.catalog import CATALOG, TYPE_NAMES, YES_NO
+from data.leakage import check_leakage
 from data.schema import DataError, load_jsonl, write_text
 
 SPLIT_ORDER = ("train", "eval", "val", "test", "samples")
@@ -72,8 +73,6 @@ def count(records: list[dict]) -> dict:
 
 def stats(splits: dict[str, list[dict]]) -> dict:
     """Counts of every split, the question types seen, and the train/eval leakage check."""
-    from data.split import check_leakage  # split imports this module for its report
-
     seen = sorted({r["question_type"] for rs in splits.values() for r in rs}, key=TYPE_NAMES.index)
     out = {
         "total": sum(len(rs) for rs in splits.values()),

@@ -8,8 +8,9 @@ from collections import Counter
 import pytest
 
 from data.catalog import CATALOG, TYPE_NAMES
+from data.leakage import check_leakage
 from data.schema import DataError, load_jsonl, record_key, write_jsonl
-from data.split import check_leakage, groups, main, split_records
+from data.split import groups, main, split_records
 
 
 def clip(video: str, n: int, start: int, qtype: str, answer: str) -> dict:
