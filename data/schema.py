@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from data.catalog import CATALOG
+from model.layout import write_text
 
 REQUIRED_FIELDS: tuple[str, ...] = (
     "id",
@@ -204,37 +203,6 @@ def load_jsonl(path: str | Path, skip_bad: bool = False) -> list[dict]:
         seen[key] = lineno
         records.append(rec)
     return records
-
-
-def _umask() -> int:
-    """The process's umask, read without setting it (Linux), else set and put straight back."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def write_text(path: str | Path, text: str) -> Path:
-    """Write text atomically (temp file in the same folder, then os.replace): a reader sees
-    the old file or the new one, never half of one; an interrupted write leaves no temp file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: give what open() would
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict]) -> Path:

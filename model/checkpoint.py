@@ -1,14 +1,5 @@
-"""Checkpoint save/load for the grafted model (safetensors only, never pickle).
-
-Folder layout:
-  graft_config.json                 GraftConfig
-  README.md                         short model card
-  tokenizer files                   with the added audio tokens
-  image_processor/, feature_extractor/
-  projector.safetensors             projector (+ vision_pos) weights
-  adapter/                          lora mode: PEFT adapter (adapter_config.json + safetensors)
-  base/, audio_encoder/             full mode: the whole Qwen2-VL / Whisper encoder in HF format
-                                    (a frozen encoder in float16, a trained one in save_dtype)
+"""Checkpoint save/load for the grafted model (safetensors only, never pickle). The folder's
+names and layout: model.layout.
 
     python -c "from model.checkpoint import load_checkpoint; load_checkpoint('checkpoints/demo')"
 """
@@ -37,9 +28,15 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 from model.config import GraftConfig
 from model.constants import AUDIO_PAD, AUDIO_SPECIAL
 from model.graft import AudioQwen2VL, graft_modules
+from model.layout import (
+    ADAPTER_DIR,
+    AUDIO_DIR,
+    BASE_DIR,
+    CARD_NAME,
+    CONFIG_NAME,
+    PROJECTOR_FILE,
+)
 from model.processor import GraftProcessor
-
-PROJECTOR_FILE = "projector.safetensors"
 
 
 class CheckpointError(ValueError):
@@ -63,9 +60,6 @@ def _naming(
         raise CheckpointError(f"{what}: {why}; {fix}") from e
 
 
-BASE_DIR = "base"
-AUDIO_DIR = "audio_encoder"
-ADAPTER_DIR = "adapter"
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 GRAFT_PREFIXES = ("audio_encoder.", "projector.", "vision_pos.")
 
@@ -196,7 +190,7 @@ def load_checkpoint(
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such checkpoint folder")
-    with _naming(folder / "graft_config.json"):
+    with _naming(folder / CONFIG_NAME):
         cfg = GraftConfig.from_json(folder)
     dev = pick_device(device)
     q = cfg.quantisation == "nf4" and dev.type == "cuda" if quantize is None else quantize
@@ -293,7 +287,7 @@ def save_checkpoint(model, processor: GraftProcessor, out: str | Path) -> Path:
             model.save_pretrained(str(tmp / ADAPTER_DIR))
         processor.save_pretrained(tmp)
         cfg.save(tmp)
-        (tmp / "README.md").write_text(_card(cfg, processor))
+        (tmp / CARD_NAME).write_text(_card(cfg, processor))
         _install(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

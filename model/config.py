@@ -6,15 +6,13 @@ python -c "from model.config import GraftConfig; print(GraftConfig().to_json())"
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from model.constants import ANSWER_FORMATS
+from model.layout import CONFIG_NAME, write_text
 
-CONFIG_NAME = "graft_config.json"
 PROJECTORS = ("linear", "mlp2x_gelu")
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 _POLICY = re.compile(r"^(full|trim|trim\+pool:([1-9]\d*))$")
@@ -100,12 +98,4 @@ class GraftConfig:
         return cls.from_dict(d)
 
     def save(self, folder: str | Path) -> Path:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / CONFIG_NAME
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(self.to_json())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        return path
+        return write_text(Path(folder) / CONFIG_NAME, self.to_json())

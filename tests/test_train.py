@@ -12,15 +12,8 @@ import pytest
 import torch
 from transformers import EarlyStoppingCallback, TrainerControl, TrainerState
 
-from training.train import (
-    COMPLETE,
-    TrainArguments,
-    finished_checkpoints,
-    is_complete,
-    last_checkpoint,
-    load_weights,
-    main,
-)
+from model.layout import COMPLETE, finished_checkpoints, is_complete, last_checkpoint
+from training.train import TrainArguments, load_weights, main
 
 pytestmark = pytest.mark.slow
 

@@ -26,7 +26,8 @@ import torch
 
 from data.schema import DataError
 from model.checkpoint import ADAPTER_DIR, load_checkpoint, save_checkpoint
-from training.train import checkpoint_step, finished_checkpoints, load_weights, mark_complete
+from model.layout import checkpoint_step, finished_checkpoints, mark_complete
+from training.train import load_weights
 
 
 def best_step(run: Path, folders: list[Path]) -> int | None:

@@ -36,54 +36,30 @@ from transformers import (
     Trainer,
     TrainerCallback,
 )
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from data.schema import DataError, load_jsonl, write_text
+from data.schema import DataError, load_jsonl
 from model.graft import graft_modules
+from model.layout import (
+    COMPLETE,
+    TRAINER_STATE,
+    TRAINING_ARGS,
+    checkpoint_dir,
+    checkpoint_step,
+    checkpoints,
+    is_complete,
+    last_checkpoint,
+    mark_complete,
+    marker,
+    unmark,
+    write_text,
+)
 from training.args import PRESETS, DataArguments, ModelArguments, TrainArguments
 from training.dataset import CachedProcessor, Collator, QADataset
 
-COMPLETE = "COMPLETE"  # written last into a finished checkpoint folder
 STAGES = ("stage0", "stage1")  # sub-folders of output_dir holding the early stages' results
 
 
 # -- checkpoints -------------------------------------------------------------------------------
-def mark_complete(folder: str | Path, **info) -> None:
-    """Write the COMPLETE marker (atomically) after everything else of the checkpoint."""
-    stamp = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **info}
-    write_text(Path(folder) / COMPLETE, json.dumps(stamp) + "\n")
-
-
-def is_complete(folder: str | Path) -> bool:
-    return (Path(folder) / COMPLETE).is_file()
-
-
-def marker(folder: str | Path) -> dict:
-    """What mark_complete wrote into a finished folder (time, step, and the stage's info)."""
-    return json.loads((Path(folder) / COMPLETE).read_text())
-
-
-def checkpoint_step(path: Path) -> int:
-    return int(path.name.rsplit("-", 1)[-1])
-
-
-def finished_checkpoints(output_dir: str | Path) -> list[Path]:
-    """The checkpoint-N folders under output_dir with a COMPLETE marker, oldest first
-    (half-written ones skip)."""
-    done = [
-        p
-        for p in Path(output_dir).glob(f"{PREFIX_CHECKPOINT_DIR}-*")
-        if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit() and is_complete(p)
-    ]
-    return sorted(done, key=checkpoint_step)
-
-
-def last_checkpoint(output_dir: str | Path) -> Path | None:
-    """The newest finished checkpoint-N under output_dir."""
-    done = finished_checkpoints(output_dir)
-    return done[-1] if done else None
-
-
 def load_weights(model, folder: str | Path) -> None:
     """Load a checkpoint's trained weights into a live model (resume, best-model reload)."""
     from peft import set_peft_model_state_dict
@@ -134,18 +110,15 @@ class GraftTrainer(Trainer):
         if not self.args.should_save:
             return
         out = Path(output_dir or self.args.output_dir)
-        (out / COMPLETE).unlink(missing_ok=True)  # being rewritten: not finished until marked
+        unmark(out)  # being rewritten: not finished until marked
         save_checkpoint(self.accelerator.unwrap_model(self.model), self.graft_processor, out)
         args = {k: v for k, v in self.args.to_dict().items() if k != "hub_token"}
-        (out / "training_args.json").write_text(json.dumps(args, indent=1, default=str) + "\n")
+        (out / TRAINING_ARGS).write_text(json.dumps(args, indent=1, default=str) + "\n")
 
     def _save_checkpoint(self, model, trial) -> None:
         super()._save_checkpoint(model, trial)
         if self.args.should_save:
-            folder = (
-                Path(self._get_output_dir(trial))
-                / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-            )
+            folder = checkpoint_dir(self._get_output_dir(trial), self.state.global_step)
             mark_complete(folder, step=self.state.global_step)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
@@ -184,10 +157,10 @@ def save_final(trainer: GraftTrainer, out: Path, **info) -> None:
     """The final model + trainer_state.json (loss history) at out's root, then the marker.
     Every rank calls it; only the saving process writes."""
     if trainer.args.should_save:
-        (out / COMPLETE).unlink(missing_ok=True)
+        unmark(out)
     trainer.save_model(str(out))
     if trainer.args.should_save:
-        trainer.state.save_to_json(str(out / "trainer_state.json"))
+        trainer.state.save_to_json(str(out / TRAINER_STATE))
         mark_complete(out, step=trainer.state.global_step, **info)
     trainer.accelerator.wait_for_everyone()
 
@@ -491,7 +464,7 @@ def train(margs: ModelArguments, dargs: DataArguments, args: TrainArguments) -> 
         return 0
     write_text(out / "recipe.json", json.dumps(info, indent=1) + "\n")
     if args.prune:
-        for p in [*out.glob(f"{PREFIX_CHECKPOINT_DIR}-*"), stage0, stage1, out / "init",
+        for p in [*checkpoints(out), stage0, stage1, out / "init",
                   out / "whisper"]:  # fmt: skip
             shutil.rmtree(p, ignore_errors=True)
     print(f"done in {info['minutes']:.1f} min -> {out}", file=sys.stderr)
