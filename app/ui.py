@@ -16,8 +16,8 @@ import streamlit as st
 
 from app import clips, engine, runs
 from app.settings import ROOT, Settings
+from data.facts import grounding_kind
 from data.schema import DataError
-from data.synth import grounding_kind
 
 ASSETS = ROOT / "assets"
 NOTICE = "Research demo — not for clinical use"

@@ -37,10 +37,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from data.facts import heard
 from data.files import audio_path, load_frames
 from data.schema import DataError, load_jsonl, record_key, write_jsonl, write_text
 from data.score import blind_prior, format_table, is_correct_lenient, is_correct_strict, summarize
-from data.synth import heard
 from model.config import GraftConfig
 
 MODES = ("audio", "text")

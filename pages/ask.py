@@ -17,9 +17,9 @@ import streamlit as st
 from app import capture, clips, engine, media, state, ui
 from app.clips import ALL
 from data.catalog import TYPE_NAMES
+from data.facts import heard
 from data.schema import DataError, check_name, record_key
 from data.score import is_correct_strict
-from data.synth import heard
 
 SOURCES = {
     "clip": "Clip's recording",

@@ -358,7 +358,7 @@ def test_explain_never_shows_a_traceback():
 @pytest.mark.parametrize("said, flagged", [("nbi yes", False), ("scope advancing", True)])
 def test_answer_card_flags_an_answer_resting_on_another_questions_fact(said, flagged):
     from app.ui import misheard_note
-    from data.synth import heard
+    from data.facts import heard
 
     caption = "scope advancing. site rectum. no lesion. tool none. nbi yes. dye no. flush no."
     rec = {"question_type": "nbi_status", "caption": caption}
@@ -371,7 +371,7 @@ def test_answer_card_flags_an_answer_resting_on_another_questions_fact(said, fla
 
 def test_answer_card_flags_the_right_fact_answered_in_another_questions_form():
     from app.ui import misheard_note
-    from data.synth import heard
+    from data.facts import heard
 
     caption = "scope advancing. site rectum. no lesion. tool catheter. nbi no. dye no. flush no."
     rec = {"question_type": "tool_identification", "caption": caption}

@@ -96,7 +96,7 @@ def test_killed_run_resumes_without_duplicates(spoken, predictor, tiny_checkpoin
 def test_a_finished_run_is_judged_again_by_the_current_scorer_without_the_model(
     spoken, predictor, tiny_checkpoint, tmp_path
 ):
-    from data.synth import grounding
+    from data.facts import grounding
 
     out = tmp_path / "eval"
     evaluate(tiny_checkpoint, spoken, "test", out, limit=4, predictor=predictor, quiet=True)

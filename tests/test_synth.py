@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from data import grammar, synth
+from data import facts, grammar, plan, synth
 from data.catalog import CATALOG, TYPE_NAMES
 from data.schema import frame_path, load_jsonl
 
@@ -43,8 +43,8 @@ def test_layout_and_schema(ds):
         else:
             assert r["question"] == qt.phrasings[r["phrasing"]]
         # the answer is what the clip's scene shows, and the caption describes that scene
-        assert synth.answer_of(r["question_type"], r["scene"]) == r["short_answer"]
-        assert r["caption"] == synth.caption(r["scene"])
+        assert facts.answer_of(r["question_type"], r["scene"]) == r["short_answer"]
+        assert r["caption"] == facts.caption(r["scene"])
 
 
 def test_every_type_balanced(ds):
@@ -59,7 +59,7 @@ def test_every_type_balanced(ds):
 
 
 def test_default_plan_size_and_balance():
-    records, jobs = synth.build_records(synth.Config())  # plan only: no pixels
+    records, jobs = plan.build_records(plan.Config())  # plan only: no pixels
     assert len(records) == 6 * 1280
     assert len({(r["video_id"], r["id"]) for r in records}) == len(records)
     counts = Counter((r["question_type"], r["short_answer"]) for r in records)
@@ -85,16 +85,16 @@ def test_clip_records_share_frames_and_split(ds):
 
 def test_heldout_video_and_phrasing(ds):
     _, splits = _load(ds)
-    test_video = synth.video_ids(3)[-1]
+    test_video = plan.video_ids(3)[-1]
     assert {r["video_id"] for r in splits["test"]} == {test_video}
-    assert {r["phrasing"] for r in splits["test"]} == {synth.TEST_PHRASING}
+    assert {r["phrasing"] for r in splits["test"]} == {plan.TEST_PHRASING}
     for r in splits["test"]:
-        assert r["question"] == CATALOG[r["question_type"]].phrasings[synth.TEST_PHRASING]
-    held = {grammar.norm(CATALOG[t].phrasings[synth.TEST_PHRASING]) for t in TYPE_NAMES}
+        assert r["question"] == CATALOG[r["question_type"]].phrasings[plan.TEST_PHRASING]
+    held = {grammar.norm(CATALOG[t].phrasings[plan.TEST_PHRASING]) for t in TYPE_NAMES}
     for s in ("train", "eval"):
         assert splits[s], s
         assert test_video not in {r["video_id"] for r in splits[s]}
-        assert synth.TEST_PHRASING not in {r["phrasing"] for r in splits[s]}
+        assert plan.TEST_PHRASING not in {r["phrasing"] for r in splits[s]}
         assert not {grammar.norm(r["question"]) for r in splits[s]} & held
         # the grammar's draw for the record's key, so mostly wordings of its own
         for r in splits[s]:
@@ -184,11 +184,11 @@ def test_test_wording_is_never_a_training_wording():
     def norm(s: str) -> str:
         return re.sub(r"[^a-z ]", "", s.lower()).strip()
 
-    train = {norm(t.phrasings[i]) for t in CATALOG.values() for i in synth.TRAIN_PHRASINGS}
+    train = {norm(t.phrasings[i]) for t in CATALOG.values() for i in plan.TRAIN_PHRASINGS}
     for name, qt in CATALOG.items():
-        assert norm(qt.phrasings[synth.TEST_PHRASING]) not in train, name
+        assert norm(qt.phrasings[plan.TEST_PHRASING]) not in train, name
         assert len({norm(p) for p in qt.phrasings}) == len(qt.phrasings), name
-    assert len(synth.TRAIN_PHRASINGS) >= 8 and synth.TEST_PHRASING not in synth.TRAIN_PHRASINGS
+    assert len(plan.TRAIN_PHRASINGS) >= 8 and plan.TEST_PHRASING not in plan.TRAIN_PHRASINGS
 
 
 def test_training_wordings_stay_apart_from_the_test_wording():
@@ -201,8 +201,8 @@ def test_training_wordings_stay_apart_from_the_test_wording():
         return re.sub(r"[^a-z0-9 ]", "", s.lower()).split()
 
     for name, qt in CATALOG.items():
-        held = words(qt.phrasings[synth.TEST_PHRASING])
-        for i in synth.TRAIN_PHRASINGS:
+        held = words(qt.phrasings[plan.TEST_PHRASING])
+        for i in plan.TRAIN_PHRASINGS:
             ratio = SequenceMatcher(None, words(qt.phrasings[i]), held).ratio()
             assert ratio < 0.7, (name, qt.phrasings[i], round(ratio, 2))
 
@@ -213,20 +213,20 @@ def test_grounding_is_a_caption_segment_that_decides_the_answer(ds):
     samples, _ = _load(ds)
     answers = defaultdict(set)
     for r in samples:
-        g = synth.grounding(r["question_type"], r["caption"])
+        g = facts.grounding(r["question_type"], r["caption"])
         assert g in r["caption"].rstrip(".").split(". ")
         answers[r["question_type"], g].add(r["short_answer"])
     assert {t for t, _ in answers} == set(TYPE_NAMES)
     assert all(len(a) == 1 for a in answers.values()), answers
-    assert synth.grounding("lesion_screen_position", synth.caption(
+    assert facts.grounding("lesion_screen_position", facts.caption(
         samples[0]["scene"] | {"view": "normal", "lesion": True, "quadrant": "upper-left"}
     )) == "lesion upper left"  # fmt: skip
     with pytest.raises(ValueError, match="no single segment"):
-        synth.grounding("lesion_site", "scope outside the patient.")
+        facts.grounding("lesion_site", "scope outside the patient.")
 
 
 def test_heard_compares_the_kind_of_fact_a_grounded_answer_names():
-    from data.synth import heard
+    from data.facts import heard
 
     caption = (
         "scope advancing. site rectum. lesion upper left. motion up. size <5. adenoma. "

@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from data.facts import grounding
 from data.files import audio_path, load_frames
 from data.schema import DataError, record_key
-from data.synth import grounding
 from model.constants import GROUND_SEP
 from model.processor import AudioError, GraftProcessor
 

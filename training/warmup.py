@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from data.synth import DOMAINS
+from data.facts import DOMAINS
 from model.graft import graft_modules
 from training.dataset import CachedProcessor, clip_key, precompute
 

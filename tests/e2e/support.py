@@ -15,9 +15,10 @@ import numpy as np
 import soundfile as sf
 
 from data.catalog import CATALOG
+from data.facts import grounding, heard
 from data.schema import load_jsonl, write_jsonl
 from data.score import blind_prior, summarize
-from data.synth import generate, grounding, heard
+from data.synth import generate
 
 SR = 16_000
 
