@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from evaluation import bench_real as br
+from evaluation import bench_real_report as rep
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks-gpu.md"
@@ -52,7 +53,7 @@ def plan() -> dict:
     """The --plan result (arithmetic only), as the committed report was made."""
     torch.set_num_threads(1)
     res = br.result(br.parse(["--plan"]), ["--plan"])
-    return res | {"device": None, "targets": br.targets(None)}
+    return res | {"device": None, "targets": rep.targets(None)}
 
 
 def test_arithmetic(plan):
@@ -100,8 +101,8 @@ def made_up(plan: dict) -> dict:
             "cache_hit": True,
         },
     }
-    res["figures"] = br.summarise(res)
-    res["targets"] = br.targets(res["figures"])
+    res["figures"] = rep.summarise(res)
+    res["targets"] = rep.targets(res["figures"])
     return res
 
 
@@ -113,9 +114,9 @@ def test_report_from_a_made_up_result(plan):
     t = res["targets"]
     assert t["graft_bf16_p50_ms"]["met"] and t["qlora_step_peak_gb"]["met"]
     res["measured"]["bf16"]["answer"]["p50_ms"] = 151.0
-    assert not br.targets(br.summarise(res))["graft_bf16_p50_ms"]["met"]
-    md = br.render(made_up(plan))
-    assert br.NOT_MEASURED not in md
+    assert not rep.targets(rep.summarise(res))["graft_bf16_p50_ms"]["met"]
+    md = rep.render(made_up(plan))
+    assert rep.NOT_MEASURED not in md
     assert "**Made-Up GPU 24GB**" in md
     assert "| graft, bf16: answer p50 / p95 | 140.0 ms / 168.0 ms | 8 new tokens |" in md
     assert "| throughput, batch 8: graft / cascade | 20.0 / 11.4 questions/s | |" in md
@@ -123,22 +124,22 @@ def test_report_from_a_made_up_result(plan):
 
 
 def test_plan_report_marks_every_gpu_figure(plan, tmp_path):
-    md = br.render(plan)
+    md = rep.render(plan)
     measured = md.split("## Measured")[1].split("## Targets")[0]
     rows = [r for r in measured.splitlines() if r.startswith("| ") and "---" not in r][1:]
     assert len(rows) == 19
-    assert all(r.split(" | ")[1] == br.NOT_MEASURED for r in rows), rows
+    assert all(r.split(" | ")[1] == rep.NOT_MEASURED for r in rows), rows
     assert " ms" not in measured and "questions/s" not in measured
     assert "(computed, not measured)" in md
     assert br.main(["--plan", "--out", str(tmp_path / "b.md")]) == 0
     saved = json.loads((tmp_path / "b.json").read_text())
     assert saved["device"] is None and "measured" not in saved
-    assert (tmp_path / "b.md").read_text() == br.render(saved)
+    assert (tmp_path / "b.md").read_text() == rep.render(saved)
 
 
 def test_committed_report_renders_from_its_json():
     res = json.loads(DOC.with_suffix(".json").read_text())
-    assert DOC.read_text() == br.render(res)
+    assert DOC.read_text() == rep.render(res)
 
 
 # A narrow model with the stand-ins' layout (real vocabularies, 30 s window, 128 mels):
@@ -187,7 +188,7 @@ def test_every_measurement_rehearsed_on_a_narrow_model_on_the_cpu(tmp_path):
         assert sec["answer"]["p50_ms"] > 0 and sec["ttft"]["p50_ms"] > 0
     assert m["batched"]["graft"]["samples_per_s"] > 0
     res = br.result(a, argv.split()) | {"device": "cpu (rehearsal)", "measured": m}
-    res["figures"] = br.summarise(res)
-    res["targets"] = br.targets(res["figures"])
-    md = br.render(res)
+    res["figures"] = rep.summarise(res)
+    res["targets"] = rep.targets(res["figures"])
+    md = rep.render(res)
     assert f"{m['bf16']['answer']['p50_ms']:.1f} ms" in md
