@@ -49,11 +49,11 @@ from data.score import summarize
 from evaluation.asr import AsrError, check_folder
 from evaluation.bench_report import markdown, table
 from evaluation.evaluate import write_json
+from model.constants import ENCODER_FRAMES_PER_SECOND
 from model.whisper_ct2 import WhisperFilesError, convert
 from training.dataset import grounded_lead
 
 POLICIES = ("full", "trim", "trim+pool:2", "trim+pool:4")
-REAL_WINDOW_S = 30  # Whisper's fixed input window: 3000 mel frames -> 1500 encoder positions
 TARGETS = {  # name: (threshold, comparison) from the project's targets at demo scale
     "trim_token_reduction": (10.0, ">="),
     "trim_vs_full_latency_ratio": (0.6, "<="),
@@ -109,26 +109,15 @@ def answer_cap(tok, qtype: str, kind: str) -> int:
 
 
 def with_window(pred, seconds: int):
-    """The same model with a Whisper encoder window of `seconds` (50 positions a second).
-
-    Encoder weights are copied; its positions are Whisper's fixed sinusoids (never trained), so
-    only the window changes. Used to measure policies at the real 1,500-position window.
-    """
+    """The same model with a Whisper encoder window of `seconds` (model.graft.widen_window) and
+    a feature extractor to match. Used to measure policies at the real 1,500-position window."""
     from transformers import WhisperFeatureExtractor
-    from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-    from model.graft import graft_modules
+    from model.graft import graft_modules, widen_window
     from model.predictor import Predictor
     from model.processor import GraftProcessor
 
-    g = pred.graft
-    wcfg = copy.deepcopy(g.audio_encoder.config)
-    wcfg.max_source_positions = seconds * 50
-    enc = WhisperEncoder(wcfg).to(pred.device)
-    state = {k: v for k, v in g.audio_encoder.state_dict().items() if "embed_positions" not in k}
-    missing, _ = enc.load_state_dict(state, strict=False)
-    if [k for k in missing if "embed_positions" not in k]:
-        raise RuntimeError(f"encoder weights missing after the window change: {missing}")
+    enc = widen_window(pred.graft.audio_encoder, seconds * ENCODER_FRAMES_PER_SECOND)
     model = copy.deepcopy(pred.model)
     graft = graft_modules(model)
     cfg = copy.deepcopy(pred.cfg)
@@ -416,6 +405,7 @@ def run(
 ) -> dict:
     from evaluation.asr import Transcriber
     from model import Predictor
+    from model.graft import WHISPER_WINDOW_S
 
     t0, load0 = time.perf_counter(), os.getloadavg()[0]
     pred = Predictor.from_checkpoint(checkpoint, device=device)
@@ -445,8 +435,8 @@ def run(
     if batch > 1:
         res["grafted_vs_asr_batched"] = b.batched(batch)
     windows = {"checkpoint": b.policies(pred, accuracy=True)}
-    if pred.processor.audio_window != REAL_WINDOW_S * 50:
-        windows["whisper_30s"] = b.policies(with_window(pred, REAL_WINDOW_S), accuracy=False)
+    if pred.processor.audio_window != WHISPER_WINDOW_S * ENCODER_FRAMES_PER_SECOND:
+        windows["whisper_30s"] = b.policies(with_window(pred, WHISPER_WINDOW_S), accuracy=False)
     res["policies"] = windows
     res["prefix_cache"] = b.prefix_cache()
     real = windows.get("whisper_30s", windows["checkpoint"])

@@ -9,6 +9,7 @@ features and computes M-RoPE positions exactly as it does without audio.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -17,6 +18,8 @@ from transformers import Qwen2VLForConditionalGeneration
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from model.config import GraftConfig
+
+WHISPER_WINDOW_S = 30  # stock Whisper's input window: 3000 mel frames -> 1500 encoder positions
 
 
 def build_projector(kind: str, d_in: int, d_out: int) -> nn.Module:
@@ -74,6 +77,24 @@ def cut_window(encoder: WhisperEncoder, positions: int) -> WhisperEncoder:
     encoder.embed_positions.requires_grad_(False)
     encoder.config.max_source_positions = encoder.max_source_positions = positions
     return encoder
+
+
+def widen_window(encoder: WhisperEncoder, positions: int) -> WhisperEncoder:
+    """A new encoder with `encoder`'s weights hearing `positions` outputs (50 a second), at least
+    its own window: e.g. Whisper's 1,500 again for an encoder cut by cut_window. Its position
+    table is Whisper's fixed sinusoids at the new length (never trained), so only the window
+    changes; `encoder` itself is left as it is."""
+    have = encoder.config.max_source_positions
+    if positions < have:
+        raise ValueError(f"window of {positions} positions: expected {have} or more (cut_window)")
+    cfg = copy.deepcopy(encoder.config)
+    cfg.max_source_positions = positions
+    wide = WhisperEncoder(cfg).to(encoder.conv1.weight.device)
+    state = {k: v for k, v in encoder.state_dict().items() if "embed_positions" not in k}
+    missing, _ = wide.load_state_dict(state, strict=False)
+    if [k for k in missing if "embed_positions" not in k]:
+        raise RuntimeError(f"encoder weights missing after the window change: {missing}")
+    return wide
 
 
 def audio_token_count(length: int, pool: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -9,10 +10,11 @@ import pytest
 import torch
 from PIL import Image
 from transformers import Qwen2VLForConditionalGeneration
+from transformers.models.whisper.modeling_whisper import sinusoids
 
 from model.checkpoint import load_checkpoint
 from model.constants import AUDIO_PAD, IGNORE_INDEX, IMAGE_PAD
-from model.graft import build_projector
+from model.graft import WHISPER_WINDOW_S, audio_token_count, build_projector, widen_window
 from model.tiny import build
 
 
@@ -149,6 +151,39 @@ def test_audio_token_policies(tmp_path):
     assert counts["full"] == 250  # the whole 5 s window of the tiny encoder
     assert counts["trim"] == math.ceil(1.3 * 50)  # 50 encoder frames a second
     assert counts["trim+pool:4"] == math.ceil(counts["trim"] / 4)
+
+
+def test_widen_window_hears_whisper_30s(loaded):
+    """The tiny encoder (cut to 5 s) widened to Whisper's 1,500 positions: same weights, a
+    sinusoid table of the new length, and a forward over 30 s of mel frames, alone and grafted."""
+    model, _ = loaded
+    enc = model.audio_encoder
+    have, d = enc.config.max_source_positions, enc.config.d_model
+    positions = WHISPER_WINDOW_S * 50
+    wide = widen_window(enc, positions)
+    assert enc.embed_positions.weight.shape == (have, d) == (250, d)  # the given one is kept
+    assert enc.config.max_source_positions == have
+    assert wide.embed_positions.weight.shape == (positions, d)
+    assert wide.config.max_source_positions == wide.max_source_positions == positions
+    assert not wide.embed_positions.weight.requires_grad
+    torch.testing.assert_close(wide.embed_positions.weight, sinusoids(positions, d))
+    ours = {k: v for k, v in enc.state_dict().items() if "embed_positions" not in k}
+    theirs = wide.state_dict()
+    assert ours and all(torch.equal(v.float(), theirs[k].float()) for k, v in ours.items())
+
+    mels = torch.randn(1, enc.config.num_mel_bins, 2 * positions)
+    with torch.no_grad():
+        hidden = wide(mels).last_hidden_state
+    assert hidden.shape == (1, positions, d) and torch.isfinite(hidden).all()
+    grafted = copy.deepcopy(model)
+    grafted.audio_encoder = wide
+    assert grafted.audio_window == positions
+    with torch.no_grad():
+        emb = grafted.encode_audio(mels, None)
+    k = audio_token_count(positions, grafted.graft.pool)
+    assert emb[0].shape == (k, model.config.text_config.hidden_size)
+    with pytest.raises(ValueError, match="cut_window"):
+        widen_window(enc, have - 1)
 
 
 @pytest.mark.slow
