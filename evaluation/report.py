@@ -3,21 +3,26 @@
     python -m evaluation.report                   # checkpoints/demo -> docs/results.md
     python -m evaluation.report --checkpoint C --out docs/results.md [--readme README.md]
 
-Reads C/eval/summary.json (the audio run on the test split), C/eval-stranger/summary.json (the
+Reads the evaluation summaries of C/eval (the audio run on the test split), C/eval-stranger (the
 headline: a voice and wordings training never met, split `stranger` of data.stranger) and every
-other C/eval-*/summary.json beside them (ablations, baselines, policies), plus C/recipe.json and
-C/trainer_state.json for how the checkpoint was trained. With --readme, the text between
-`<!-- results:start -->` and `<!-- results:end -->` in that file is replaced by the short version.
+other C/eval-*/ beside them (ablations, baselines, policies), plus C's recipe and Trainer state
+for how the checkpoint was trained (file names: model.layout; JSON read by model.runfiles). With
+--readme, the text between `<!-- results:start -->` and `<!-- results:end -->` in that file is
+replaced by the short version.
+
+One module of ~400 lines, mostly sentence templates: the long page (render) and the README block
+(short) share the labels, the ordering and the target verdicts, and split apart they would import
+each other's pieces.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from data.schema import write_text
+from model.layout import RECIPE_FILE, SUMMARY_FILE, TRAINER_STATE, checkpoint_dir, write_text
+from model.runfiles import RunFileError, kept_step, read_json
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 TARGET_LIFT = 0.20  # the stranger's strict accuracy over the blind prior
@@ -43,15 +48,12 @@ def load_runs(ckpt: Path) -> dict[str, dict]:
     """{name: summary} for eval/ and eval-*/ under the checkpoint; the audio run is 'eval'."""
     runs = {}
     for d in sorted(ckpt.glob("eval*")):
-        f = d / "summary.json"
+        f = d / SUMMARY_FILE
         if f.is_file():
-            try:
-                runs[d.name] = json.loads(f.read_text())
-            except json.JSONDecodeError as e:
-                raise SystemExit(f"{f}: unreadable summary ({e})") from None
+            runs[d.name] = _read(f)
     if "eval" not in runs:
         raise SystemExit(
-            f"{ckpt / 'eval' / 'summary.json'}: missing; run python -m evaluation.evaluate"
+            f"{ckpt / 'eval' / SUMMARY_FILE}: missing; run python -m evaluation.evaluate"
         )
     return runs
 
@@ -238,10 +240,10 @@ def targets(main: dict, runs: dict[str, dict]) -> list[tuple[str, str, bool]]:
 
 def training_lines(ckpt: Path) -> list[str]:
     lines = []
-    recipe = ckpt / "recipe.json"
-    state = ckpt / "trainer_state.json"
+    recipe = ckpt / RECIPE_FILE
+    state = ckpt / TRAINER_STATE
     if recipe.is_file():
-        r = json.loads(recipe.read_text())
+        r = _read(recipe)
         rc = r.get("recipe", {})
         cap = r.get("caption") or {}
         ran = f" ({cap['step']} ran)" if cap.get("step") is not None else ""
@@ -267,12 +269,13 @@ def training_lines(ckpt: Path) -> list[str]:
             ho = ", ".join(f"{k} {pct(v)}" for k, v in warm["held_out"].items())
             lines.append(f"- vision warm-up read-out on held-out clips: {ho}")
     if state.is_file():
-        st = json.loads(state.read_text())
-        evals = [h for h in st.get("log_history", []) if "eval_loss" in h]
-        best = st.get("best_metric")
+        st = _read(state)
+        evals = [h for h in st.get("log_history", []) if "eval_loss" in h]  # each one logged
+        best, kept = st.get("best_metric"), kept_step(st)
+        at = "-" if kept is None else checkpoint_dir("", kept).name
         lines.append(
             f"- question stage: {st.get('global_step')} steps, {len(evals)} evaluations, best eval "
-            f"loss {best:.4f} at {Path(st.get('best_model_checkpoint') or '-').name}"
+            f"loss {best:.4f} at {at}"
             if best is not None
             else f"- question stage: {st.get('global_step')} steps"
         )
@@ -285,10 +288,18 @@ def training_lines(ckpt: Path) -> list[str]:
     for name, lead in readouts.items():
         path = ckpt / "eval" / name
         if path.is_file():
-            ro = json.loads(path.read_text())
+            ro = _read(path)
             held = ", ".join(f"{k} {pct(v)}" for k, v in ro["held_out"].items())
             lines.append(lead.format(steps=ro.get("steps"), split=ro.get("split")) + held)
     return lines
+
+
+def _read(path: Path) -> dict:
+    """A JSON object the checkpoint holds; a file that holds none stops the report, named."""
+    try:
+        return read_json(path)
+    except RunFileError as e:
+        raise SystemExit(str(e)) from None
 
 
 def render(ckpt: Path, runs: dict[str, dict]) -> str:
@@ -297,7 +308,7 @@ def render(ckpt: Path, runs: dict[str, dict]) -> str:
     lines = [
         "# Results",
         "",
-        f"<!-- generated by `{cmd}` from {ckpt}/eval*/summary.json: do not edit -->",
+        f"<!-- generated by `{cmd}` from {ckpt}/eval*/{SUMMARY_FILE}: do not edit -->",
         "",
         f"Checkpoint `{ckpt}` on `{main.get('data')}`, split `{main.get('split')}` "
         f"({main['n']} questions: held-out video, held-out voices, held-out phrasing), evaluated "

@@ -17,6 +17,12 @@ A training run (training.train writes it) is a checkpoint folder plus:
   recipe.json                       what ran: the recipe, its stages' results, the minutes
   COMPLETE                          written last: the folder is finished
   checkpoint-N/, stage*/, init/     intermediate checkpoints, each with its own COMPLETE
+  stage0/warmup.json                the vision warm-up's read-out (training.warmup)
+An evaluation folder (evaluation.evaluate writes it, <checkpoint>/eval*/ or runs/<name>/):
+  run.json                          what the answers come from (checkpoint, split, mode, ...)
+  predictions.jsonl                 one answer a line, appended as it goes
+  summary.json                      data.score.summarize plus the run's metadata
+model.runfiles reads these files back (JSON objects, the Trainer's state, the best step).
 """
 
 from __future__ import annotations
@@ -41,6 +47,10 @@ CHECKPOINT_PREFIX = "checkpoint"  # the HF Trainer's checkpoint-N (PREFIX_CHECKP
 TRAINER_STATE = "trainer_state.json"
 TRAINING_ARGS = "training_args.json"
 RECIPE_FILE = "recipe.json"
+WARMUP_FILE = "warmup.json"
+RUN_FILE = "run.json"
+PREDICTIONS_FILE = "predictions.jsonl"
+SUMMARY_FILE = "summary.json"
 
 
 def umask() -> int:

@@ -2,12 +2,12 @@
 
     python -m training.average runs/demo --last 4 --out runs/demo-avg4
 
-The K finished checkpoint-N folders ending at the run's best one (trainer_state.json's
-best_model_checkpoint; the newest K when none is recorded) are loaded one by one into the
-model and their floating-point weights averaged. The result is saved as a complete checkpoint
-that the predictor loads, its COMPLETE marker naming the folders averaged. Full-weight runs
-only: LoRA factors averaged one by one are not the average of their updates. Train with
-`--prune false --save_total_limit 100` to keep the checkpoints.
+The K finished checkpoint-N folders ending at the run's best one (the Trainer state's
+best_model_checkpoint, read by model.runfiles; the newest K when none is recorded) are loaded
+one by one into the model and their floating-point weights averaged. The result is saved as a
+complete checkpoint that the predictor loads, its COMPLETE marker naming the folders averaged.
+Full-weight runs only: LoRA factors averaged one by one are not the average of their updates.
+Train with `--prune false --save_total_limit 100` to keep the checkpoints.
 
 Not in the demo recipe: on a fresh run (best step 1,400: test strict 60.1%, eval split 85.6%)
 the means of 2, 3 and 4 checkpoints ending at the best scored 59.5%, 58.7% and 59.9% on the
@@ -17,7 +17,6 @@ test split (84.4%, 84.9%, 86.4% on the eval split), and of steps 1,400-2,000 61.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -26,26 +25,16 @@ import torch
 
 from data.schema import DataError
 from model.checkpoint import ADAPTER_DIR, load_checkpoint, save_checkpoint
-from model.layout import checkpoint_step, finished_checkpoints, mark_complete
+from model.layout import TRAINER_STATE, checkpoint_step, finished_checkpoints, mark_complete
+from model.runfiles import RunFileError, best_checkpoint_step
 from training.train import load_weights
-
-
-def best_step(run: Path, folders: list[Path]) -> int | None:
-    """The step of the run's best checkpoint, from the newest trainer_state.json that says."""
-    for f in [run, *reversed(folders)]:
-        state = f / "trainer_state.json"
-        if state.is_file():
-            best = json.loads(state.read_text()).get("best_model_checkpoint")
-            if best:
-                return checkpoint_step(Path(best))
-    return None
 
 
 def tail(run: str | Path, k: int) -> list[Path]:
     """The k finished checkpoints ending at the best one (the newest k when none is known)."""
     run = Path(run)
     folders = finished_checkpoints(run)
-    end = best_step(run, folders)
+    end = best_checkpoint_step(run)
     if end is not None:
         folders = [f for f in folders if checkpoint_step(f) <= end]
     if len(folders) < k:
@@ -84,13 +73,13 @@ def main(argv: list[str] | None = None) -> int:
         folders = tail(a.run, a.last)
         model, processor = load_checkpoint(folders[-1], device="cpu")
         average_into(model, folders)
-    except (DataError, FileNotFoundError) as e:
+    except (DataError, RunFileError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     save_checkpoint(model, processor, a.out)
-    state = folders[-1] / "trainer_state.json"
+    state = folders[-1] / TRAINER_STATE
     if state.is_file():  # the loss history of the run, for the training page
-        shutil.copy(state, a.out / "trainer_state.json")
+        shutil.copy(state, a.out / TRAINER_STATE)
     mark_complete(a.out, averaged=[f.name for f in folders])
     print(f"averaged {', '.join(f.name for f in folders)} -> {a.out}", file=sys.stderr)
     return 0
