@@ -1,17 +1,17 @@
-"""Evaluation runs and checkpoints on disk, read without loading any model.
+"""Evaluation runs on disk, read without loading any model: finding them, their tables.
 
     python -m app.runs   # lists the runs the Results page finds (default folders)
 
-A run is a folder holding summary.json (evaluation.evaluate's output: data.score.summarize keys
-plus checkpoint, split, mode, ablation, created) and usually predictions.jsonl. Runs live in
-<runs>/<name>/ and in <checkpoint>/eval/ of every checkpoint beside the configured one.
+A run is an evaluation folder (model.layout: evaluation.evaluate's summary, with
+data.score.summarize keys plus checkpoint, split, mode, ablation, created, and usually its
+predictions). Runs live in <runs>/<name>/ and in <checkpoint>/eval*/ of every checkpoint beside
+the configured one. What a checkpoint stores (parameter counts) is app.weights'; the Trainer's
+state is read by model.runfiles.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import struct
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,13 +20,11 @@ from pathlib import Path
 from data.catalog import CATALOG, TYPE_NAMES
 from data.compare import compare
 from data.score import INVALID, extract_option, is_correct_strict, load_predictions, wilson
+from model.layout import PREDICTIONS_FILE, SUMMARY_FILE
+from model.runfiles import RunFileError, read_json
 
 METRICS = ("strict", "lenient", "prior")
-WEIGHT_DIRS = ("adapter", "base", "audio_encoder")  # model/checkpoint.py's layout
-
-
-class RunError(ValueError):
-    """A run or checkpoint file that cannot be read; the message names the file."""
+RunError = RunFileError  # a run or checkpoint file that cannot be read; the message names it
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,7 @@ class Run:
 
     @property
     def predictions(self) -> Path:
-        return self.folder / "predictions.jsonl"
+        return self.folder / PREDICTIONS_FILE
 
     def overall(self, metric: str) -> tuple[float, list[float]] | None:
         """(accuracy, [lo, hi]) of `metric` over the whole run, or None (no prior recorded)."""
@@ -46,16 +44,6 @@ class Run:
             return None
         ci = block.get("ci") or wilson(block.get("correct", 0), self.summary.get("n", 0))
         return float(block["accuracy"]), [float(ci[0]), float(ci[1])]
-
-
-def read_json(path: Path) -> dict:
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise RunError(f"cannot read {path}: {e}") from e
-    if not isinstance(obj, dict):
-        raise RunError(f"{path} does not hold a JSON object")
-    return obj
 
 
 def _evals(ckpt: Path) -> list[tuple[str, Path]]:
@@ -78,7 +66,7 @@ def find_runs(runs_dir: Path, checkpoint: Path) -> tuple[list[Run], list[str]]:
     """Readable runs (the configured checkpoint's first) and a message for each unreadable one."""
     runs, problems, seen = [], [], set()
     for name, folder in _candidates(runs_dir, checkpoint):
-        path = folder / "summary.json"
+        path = folder / SUMMARY_FILE
         key = path.resolve()
         if key in seen or not path.is_file():
             continue
@@ -113,8 +101,8 @@ def default_runs(found: list[Run], checkpoint: Path, k: int = 4) -> list[str]:
 
 
 def headline(checkpoint: Path) -> dict | None:
-    """The checkpoint's own evaluation summary (eval/summary.json), or None."""
-    path = checkpoint / "eval" / "summary.json"
+    """The checkpoint's own evaluation summary (in its eval/ folder), or None."""
+    path = checkpoint / "eval" / SUMMARY_FILE
     if not path.is_file():
         return None
     try:
@@ -245,151 +233,6 @@ def wording_rows(rows: list[dict]) -> list[dict]:
         for (qtype, text), c in by.items()
     ]
     return sorted(out, key=lambda w: (w["strict"], TYPE_NAMES.index(w["type"]), w["wording"]))
-
-
-# --- checkpoints -------------------------------------------------------------------------------
-
-
-def trainer_state(checkpoint: Path) -> dict | None:
-    """The HF Trainer state of the checkpoint (root, else its newest checkpoint-N folder)."""
-    paths = [checkpoint / "trainer_state.json"]
-    paths += sorted(
-        checkpoint.glob("checkpoint-*/trainer_state.json"),
-        key=lambda p: (
-            int(p.parent.name.split("-")[-1]) if p.parent.name.split("-")[-1].isdigit() else -1
-        ),
-        reverse=True,
-    )
-    for path in paths:
-        if path.is_file():
-            return read_json(path)
-    return None
-
-
-def loss_curves(state: dict) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-    """(train [(step, loss)], eval [(step, eval_loss)]) from log_history."""
-    train: dict[int, float] = {}
-    evals: dict[int, float] = {}
-    for entry in state.get("log_history", []):
-        step = entry.get("step")
-        if step is None:
-            continue
-        # a step logged twice (the final evaluate() of the best model) keeps its last value
-        if "loss" in entry:
-            train[int(step)] = float(entry["loss"])
-        if "eval_loss" in entry:
-            evals[int(step)] = float(entry["eval_loss"])
-    return sorted(train.items()), sorted(evals.items())
-
-
-def best_step(state: dict, evals: list[tuple[int, float]]) -> tuple[int, float] | None:
-    """The step Trainer kept as best (best_model_checkpoint), else the lowest eval loss."""
-    best = state.get("best_model_checkpoint") or ""
-    tail = str(best).rstrip("/").rsplit("-", 1)[-1]
-    if tail.isdigit():
-        step = int(tail)
-        loss = dict(evals).get(step, state.get("best_metric"))
-        if loss is not None:
-            return step, float(loss)
-    if state.get("best_global_step") and state.get("best_metric") is not None:
-        return int(state["best_global_step"]), float(state["best_metric"])
-    return min(evals, key=lambda e: e[1]) if evals else None
-
-
-def safetensors_shapes(path: Path) -> dict[str, int]:
-    """{tensor name: element count}, read from the file's JSON header only (no tensor data)."""
-    try:
-        with path.open("rb") as fh:
-            (size,) = struct.unpack("<Q", fh.read(8))
-            if size > 100_000_000:
-                raise RunError(f"{path}: implausible safetensors header size {size}")
-            header = json.loads(fh.read(size))
-    except (OSError, struct.error, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunError(f"cannot read the safetensors header of {path}: {e}") from e
-    out = {}
-    for name, info in header.items():
-        if name != "__metadata__":
-            n = 1
-            for dim in info.get("shape", []):
-                n *= int(dim)
-            out[name] = n
-    return out
-
-
-def _component(rel: str, name: str) -> str:
-    low = name.lower()
-    if rel.startswith("adapter"):
-        return "LoRA adapters"
-    if rel.startswith("audio_encoder"):
-        return "audio encoder (Whisper)"
-    if low.startswith("vision_pos"):
-        return "vision position embedding"
-    if low.startswith("projector") or rel.startswith("projector"):
-        return "audio projector"
-    if "visual" in low:
-        return "vision tower"
-    if "lm_head" in low:
-        return "LM head"
-    if "embed_tokens" in low:
-        return "token embeddings"
-    return "language model"
-
-
-WARMUP_ONLY = "warm-up"  # trained in stage 0, then frozen (train --freeze_vision)
-
-
-def _trainable(component: str, cfg: dict, frozen_vision: bool = False) -> bool | str:
-    if component in ("LoRA adapters", "audio projector", "vision position embedding"):
-        return True
-    if component == "audio encoder (Whisper)":
-        return bool(cfg.get("audio_trainable"))  # a pretrained ear stays frozen
-    full = cfg.get("train") == "full"  # the base trains whole only in full mode (tiny model)
-    if component == "vision tower" and full and frozen_vision:
-        return WARMUP_ONLY
-    return full
-
-
-def parameter_counts(checkpoint: Path, frozen_vision: bool = False) -> tuple[list[dict], str]:
-    """Rows {component, parameters, trainable (True, False or WARMUP_ONLY), files} and where the
-    numbers came from: counts the checkpoint stores (param_counts.json) if any, else its
-    safetensors headers (no weights are loaded, so the page stays light even for a 7B one).
-    frozen_vision: the recipe froze the tower after its warm-up (recipe.json's freeze_vision)."""
-    stored = checkpoint / "param_counts.json"
-    if stored.is_file():
-        obj = read_json(stored)
-        rows = [
-            {
-                "component": k,
-                "parameters": int(v["parameters"] if isinstance(v, dict) else v),
-                "trainable": bool(v.get("trainable")) if isinstance(v, dict) else None,
-                "files": "",
-            }
-            for k, v in obj.items()
-            if isinstance(v, int | float | dict)
-        ]
-        return rows, stored.name
-    cfg = read_json(checkpoint / "graft_config.json")
-    totals: Counter = Counter()
-    where: dict[str, set[str]] = {}
-    files = [*checkpoint.glob("*.safetensors")]
-    for sub in WEIGHT_DIRS:
-        files += checkpoint.glob(f"{sub}/*.safetensors")
-    for f in sorted(files):  # not checkpoint-N/, stage*/, init/: they repeat the same weights
-        rel = f.relative_to(checkpoint).as_posix()
-        for name, n in safetensors_shapes(f).items():
-            comp = _component(rel, name)
-            totals[comp] += n
-            where.setdefault(comp, set()).add(rel)
-    rows = [
-        {
-            "component": c,
-            "parameters": n,
-            "trainable": _trainable(c, cfg, frozen_vision),
-            "files": ", ".join(sorted(where[c])),
-        }
-        for c, n in sorted(totals.items(), key=lambda kv: -kv[1])
-    ]
-    return rows, "safetensors headers"
 
 
 if __name__ == "__main__":

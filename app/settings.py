@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from model.layout import is_checkpoint
+
 ROOT = Path(__file__).resolve().parents[1]  # the repository root: defaults are relative to it
 
 
@@ -30,7 +32,7 @@ class Settings:
 
     @property
     def has_checkpoint(self) -> bool:
-        return (self.checkpoint / "graft_config.json").is_file()
+        return is_checkpoint(self.checkpoint)
 
 
 def _parser() -> argparse.ArgumentParser:

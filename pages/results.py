@@ -15,6 +15,7 @@ import streamlit as st
 from app import charts, runs, ui
 from app.ui import pct
 from data.catalog import TYPE_NAMES
+from model.layout import PREDICTIONS_FILE, SUMMARY_FILE
 
 cfg = ui.settings()
 ss = st.session_state
@@ -46,7 +47,7 @@ st.multiselect(
     names,
     key="w_runs",
     on_change=_keep_runs,
-    help=f"From {cfg.runs}/*/summary.json and <checkpoint>/eval/summary.json.",
+    help=f"From {cfg.runs}/*/{SUMMARY_FILE} and <checkpoint>/eval/{SUMMARY_FILE}.",
 )
 chosen = [r for r in found if r.name in (ss["w_runs"] or names[:1])]
 
@@ -178,7 +179,7 @@ except runs.RunError as e:
     st.error(ui.plain(e))
     preds = []
 if not preds:
-    st.info(ui.plain(f"{run.name} has no predictions.jsonl: no confusion matrix or error list."))
+    st.info(ui.plain(f"{run.name} has no {PREDICTIONS_FILE}: no confusion matrix or error list."))
     st.stop()
 
 present = {p["question_type"] for p in preds}

@@ -2,8 +2,8 @@
 
     python -m streamlit run app/main.py   # then the Training page
 
-Reads trainer_state.json, graft_config.json, README.md and safetensors headers: never loads
-the model.
+Reads the Trainer state, the graft config, the recipe, the model card and safetensors headers
+(model.runfiles, app.weights): never loads the model.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import charts, engine, runs, ui
+from app import charts, engine, ui, weights
+from model.layout import CARD_NAME, CONFIG_NAME, RECIPE_FILE, TRAINER_STATE, is_checkpoint
+from model.runfiles import RunFileError, best_step, loss_curves, read_json, trainer_state
 
 cfg = ui.settings()
 ss = st.session_state
@@ -21,11 +23,7 @@ ui.header("Training", "Loss curves, the kept step, the graft configuration and w
 root = cfg.checkpoints_root
 options = [cfg.checkpoint]
 if root.is_dir():
-    options += [
-        c
-        for c in sorted(root.iterdir())
-        if c != cfg.checkpoint and (c / "graft_config.json").is_file()
-    ]
+    options += [c for c in sorted(root.iterdir()) if c != cfg.checkpoint and is_checkpoint(c)]
 options = [c for c in options if engine.checkpoint_problem(c) is None]
 if not options:
     st.info(engine.checkpoint_problem(cfg.checkpoint))
@@ -33,9 +31,9 @@ if not options:
 ckpt = st.selectbox("Checkpoint", options, key="w_train_ckpt", format_func=lambda p: p.name)
 
 try:
-    state = runs.trainer_state(ckpt)
-    graft = runs.read_json(ckpt / "graft_config.json")
-except runs.RunError as e:
+    state = trainer_state(ckpt)
+    graft = read_json(ckpt / CONFIG_NAME)
+except RunFileError as e:
     st.error(ui.plain(e))
     st.stop()
 
@@ -43,12 +41,12 @@ except runs.RunError as e:
 st.subheader("Loss")
 if state is None:
     st.info(
-        f"{ckpt.name} has no trainer_state.json (it was not made by training.train, e.g. "
+        f"{ckpt.name} has no {TRAINER_STATE} (it was not made by training.train, e.g. "
         "an untrained tiny checkpoint): no loss curves."
     )
 else:
-    train, evals = runs.loss_curves(state)
-    best = runs.best_step(state, evals)
+    train, evals = loss_curves(state)
+    best = best_step(state, evals)
     m = st.columns(4)
     m[0].metric("Steps", f"{state.get('global_step', train[-1][0] if train else 0):,}")
     m[1].metric(
@@ -61,7 +59,7 @@ else:
     if train or evals:
         st.plotly_chart(charts.loss_curves(train, evals, best), width="stretch", key="loss_chart")
     else:
-        st.info("trainer_state.json holds no loss entries yet.")
+        st.info(f"{TRAINER_STATE} holds no loss entries yet.")
 
 
 # --- the optional recipe and read-out files -----------------------------------------------------
@@ -70,13 +68,13 @@ def optional_json(path: Path) -> dict:
     if not path.is_file():
         return {}
     try:
-        return runs.read_json(path)
-    except runs.RunError as e:
+        return read_json(path)
+    except RunFileError as e:
         st.warning(ui.plain(e))
         return {}
 
 
-info = optional_json(ckpt / "recipe.json")
+info = optional_json(ckpt / RECIPE_FILE)
 readout = optional_json(ckpt / "eval" / "readout.json")
 readout_mean = optional_json(ckpt / "eval" / "readout-mean.json")
 recipe = info.get("recipe")
@@ -88,8 +86,8 @@ c1, c2 = st.columns([3, 2], gap="large")
 with c1:
     st.subheader("Trainable parameters")
     try:
-        rows, source = runs.parameter_counts(ckpt, froze_vision)
-    except runs.RunError as e:
+        rows, source = weights.parameter_counts(ckpt, froze_vision)
+    except RunFileError as e:
         st.error(ui.plain(e))
         rows, source = [], ""
     if rows:
@@ -118,7 +116,7 @@ with c1:
                 f" The frozen base `{graft.get('base_model')}` and encoder "
                 f"`{graft.get('audio_encoder')}` are referenced, not stored."
             )
-        if any(r["trainable"] == runs.WARMUP_ONLY for r in rows):
+        if any(r["trainable"] == weights.WARMUP_ONLY for r in rows):
             note += " Warm-up: trained in the stage-0 warm-up, then frozen for the later stages."
         st.caption(note)
 with c2:
@@ -162,7 +160,7 @@ if info:
     with st.expander(f"Recipe ({info.get('minutes', '?')} min of training)"):
         st.json(info, expanded=1)
 
-card = ckpt / "README.md"
+card = ckpt / CARD_NAME
 if card.is_file():
     with st.expander("Model card"):
         st.markdown(card.read_text(encoding="utf-8"))

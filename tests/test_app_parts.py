@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import capture, clips, engine, media, runs, settings
+from app import capture, clips, engine, media, runs, settings, weights
 from data.schema import load_jsonl
 from data.score import summarize
+from model import runfiles
 from tests.e2e.support import make_dataset, make_run, make_trainer_state, speech_like, wav_bytes
 
 
@@ -242,33 +243,34 @@ def test_wordings_are_listed_worst_first_with_their_score_and_hearing():
 
 def test_loss_curves_and_best_step(tmp_path):
     state = json.loads(make_trainer_state(tmp_path).read_text())
-    train, evals = runs.loss_curves(state)
+    train, evals = runfiles.loss_curves(state)
     assert len(train) == 12 and len(evals) == 6
-    assert runs.best_step(state, evals) == min(evals, key=lambda e: e[1])
-    assert runs.best_step({}, [(10, 2.0), (20, 1.5), (30, 1.7)]) == (20, 1.5)
-    assert runs.best_step({}, []) is None
+    assert runfiles.best_step(state, evals) == min(evals, key=lambda e: e[1])
+    assert runfiles.best_step({}, [(10, 2.0), (20, 1.5), (30, 1.7)]) == (20, 1.5)
+    assert runfiles.best_step({}, []) is None
     # the final evaluate() of the best model logs its step a second time
     state["log_history"].append({"step": 60, "eval_loss": 9.0})
-    assert runs.loss_curves(state)[1][-1] == (60, 9.0) and len(runs.loss_curves(state)[1]) == 6
+    curves = runfiles.loss_curves(state)
+    assert curves[1][-1] == (60, 9.0) and len(curves[1]) == 6
 
 
 def test_parameter_counts_from_headers_and_stored(tiny_checkpoint, tmp_path):
-    rows, source = runs.parameter_counts(tiny_checkpoint)
+    rows, source = weights.parameter_counts(tiny_checkpoint)
     assert source == "safetensors headers"
     # Trainer's checkpoint-N/ and the recipe's stage folders repeat the weights: not counted
     copy = tmp_path / "trained"
     shutil.copytree(tiny_checkpoint, copy)
     shutil.copytree(tiny_checkpoint, copy / "checkpoint-300")
     shutil.copytree(tiny_checkpoint, copy / "stage1")
-    assert runs.parameter_counts(copy)[0] == rows
+    assert weights.parameter_counts(copy)[0] == rows
     cfg = json.loads((tiny_checkpoint / "graft_config.json").read_text())
     by = {r["component"]: r for r in rows}
     assert by["audio projector"]["trainable"]
     assert by["language model"]["trainable"] == (cfg["train"] == "full")
     assert by["vision tower"]["trainable"] == (cfg["train"] == "full")
     # a recipe that froze the tower after its warm-up says so
-    frozen = {r["component"]: r for r in runs.parameter_counts(copy, frozen_vision=True)[0]}
-    want = runs.WARMUP_ONLY if cfg["train"] == "full" else False
+    frozen = {r["component"]: r for r in weights.parameter_counts(copy, frozen_vision=True)[0]}
+    want = weights.WARMUP_ONLY if cfg["train"] == "full" else False
     assert frozen["vision tower"]["trainable"] == want
     assert frozen["language model"]["trainable"] == by["language model"]["trainable"]
     assert frozen["audio encoder (Whisper)"]["trainable"] == bool(cfg.get("audio_trainable"))
@@ -276,12 +278,12 @@ def test_parameter_counts_from_headers_and_stored(tiny_checkpoint, tmp_path):
     (tmp_path / "param_counts.json").write_text(
         json.dumps({"projector": {"parameters": 10, "trainable": True}})
     )
-    rows, source = runs.parameter_counts(tmp_path)
+    rows, source = weights.parameter_counts(tmp_path)
     assert source == "param_counts.json" and rows[0]["parameters"] == 10
     (tmp_path / "w.safetensors").write_bytes(b"\xff" * 16)
     (tmp_path / "param_counts.json").unlink()
     with pytest.raises(runs.RunError, match="w.safetensors"):
-        runs.parameter_counts(tmp_path)
+        weights.parameter_counts(tmp_path)
 
 
 # --- the shared model -----------------------------------------------------------------------------
