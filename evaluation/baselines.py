@@ -5,8 +5,8 @@
         [--asr runs/whisper-tiny.en] [--reader runs/reader]
 
 Each baseline goes through evaluation.evaluate.evaluate with its own predictor, so it writes the
-same RUNS/baseline-<name>/{predictions.jsonl,summary.json} as a model run (the summary adds
-`baseline` and `baseline_detail`), and the Results page shows them side by side.
+same evaluation folder RUNS/baseline-<name>/ (predictions and summary) as a model run (the
+summary adds `baseline` and `baseline_detail`), and the Results page shows them side by side.
 - prior: each question type's most frequent train answer; looks at nothing (the question text
   only tells it the type).
 - zero-shot: the base without fine-tuning, reading the question as text. Tiny checkpoints
@@ -17,7 +17,7 @@ same RUNS/baseline-<name>/{predictions.jsonl,summary.json} as a model run (the s
   demo's is tiny.en from `python -m model.whisper_ct2 --out runs/whisper-tiny.en`) transcribes
   the audio with stock decoding (30 s window, greedy) and a fine-tuned checkpoint, the reader,
   reads the transcript as text (Predictor.answer_text). Transcripts go to transcripts.jsonl
-  beside the predictions; summary.json and run.json record the ASR (`asr`). The reader is
+  beside the predictions; the summary and the run's metadata record the ASR (`asr`). The reader is
   --reader (a checkpoint taught to read questions: `training.train --preset reader --model
   CKPT`), else --checkpoint itself (an audio checkpoint never read a question as text).
 - oracle: the cascade with a perfect ASR: the reader reads the reference question. The ceiling
@@ -37,7 +37,9 @@ import torch
 from data.schema import DataError, load_jsonl
 from data.score import blind_prior, format_table
 from evaluation.asr import AsrError, check_folder
-from evaluation.evaluate import checkpoint_id, evaluate, write_json
+from evaluation.evaluate import evaluate
+from evaluation.runfolder import checkpoint_id, read_json
+from model.layout import RUN_FILE, SUMMARY_FILE, write_json
 
 NAMES = ("prior", "zero-shot", "asr", "oracle")
 
@@ -136,7 +138,7 @@ def zero_shot_predictor(checkpoint: str | Path, device: str | None = None, seed:
 def _finish(out: Path, name: str, detail: str, summary: dict) -> dict:
     summary["baseline"] = name
     summary["baseline_detail"] = detail
-    write_json(out / "summary.json", summary)
+    write_json(out / SUMMARY_FILE, summary)
     return summary
 
 
@@ -189,8 +191,8 @@ def run_asr(
         ident=f"{checkpoint_id(checkpoint)}:{checkpoint_id(asr_ref)}",
     )
     _append_transcripts(out, data, cas.transcripts)
-    run = json.loads((out / "run.json").read_text())
-    write_json(out / "run.json", run | {"asr": asr.describe()})
+    run = read_json(out / RUN_FILE)
+    write_json(out / RUN_FILE, run | {"asr": asr.describe()})
     s["asr"] = asr.describe()
     return _finish(out, "asr", f"ASR {asr_ref} -> {checkpoint} reading the transcript", s)
 

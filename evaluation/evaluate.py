@@ -21,17 +21,11 @@ asked question does not allow ("yes" to "Name the instrument"), means it was hea
 from __future__ import annotations
 
 import argparse
-import fcntl
-import hashlib
 import json
-import os
 import random
-import socket
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -39,25 +33,17 @@ from tqdm import tqdm
 
 from data.facts import heard
 from data.files import audio_path, load_frames
-from data.schema import DataError, load_jsonl, record_key, write_jsonl, write_text
+from data.schema import DataError, load_jsonl, record_key, write_jsonl
 from data.score import blind_prior, format_table, is_correct_lenient, is_correct_strict, summarize
+from evaluation.runfolder import check_run, checkpoint_id, dated, earlier, holding, rescoring
 from model.config import GraftConfig
+from model.layout import CONFIG_NAME, PREDICTIONS_FILE, SUMMARY_FILE, is_checkpoint, write_json
 
 MODES = ("audio", "text")
 ABLATIONS = ("none", "shuffled", "silent")
 SAMPLE_RATE = 16_000  # what the processor resamples everything to
 SILENCE_S = 3.0  # about one spoken question
 SILENCE_RMS = 3e-3  # a quiet room's noise floor (-50 dBFS): the processor refuses digital zeros
-ID_MAX_BYTES = 64 << 20  # files hashed into a checkpoint's identity: configs, markers, projector
-# what one evaluation folder holds (audio_tokens only where --audio-tokens overrode the policy)
-RUN_KEYS = ("checkpoint", "data", "split", "mode", "ablation", "audio_tokens")
-LOCK_NAME = ".evaluate.lock"  # in the output folder: names the process writing it
-_HELD: set[Path] = set()  # folders this process holds
-
-
-def write_json(path: Path, obj: dict) -> None:
-    """Write JSON atomically."""
-    write_text(path, json.dumps(obj, indent=1) + "\n")
 
 
 def audio_sources(records: list[dict], ablation: str, seed: int = 0) -> list[dict | None]:
@@ -75,115 +61,6 @@ def audio_sources(records: list[dict], ablation: str, seed: int = 0) -> list[dic
     # rotate by one inside the shuffled order: nobody keeps their own audio
     src = {order[i]: order[(i + 1) % len(order)] for i in range(len(order))}
     return [records[src[i]] for i in range(len(records))]
-
-
-def read_done(path: Path) -> tuple[dict[tuple[str, str], dict], int]:
-    """Rows already written by an earlier (maybe killed) run, and how many repeated a key
-    (the first is kept); a torn last line is dropped, any other damage is a DataError naming
-    the line."""
-    done: dict[tuple[str, str], dict] = {}
-    repeated = 0
-    if not path.is_file():
-        return done, repeated
-    raw = path.read_bytes()
-    lines = raw.split(b"\n")
-    good = 0
-    for i, line in enumerate(lines):
-        if not line.strip():
-            good += len(line) + 1
-            continue
-        where = f"{path}:{i + 1}"
-        try:
-            row = json.loads(line.decode("utf-8"))
-        except UnicodeDecodeError as e:
-            raise DataError(f"{where}: not UTF-8 (byte {e.start + 1})") from None
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:  # killed mid-write: cut the torn tail and redo that sample
-                with path.open("r+b") as fh:
-                    fh.truncate(good)
-                break
-            raise DataError(f"{where}: malformed JSON in an earlier evaluation") from None
-        except RecursionError:
-            raise DataError(f"{where}: JSON nested too deeply") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{where}: a {type(row).__name__}, not a prediction row")
-        bad = [k for k in ("video_id", "id", "prediction") if not isinstance(row.get(k), str)]
-        if bad:
-            raise DataError(f"{where}: no string {', '.join(bad)} in a prediction row")
-        key = (row["video_id"], row["id"])
-        if key in done:
-            repeated += 1
-        else:
-            done[key] = row
-        good += len(line) + 1
-    return done, repeated
-
-
-@contextmanager
-def holding(out: Path) -> Iterator[None]:
-    """One writer per evaluation folder: a second evaluation (or rescore) of the same folder is
-    refused, naming the holder, instead of appending the same answers twice. The kernel drops
-    the lock when its process ends, killed or not, so a crashed run never blocks the next."""
-    key = out.resolve()
-    if key in _HELD:  # rescore -> evaluate in this process: already ours
-        yield
-        return
-    path = out / LOCK_NAME
-    with path.open("a+", encoding="utf-8") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            raise DataError(
-                f"{out} is being written by {holder} ({path}); wait for it to finish or choose "
-                "another --out"
-            ) from None
-        fh.seek(0)
-        fh.truncate()
-        since = datetime.now(UTC).isoformat(timespec="seconds")
-        fh.write(f"pid {os.getpid()} on {socket.gethostname()} since {since}\n")
-        fh.flush()
-        _HELD.add(key)
-        try:
-            yield
-        finally:
-            _HELD.discard(key)  # closing the file releases the lock
-
-
-def checkpoint_id(checkpoint: str | Path) -> str | None:
-    """A digest of a checkpoint folder's top-level files (graft config, COMPLETE marker, trainer
-    state, projector): training into the same folder again changes it, the big weights below
-    need not be read. None for what is not a folder (a baseline's name)."""
-    folder = Path(checkpoint)
-    if not folder.is_dir():
-        return None
-    h = hashlib.sha256()
-    for f in sorted(p for p in folder.iterdir() if p.is_file()):
-        if f.stat().st_size <= ID_MAX_BYTES:
-            h.update(f.name.encode() + b"\0" + f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def check_run(out: Path, meta: dict) -> None:
-    """Refuse to append to predictions made under another checkpoint, split, mode or ablation,
-    or under an earlier state of the same checkpoint folder (retrained in place)."""
-    run = out / "run.json"
-    if not run.is_file():
-        write_json(run, meta)
-        return
-    old = read_json(run)
-    diff = [k for k in RUN_KEYS if old.get(k) != meta.get(k)]
-    if diff:
-        was = ", ".join(f"{k}={old.get(k)!r}" for k in diff)
-        raise SystemExit(f"{out} holds predictions of another run ({was}); choose another --out")
-    if old.get("checkpoint_id") is None:  # written before identities were kept: adopt this one
-        write_json(run, meta)
-    elif old["checkpoint_id"] != meta.get("checkpoint_id"):
-        raise SystemExit(
-            f"{out} holds predictions of an earlier state of {meta['checkpoint']} (its files "
-            "changed since: retrained?); remove the folder or choose another --out"
-        )
 
 
 def verdicts(rec: dict, prediction: str, said: str) -> dict:
@@ -238,7 +115,7 @@ def evaluate(
     audio_tokens: str | None = None,
     skip_bad: bool = False,
 ) -> dict:
-    """Evaluate and return the summary (also written to out/summary.json). ident: what the
+    """Evaluate and return the summary (also written into out). ident: what the
     answers come from, when `checkpoint` is a name rather than a folder (the baselines).
     audio_tokens: another audio-token policy than the checkpoint's (full, trim, trim+pool:N).
     skip_bad: bad split lines and samples whose frames or recording cannot be read are
@@ -293,15 +170,9 @@ def _run(
     from model import AudioError, Predictor  # torch-heavy: imported only when evaluating
     from model.checkpoint import CheckpointError
 
-    pred_path = out / "predictions.jsonl"
-    done, repeated = read_done(pred_path)
-    if repeated:  # left by two writers before folders were locked: each answer once again
-        print(f"{pred_path}: {repeated} repeated row(s) dropped", file=sys.stderr)
-        write_jsonl(pred_path, done.values())
+    pred_path = out / PREDICTIONS_FILE
+    done, was, skipped = earlier(out)
     rejudge(pred_path, done, records)
-    old = out / "summary.json"
-    was = read_json(old) if old.is_file() else {}
-    skipped = skipped_of(old, was)
     todo = [
         (r, s)
         for r, s in zip(records, sources, strict=True)
@@ -358,69 +229,30 @@ def _run(
     lat = [r["latency_ms"] for r in rows]
     summary.update(meta)
     summary["skipped"] = [[list(k), why] for k, why in skipped.items()]
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    if not todo and was:  # nothing answered anew: the predictions keep their date
-        summary |= {k: v for k, v in was.items() if k not in summary}  # a baseline's name
-        summary["created"] = was.get("created", now)
-        summary["rescored"] = now
-    else:
-        summary["created"] = now
+    dated(summary, was, answered=bool(todo))
     summary["latency_ms"] = {"median": float(np.median(lat)), "p90": float(np.percentile(lat, 90))}
-    write_json(out / "summary.json", summary)
+    write_json(out / SUMMARY_FILE, summary)
     return summary
 
 
 def rescore(out: str | Path) -> dict:
-    """Judge a finished evaluation folder again by the current scorer, from its run.json and
+    """Judge a finished evaluation folder again by the current scorer, from its run metadata and
     stored answers alone: no model is loaded, so baselines whose models are gone rescore too.
     Keys the summary gained besides evaluate's own (a baseline's name) are kept by evaluate."""
     out = Path(out)
-    if not (out / "run.json").is_file() or not (out / "summary.json").is_file():
-        raise DataError(f"{out}: no finished evaluation (run.json and summary.json) to rescore")
-    with holding(out):
-        meta = read_json(out / "run.json")
-        bad = [k for k in ("checkpoint", "data", "split", "mode", "ablation")
-               if not isinstance(meta.get(k), str)]  # fmt: skip
-        if bad:
-            raise DataError(f"{out / 'run.json'}: no {', '.join(bad)}")
-        skipped = set(skipped_of(out / "summary.json", read_json(out / "summary.json")))
-        records = load_jsonl(Path(meta["data"]) / "splits" / f"{meta['split']}.jsonl")
-        done, _ = read_done(out / "predictions.jsonl")
-        answered = [record_key(r) in done or record_key(r) in skipped for r in records]
-        n = sum(answered)  # a --limit run answered (or skipped) the first n
-        if n == 0 or not all(answered[:n]):
-            raise DataError(f"{out}: {n} of {len(records)} answered, not the split's first {n}")
+    with rescoring(out) as (meta, n, skip_bad):
         return evaluate(
             meta["checkpoint"], meta["data"], meta["split"], out, meta["mode"], meta["ablation"],
             limit=n, quiet=True, ident=meta.get("checkpoint_id"),
-            audio_tokens=meta.get("audio_tokens"), skip_bad=bool(skipped),
+            audio_tokens=meta.get("audio_tokens"), skip_bad=skip_bad,
         )  # fmt: skip
-
-
-def skipped_of(path: Path, summary: dict) -> dict[tuple[str, str], str]:
-    """The samples a --skip-bad run left out, from its summary: (video_id, id) -> why."""
-    try:
-        return {(str(v), str(i)): str(why) for (v, i), why in summary.get("skipped") or []}
-    except (TypeError, ValueError):
-        raise DataError(f"{path}: a malformed 'skipped' list") from None
-
-
-def read_json(path: Path) -> dict:
-    """A JSON object from `path`; DataError naming the file when it is not one."""
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise DataError(f"{path}: unreadable ({e})") from None
-    if not isinstance(obj, dict):
-        raise DataError(f"{path}: not a JSON object")
-    return obj
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m evaluation.evaluate", description=__doc__.split("\n")[0]
     )
-    ap.add_argument("--checkpoint", help="checkpoint folder (graft_config.json)")
+    ap.add_argument("--checkpoint", help=f"checkpoint folder ({CONFIG_NAME})")
     ap.add_argument("--data", help="dataset folder (splits/, frames/, audio/)")
     ap.add_argument("--split", default="test")
     ap.add_argument("--out", help="output folder for predictions and summary")
@@ -466,8 +298,8 @@ def main(argv: list[str] | None = None) -> int:
             GraftConfig(audio_tokens=args.audio_tokens)
         except ValueError as e:
             ap.error(str(e))
-    if not (Path(args.checkpoint) / "graft_config.json").is_file():
-        print(f"error: {args.checkpoint}: not a checkpoint (no graft_config.json)", file=sys.stderr)
+    if not is_checkpoint(args.checkpoint):
+        print(f"error: {args.checkpoint}: not a checkpoint (no {CONFIG_NAME})", file=sys.stderr)
         return 2
     t0 = time.time()
     try:
