@@ -1,4 +1,4 @@
-"""The grafted audio + vision model: config, graft module, processor, checkpoints, predictor.
+"""The grafted audio + vision model: audio intake, config, graft, processor, checkpoints, predictor.
 
 python -c "from model import Predictor; print(Predictor)"
 """
@@ -8,15 +8,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from model.audio import AudioError
     from model.config import GraftConfig
     from model.predictor import Answer, Predictor
-    from model.processor import AudioError
 
 __all__ = ["Answer", "AudioError", "GraftConfig", "Predictor"]
 _WHERE = {
     "Answer": "model.predictor",
     "Predictor": "model.predictor",
-    "AudioError": "model.processor",
+    "AudioError": "model.audio",
     "GraftConfig": "model.config",
 }
 

@@ -10,6 +10,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from model.audio import SILENCE_RMS
 from model.constants import ANSWER_FORMATS
 from model.layout import CONFIG_NAME, write_text
 
@@ -37,7 +38,7 @@ class GraftConfig:
     vision_pos_embed: bool = False  # learned (frame,row,col) embedding; helps the tiny model only
     pos_max_side: int = 64  # rows/columns the position table covers (merged grid side)
     audio_trainable: bool = False  # real Whisper is pretrained; the random tiny one must train
-    silence_rms: float = 1e-3  # -60 dBFS: below this a recording holds no usable speech
+    silence_rms: float = SILENCE_RMS  # model.audio's threshold, kept in every checkpoint
     audio_peak: float | None = None  # scale each question's loudest sample to this; None: as is
     max_new_tokens: int = 24  # answers are short; long answers fit in 24 tokens
     # plain: the answer alone | grounded: what the clip shows, then the answer (GROUND_SEP)

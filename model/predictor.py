@@ -21,11 +21,12 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from model.audio import AudioSource, Checked
 from model.checkpoint import load_checkpoint, pick_device
 from model.config import GraftConfig
 from model.constants import AUDIO_PAD, ENDOFTEXT, GROUND_SEP, IM_END, IMAGE_PAD, SPECIAL_TOKENS
 from model.graft import graft_modules
-from model.processor import AudioSource, GraftProcessor
+from model.processor import GraftProcessor
 
 
 @dataclass
@@ -97,11 +98,12 @@ class Predictor:
     def answer(
         self,
         frames: list[Image.Image],
-        audio: AudioSource,
+        audio: AudioSource | Checked,
         sr: int = 16_000,
         use_cache: bool = True,
     ) -> Answer:
-        """Answer the spoken question (path, encoded bytes or a float array at rate sr)."""
+        """Answer the spoken question: a path, encoded bytes or a float array at rate sr (all
+        through model.audio's intake), or a Checked from it (taken as it is)."""
         t = time.perf_counter()
         key = frames_key(frames) if use_cache else None
         inputs = self.processor(frames, audio=audio, sr=sr, vision=self._memo_vision(key))

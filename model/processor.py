@@ -3,16 +3,15 @@
 Prompt (audio mode; the question text never appears):
   <|im_start|>user\n[<|vision_start|><|image_pad|>*n<|vision_end|>]*F
   <|audio_start|><|audio_pad|>*k<|audio_end|><|im_end|>\n<|im_start|>assistant\n{answer}<|im_end|>
-Text mode (baselines) puts the question text where the audio block is.
+Text mode (baselines) puts the question text where the audio block is. Audio comes through
+model.audio's intake (a `Checked` from it is taken as it is).
 
-    python -c "from model.processor import load_audio; print(load_audio('q.wav').shape)"
+    python -c "from model.processor import GraftProcessor; help(GraftProcessor.audio_features)"
 """
 
 from __future__ import annotations
 
-import io
 import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,9 @@ from PIL import Image
 from transformers import AutoTokenizer, WhisperFeatureExtractor
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
+from model.audio import AudioError as AudioError  # re-exported: training.dataset imports it here
+from model.audio import AudioSource, Checked, check_length, intake
+from model.audio import load_audio as load_audio  # re-exported: evaluation.asr imports it here
 from model.config import GraftConfig
 from model.constants import (
     AUDIO_END,
@@ -31,146 +33,14 @@ from model.constants import (
     IM_END,
     IM_START,
     IMAGE_PAD,
-    MAX_AUDIO_CHANNELS,
-    MAX_AUDIO_RATE,
-    MAX_AUDIO_SAMPLES,
-    MAX_AUDIO_SECONDS,
-    MIN_AUDIO_RATE,
-    MIN_AUDIO_SECONDS,
     SAMPLE_RATE,
     SPECIAL_TOKENS,
     VISION_END,
     VISION_START,
 )
 
-AudioSource = str | Path | bytes | bytearray | np.ndarray
 IMAGE_DIR = "image_processor"
 AUDIO_DIR = "feature_extractor"
-
-
-class AudioError(ValueError):
-    """Audio that cannot become a question: undecodable, empty, silent or too long."""
-
-
-class AudioShapeError(AudioError):
-    """Audio refused from its header alone: too long, or a rate or channel count no question has."""
-
-
-def _reason(e: Exception) -> str:
-    """libsndfile's own words, without the repr of an in-memory file it puts in them."""
-    text = getattr(e, "error_string", None) or str(e)
-    return re.sub(r"<[\w.]+ object at 0x[0-9a-fA-F]+>", "the data", text).strip()
-
-
-def check_shape(
-    frames: int, rate: float, channels: int, name: str, max_seconds: float, limit: str = "the limit"
-) -> None:
-    """Refuse, before any decoding or resampling, audio whose length, rate or channel count no
-    spoken question has: memory then stays bounded whatever a header claims."""
-    if (
-        not isinstance(rate, int | float | np.number)
-        or not MIN_AUDIO_RATE <= rate <= MAX_AUDIO_RATE
-    ):
-        raise AudioShapeError(
-            f"{name}: sample rate {rate} Hz is not plausible for speech "
-            f"({MIN_AUDIO_RATE}-{MAX_AUDIO_RATE} Hz)"
-        )
-    if not 1 <= channels <= MAX_AUDIO_CHANNELS:
-        raise AudioShapeError(f"{name}: {channels} channels (1-{MAX_AUDIO_CHANNELS} allowed)")
-    seconds = frames / rate
-    if seconds > max_seconds:
-        raise AudioShapeError(
-            f"{name}: audio lasts {seconds:.1f} s, over {limit} of {max_seconds:g} s"
-        )
-    if frames * channels > MAX_AUDIO_SAMPLES:
-        raise AudioShapeError(
-            f"{name}: {frames} frames x {channels} channels at {rate} Hz is more audio than a "
-            f"question holds (at most {MAX_AUDIO_SAMPLES} samples)"
-        )
-
-
-def _decode(
-    data: bytes | Path, name: str, max_seconds: float, limit: str
-) -> tuple[np.ndarray, int]:
-    """libsndfile decodes wav, flac, ogg/vorbis/opus and mp3; webm/m4a would need FFmpeg.
-    The header is read and checked first; no more frames than it allows are ever decoded."""
-    import soundfile as sf
-
-    src = io.BytesIO(data) if isinstance(data, bytes | bytearray) else str(data)
-    try:
-        with sf.SoundFile(src) as f:  # opening reads the header only (what sf.info reports)
-            check_shape(f.frames, f.samplerate, f.channels, name, max_seconds, limit)
-            cap = math.floor(max_seconds * f.samplerate)
-            # a header can understate the data: read one frame past the cap to notice
-            y = f.read(frames=cap + 1, dtype="float32", always_2d=True)
-            sr = f.samplerate
-    except AudioError:
-        raise
-    except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
-        raise AudioError(
-            f"{name}: cannot decode audio ({_reason(e)}); supported: wav, flac, ogg, mp3"
-        ) from e
-    if len(y) > cap:
-        raise AudioShapeError(f"{name}: audio lasts over {limit} of {max_seconds:g} s")
-    return y.mean(axis=1), sr
-
-
-def load_audio(
-    src: AudioSource,
-    sr: int = SAMPLE_RATE,
-    max_seconds: float = MAX_AUDIO_SECONDS,
-    name: str | None = None,
-    limit: str = "the limit",
-) -> np.ndarray:
-    """Audio (path, encoded bytes, a binary file object, or an array at rate `sr`; integer
-    arrays are PCM) -> float32 16 kHz mono.
-
-    Stereo is averaged; any rate is resampled with librosa (soxr). Every source passes the
-    same guard first (check_shape: rate, channels, length from the header, before decoding).
-    Raises AudioError, naming `name` (or the file), on undecodable input, a missing file, an
-    empty clip, NaN samples, audio over `max_seconds` or an implausible rate.
-    """
-    if hasattr(src, "read"):  # a file-like object (e.g. Streamlit's UploadedFile)
-        name = name or getattr(src, "name", None)
-        src = src.read()
-    if isinstance(src, np.ndarray):
-        name = name or f"array{tuple(src.shape)}"
-        y = np.asarray(src, dtype=np.float32)
-        if y.ndim == 2:  # (n, channels) or (channels, n): the long axis is time
-            channels, frames = sorted(y.shape)
-        elif y.ndim == 1:
-            channels, frames = 1, y.shape[0]
-        else:
-            raise AudioError(f"{name}: expected a 1-D or 2-D waveform")
-        if frames:
-            check_shape(frames, sr, channels, name, max_seconds, limit)
-        if np.issubdtype(src.dtype, np.integer):  # PCM integers -> [-1, 1)
-            y = y / float(np.iinfo(src.dtype).max + 1)
-        if y.ndim == 2:
-            y = y.mean(axis=1 if y.shape[1] <= y.shape[0] else 0)
-        rate = sr
-    elif isinstance(src, bytes | bytearray):
-        name = name or f"<{len(src)} bytes>"
-        if len(src) == 0:
-            raise AudioError(f"{name}: empty audio")
-        y, rate = _decode(bytes(src), name, max_seconds, limit)
-    elif isinstance(src, str | Path):
-        path = Path(src)
-        name = name or str(path)
-        if not path.is_file():
-            raise AudioError(f"{name}: no such audio file")
-        y, rate = _decode(path, name, max_seconds, limit)
-    else:
-        raise AudioError(f"unsupported audio source type {type(src).__name__}")
-    if y.size == 0:
-        raise AudioError(f"{name}: empty audio (0 samples)")
-    if not np.isfinite(y).all():
-        raise AudioError(f"{name}: audio holds NaN or infinite samples")
-    if rate != SAMPLE_RATE:
-        import librosa
-
-        y = librosa.resample(y, orig_sr=rate, target_sr=SAMPLE_RATE)
-    return np.ascontiguousarray(y, dtype=np.float32)
 
 
 class GraftProcessor:
@@ -224,22 +94,25 @@ class GraftProcessor:
         """Encoder output positions of one window: mel frames / 2 (conv stride)."""
         return self.feature_extractor.nb_max_frames // 2
 
-    def audio_features(self, audio: AudioSource, sr: int = SAMPLE_RATE) -> tuple[torch.Tensor, int]:
-        """Audio -> (input_features (1, mel, T), encoder frames to keep). Raises AudioError."""
+    def audio_features(
+        self, audio: AudioSource | Checked, sr: int = SAMPLE_RATE
+    ) -> tuple[torch.Tensor, int]:
+        """Audio -> (input_features (1, mel, T), encoder frames to keep). Raises AudioError.
+
+        A `Checked` (the app's question) is used as it is, only measured against this encoder's
+        window; any other source goes through model.audio.intake with that window as the limit."""
         most = self.max_seconds
-        y = load_audio(audio, sr, max_seconds=most, limit="the encoder window")
-        seconds = y.size / SAMPLE_RATE
-        if y.size > self.feature_extractor.n_samples:  # resampling rounded up past the window
-            raise AudioError(f"audio lasts {seconds:.1f} s, over the encoder window of {most:g} s")
-        if seconds < MIN_AUDIO_SECONDS:  # the app's rule too: no word is this short
-            raise AudioError(
-                f"audio lasts {seconds:.2f} s, under the {MIN_AUDIO_SECONDS:g} s of any spoken word"
+        if isinstance(audio, Checked):
+            check_length(audio.samples, most, "the encoder window")
+        else:
+            audio = intake(
+                audio,
+                sr,
+                max_seconds=most,
+                limit="the encoder window",
+                silence=self.cfg.silence_rms,
             )
-        rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
-        if rms < self.cfg.silence_rms:
-            raise AudioError(
-                f"audio is silent (RMS {rms:.2e} < {self.cfg.silence_rms:.0e}, {seconds:.1f} s)"
-            )
+        y = audio.samples
         if self.cfg.audio_peak is not None:  # a quiet or loud microphone sounds like training
             y = y * (self.cfg.audio_peak / float(np.abs(y).max()))
         feats = self.feature_extractor(y, sampling_rate=SAMPLE_RATE, return_tensors="pt")
@@ -278,7 +151,7 @@ class GraftProcessor:
     def __call__(
         self,
         frames: list[Image.Image],
-        audio: AudioSource | None = None,
+        audio: AudioSource | Checked | None = None,
         question: str | None = None,
         answer: str | None = None,
         sr: int = SAMPLE_RATE,

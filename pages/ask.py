@@ -249,7 +249,7 @@ with right:
             if fresh:
                 ui.model_status(cfg)  # the sidebar said "loads on first question"
             with st.spinner("Listening and looking…"):
-                out = engine.ask(eng, frames, question.samples)
+                out = engine.ask(eng, frames, question)
         except capture.QuestionError as e:
             st.error(ui.plain(e))
         except Exception as e:  # the app must keep working whatever the model says

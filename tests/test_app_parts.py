@@ -126,10 +126,12 @@ def test_decode_resamples_browser_audio_to_16k():
 
 
 def test_trim_keeps_the_speech_and_drops_the_quiet(tiny_checkpoint, tmp_path):
+    from model.audio import TRIM_MARGIN_S
+
     speech = speech_like(2.0)
     quiet = 0.001 * np.random.default_rng(0).standard_normal(24_000).astype(np.float32)
     q = capture.decode(wav_bytes(np.concatenate([quiet, speech, quiet])), "take", trim=True)
-    assert 1.9 <= q.seconds <= 2.0 + 2 * (capture.TRIM_MARGIN_S + 0.04)  # 512-sample frames
+    assert 1.9 <= q.seconds <= 2.0 + 2 * (TRIM_MARGIN_S + 0.04)  # 512-sample frames
     assert capture.decode(wav_bytes(speech), "take").seconds == pytest.approx(2.0, abs=0.01)
     assert capture.window_seconds(tiny_checkpoint) == 5.0  # the tiny encoder's 5 s window
     assert capture.window_seconds(tmp_path) is None

@@ -21,7 +21,8 @@ import pytest
 import soundfile as sf
 
 from app import capture
-from model.processor import AudioShapeError, GraftProcessor, load_audio  # imported before timing
+from model.audio import AudioShapeError, load_audio  # imported before timing
+from model.processor import GraftProcessor
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -593,7 +594,7 @@ def test_evaluate_and_the_app_name_a_broken_checkpoint(
 
 
 def test_the_model_path_refuses_audio_the_app_refuses(proc):
-    from model.processor import AudioError
+    from model.audio import AudioError
 
     one_sample = wav(np.array([0.5], dtype=np.float32))
     for src in (one_sample, tone(0.2)):  # the app's rule: under 0.3 s is no question
@@ -605,7 +606,7 @@ def test_the_model_path_refuses_audio_the_app_refuses(proc):
 
 
 def test_audio_errors_name_the_source_not_an_object_repr():
-    from model.processor import AudioError
+    from model.audio import AudioError
 
     garbage = b"RIFF\x00\x00garbage that is no wav at all" + bytes(100)
     with pytest.raises(AudioError) as e:

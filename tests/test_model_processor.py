@@ -10,6 +10,7 @@ import soundfile as sf
 import torch
 from PIL import Image
 
+from model.audio import AudioError, load_audio
 from model.config import GraftConfig
 from model.constants import (
     AUDIO_END,
@@ -20,7 +21,7 @@ from model.constants import (
     IMAGE_PAD,
     VISION_START,
 )
-from model.processor import AudioError, GraftProcessor, load_audio
+from model.processor import GraftProcessor
 
 
 def clip(seed: int = 0, n: int = 8, size: tuple[int, int] = (112, 112)) -> list[Image.Image]:
