@@ -1,18 +1,17 @@
-"""The model, loaded once per process and shared by every session, with the lock that serialises it.
+"""The model, loaded once per process and shared by every session.
 
     python -c "from app.engine import checkpoint_problem; print(checkpoint_problem('ckpt'))"
 
 st.cache_resource hands the same Predictor to every browser session and sessions call it at the
 same time; Qwen2-VL keeps per-request state (rope deltas, the vision prefix cache) on the module,
-so every answer runs under the lock cached beside it. Only the Ask page calls `engine()`: the
-other pages read `loaded()` and never import torch.
+so every answer runs under the Predictor's own lock (the one lock on the model). Only the Ask page
+calls `engine()`: the other pages read `loaded()` and never import torch.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,6 @@ class Engine:
     checkpoint: str
     device: str
     load_s: float
-    lock: threading.Lock = field(default_factory=threading.Lock)
     answered: int = 0  # questions answered by this process, all sessions together
 
 
@@ -78,8 +76,9 @@ def loaded(checkpoint: Path) -> Engine | None:
 
 
 def ask(eng: Engine, frames: list, audio: Any) -> Any:
-    """One answer, under the engine's lock (one request at a time on the shared model)."""
-    with eng.lock:
+    """One answer (audio: the checked Question, given to the model as it is), all of it under
+    the Predictor's lock: one request at a time on the shared model, counted."""
+    with eng.predictor.lock:
         out = eng.predictor.answer(frames, audio)
         eng.answered += 1
     return out
@@ -89,12 +88,7 @@ def prime(eng: Engine, frames: list) -> bool:
     """Encode the clip's frames into the model's prefix cache while the clinician looks at it,
     so the first question on it is answered from the cache. Skipped (False) while another
     session holds the model: a page render never waits for someone else's answer."""
-    if not eng.lock.acquire(blocking=False):
-        return False
-    try:
-        return eng.predictor.prime(frames)
-    finally:
-        eng.lock.release()
+    return eng.predictor.prime(frames, wait=False)
 
 
 def explain(err: Exception) -> str:

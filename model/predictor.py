@@ -78,7 +78,8 @@ class Predictor:
         self.cfg = processor.cfg
         self.device = self.graft.get_input_embeddings().weight.device
         self.max_new_tokens = max_new_tokens or self.cfg.max_new_tokens
-        self.lock = threading.Lock()  # the stock model keeps rope_deltas as state
+        # the one lock on the model (rope_deltas, prefix cache); reentrant: the app's engine
+        self.lock = threading.RLock()  # holds it around a whole answer, whose steps retake it
         self.cache_clips = cache_clips  # clips whose prefix key/values are kept (LRU)
         self._prefix: OrderedDict[str, tuple] = OrderedDict()  # key -> (kv, length, pixels)
         ids = processor.ids
@@ -118,20 +119,25 @@ class Predictor:
         inputs = self.processor(frames, question=question, vision=self._memo_vision(key))
         return self._run(key, inputs, t, "text")
 
-    def prime(self, frames: list[Image.Image]) -> bool:
+    def prime(self, frames: list[Image.Image], wait: bool = True) -> bool:
         """Encode the clip's frames into the prefix cache before any question is asked (the
         app does this while the clinician looks at the clip), so its first question is
-        answered from the cache. Returns False when the clip was already cached."""
+        answered from the cache. Returns False when the clip was already cached, or (wait
+        False) at once when another thread holds the model: a page render never waits."""
         key = frames_key(frames)
-        with self.lock:
+        if not self.lock.acquire(blocking=wait):
+            return False
+        try:
             if key in self._prefix:
                 self._prefix.move_to_end(key)
                 return False
-        inputs = self.processor(frames, question="")  # the prefix does not depend on it
-        inputs = {k: v.to(self.device) for k, v in inputs.items()}
-        n = self.processor.prefix_length(inputs["input_ids"])
-        with self.lock, torch.inference_mode():
-            return not self._prefix_cache(key, inputs, n)[1]
+            inputs = self.processor(frames, question="")  # the prefix does not depend on it
+            inputs = {k: v.to(self.device) for k, v in inputs.items()}
+            n = self.processor.prefix_length(inputs["input_ids"])
+            with torch.inference_mode():
+                return not self._prefix_cache(key, inputs, n)[1]
+        finally:
+            self.lock.release()
 
     def answer_batch(self, items: list[dict], batch_size: int = 8) -> list[Answer]:
         """items: dicts with 'frames' and 'audio' (optional 'sr') or 'question'.

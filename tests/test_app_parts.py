@@ -340,8 +340,21 @@ def test_prime_skips_while_another_session_answers(dataset, tiny_checkpoint):
     eng = engine.Engine(pred, str(tiny_checkpoint), "cpu", 0.0)
     rec = clips.select(clips.read_dataset(dataset))[0]
     frames = clips.load_frames(dataset, rec)
-    with eng.lock:
+    held, done = threading.Event(), threading.Event()
+
+    def answering() -> None:  # another session, inside the model
+        with pred.lock:
+            held.set()
+            done.wait(60)
+
+    other = threading.Thread(target=answering)
+    other.start()
+    held.wait(60)
+    try:
         assert engine.prime(eng, frames) is False
+    finally:
+        done.set()
+        other.join()
     assert pred.answer(frames, dataset / rec["audio"]).cached_prefix is False
     pred.clear_cache()
     assert engine.prime(eng, frames) is True
