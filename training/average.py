@@ -27,7 +27,7 @@ from data.schema import DataError
 from model.checkpoint import ADAPTER_DIR, load_checkpoint, save_checkpoint
 from model.layout import TRAINER_STATE, checkpoint_step, finished_checkpoints, mark_complete
 from model.runfiles import RunFileError, best_checkpoint_step
-from training.train import load_weights
+from training.trainer import load_weights
 
 
 def tail(run: str | Path, k: int) -> list[Path]:

@@ -10,7 +10,6 @@ GraftProcessor.__call__ (the same code the predictor runs), so training and infe
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -146,11 +145,7 @@ def target_text(rec: dict, target: str) -> str:
 
 
 class QADataset(torch.utils.data.Dataset):
-    """One item per record: the processor's tensors with labels on the target text.
-
-    caption_mix: probability that an item's target is transcript + caption instead of the
-    answer (the curriculum's later stages); 0 for evaluation data.
-    """
+    """One item per record: the processor's tensors with labels on the target text."""
 
     def __init__(
         self,
@@ -158,9 +153,7 @@ class QADataset(torch.utils.data.Dataset):
         data: str | Path,
         proc: CachedProcessor,
         target: str = "short",
-        caption_mix: float = 0.0,
         mode: str = "audio",
-        seed: int = 0,
     ):
         if target not in TARGETS:
             raise ValueError(f"target {target!r}: expected one of {TARGETS}")
@@ -172,9 +165,7 @@ class QADataset(torch.utils.data.Dataset):
         self.data = Path(data)
         self.proc = proc
         self.target = target
-        self.caption_mix = caption_mix
         self.mode = mode
-        self.rng = random.Random(seed)
         precompute(proc, self.data, self.records, audio=mode == "audio")
 
     def __len__(self) -> int:
@@ -182,10 +173,7 @@ class QADataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         rec = self.records[i]
-        target = self.target
-        if self.caption_mix and self.rng.random() < self.caption_mix:
-            target = "caption"
-        answer = target_text(rec, target)
+        answer = target_text(rec, self.target)
         if self.mode == "text":
             return self.proc(clip_key(rec), question=rec["question"], answer=answer)
         return self.proc(clip_key(rec), audio=rec["audio"], answer=answer)

@@ -1,0 +1,173 @@
+"""Training recipes: the shipped TOML files parse and validate, a wrong key or stage kind names
+its file and key, the demo and reader recipes hold the values their presets had, and
+recipe.json keeps the keys the report and the app read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from training.recipe import RecipeError, kind_of, load, names, summary
+from training.train import parse, parser
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_shipped_recipe_parses_and_its_trainer_settings_are_training_arguments(tmp_path):
+    from training.trainer import TrainArguments
+
+    assert names() == ["demo", "reader", "real"]
+    for name in names():
+        rec = load(name)
+        assert rec.name == name and rec.path.parent.name == "recipes"
+        assert kind_of(rec.stages[-1]) == "questions"
+        TrainArguments(output_dir=str(tmp_path), use_cpu=True, **rec.trainer)  # bf16 on a CPU
+    assert load(ROOT / "training" / "recipes" / "demo.toml") == load("demo")  # a path works too
+
+
+def test_the_demo_recipe_is_the_demo_preset():
+    """The values of the former PRESETS["demo"], each in its new place."""
+    rec = load("demo")
+    m, warm, cap, q = rec.model, *rec.stages
+    assert [kind_of(s) for s in rec.stages] == ["vision_warmup", "captions", "questions"]
+    assert (m.tiny, m.checkpoint, m.tiny_seed) == (True, "", 0)
+    assert (m.whisper, m.audio_tokens, m.freeze_vision) == ("tiny.en", "trim+pool:2", True)
+    assert (m.quantisation, m.lora_r, m.lora_alpha) == ("auto", 64, 16)
+    assert (warm.steps, warm.lr) == (1200, 2e-3)
+    assert (cap.steps, cap.minutes) == (1040, 12.0)
+    assert (q.target, q.steps, q.patience) == ("grounded", 2500, 3)
+    assert (rec.run.max_minutes, rec.run.prune) == (55.0, True)
+    assert rec.data.mode == "audio" and (rec.data.train_split, rec.data.eval_split) == (
+        "train",
+        "eval",
+    )
+    assert rec.trainer == dict(
+        per_device_train_batch_size=16,
+        per_device_eval_batch_size=32,
+        learning_rate=2e-3,
+        warmup_steps=50,
+        lr_scheduler_type="cosine",
+        weight_decay=0.01,
+        eval_steps=200,
+        save_steps=200,
+        logging_steps=25,
+        gradient_checkpointing=False,
+    )
+
+
+def test_the_reader_recipe_is_the_reader_preset():
+    rec = load("reader")
+    (q,) = rec.stages
+    assert (q.target, q.steps, q.patience) == ("grounded", 600, 3)
+    assert rec.data.mode == "text" and rec.data.eval_samples == 512
+    assert rec.model.freeze_vision and not rec.model.tiny and not rec.model.checkpoint
+    assert rec.run.prune and rec.run.max_minutes == 0
+    assert rec.trainer == dict(
+        learning_rate=1e-3,
+        warmup_steps=30,
+        lr_scheduler_type="cosine",
+        per_device_train_batch_size=16,
+        per_device_eval_batch_size=32,
+        eval_steps=200,
+        save_steps=200,
+        logging_steps=25,
+        gradient_checkpointing=False,
+    )
+
+
+def test_the_real_recipe_is_qlora_nf4_r64_alpha16_on_the_built_checkpoint():
+    rec = load("real")
+    m = rec.model
+    assert (m.quantisation, m.lora_r, m.lora_alpha) == ("nf4", 64, 16)
+    assert m.checkpoint == "checkpoints/qwen2vl7b-init" and not m.tiny
+    t = rec.trainer
+    assert t["bf16"] and t["gradient_checkpointing"] and t["per_device_train_batch_size"] == 1
+    assert t["gradient_accumulation_steps"] > 1
+    assert [kind_of(s) for s in rec.stages] == ["questions"]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bad.toml"
+    path.write_text(text + '\n[[stage]]\nkind = "questions"\n')
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "names_it"),
+    [
+        ("[model]\ntine = true", "tine"),
+        ("[run]\nmax_minute = 3", "max_minute"),
+        ("[trainer]\nlearning_rat = 1e-3", "learning_rat"),
+        ("[trainer]\nmax_steps = 10", "max_steps"),
+        ('[[stage]]\nkind = "captions"\nminute = 3', "minute"),
+        ('[[stage]]\nkind = "spelling"\nsteps = 3', "spelling"),
+        ("[extras]\nx = 1", "extras"),
+        ("[model]\nwhisper = 1", "whisper"),
+        ('[data]\nmode = "video"', "mode"),
+        ('[[stage]]\nkind = "vision_warmup"\nsteps = -1', "steps"),
+    ],
+)
+def test_an_unknown_key_kind_or_value_names_the_file_and_the_key(tmp_path, text, names_it):
+    path = write(tmp_path, text)
+    with pytest.raises(RecipeError, match=rf"bad\.toml.*\b{names_it}\b"):
+        load(path)
+
+
+def test_stages_keep_their_order_and_end_with_the_questions(tmp_path):
+    path = tmp_path / "order.toml"
+    path.write_text('[[stage]]\nkind = "captions"\n[[stage]]\nkind = "vision_warmup"\n'
+                    '[[stage]]\nkind = "questions"\n')  # fmt: skip
+    with pytest.raises(RecipeError, match="order.toml.*order"):
+        load(path)
+    path.write_text('[[stage]]\nkind = "vision_warmup"\n')
+    with pytest.raises(RecipeError, match="order.toml.*questions"):
+        load(path)
+    with pytest.raises(RecipeError, match="unknown recipe 'nope'.*demo"):
+        load("nope")
+
+
+def test_overrides_are_typed_and_checked_like_the_file():
+    rec = load("demo", ["questions.steps=4", "model.whisper=", "trainer.report_to=none",
+                        "captions.minutes=1", "vision_warmup.lr=1e-3"])  # fmt: skip
+    assert rec.stage("questions").steps == 4 and rec.model.whisper == ""
+    assert rec.trainer["report_to"] == "none" and rec.stage("captions").minutes == 1.0
+    assert rec.stage("vision_warmup").lr == 1e-3
+    for bad, says in [
+        ("questions.step=4", "--set questions.step=4: unknown key 'step'"),
+        ("questions.steps=many", "steps must be int"),
+        ("stage.steps=1", "unknown section 'stage'"),
+        ("questions", "SECTION.KEY=VALUE"),
+    ]:
+        with pytest.raises(RecipeError, match=says):
+            load("demo", [bad])
+    with pytest.raises(RecipeError, match="recipe reader has no captions stage"):
+        load("reader", ["captions.steps=2"])
+
+
+def test_the_command_line_flags_win_over_the_recipe():
+    rec, opts = parse(["--recipe", "reader", "--model", "ckpt", "--max_minutes", "3",
+                       "--eval_samples", "8", "--quantisation", "none",
+                       "--set", "data.eval_samples=4"])  # fmt: skip
+    assert rec.model.checkpoint == "ckpt" and rec.run.max_minutes == 3.0
+    assert rec.data.eval_samples == 8 and rec.model.quantisation == "none"
+    assert opts.data == "data/demo" and opts.output_dir == "runs/train" and opts.seed is None
+    ours = [a for a in parser()._actions if a.dest != "help"]
+    assert len(ours) == 13  # the run's own flags; everything else is the recipe's
+
+
+def test_recipe_json_keeps_the_keys_the_report_and_the_app_read(tmp_path):
+    """The shipped checkpoint's recipe.json (the old presets' shape) names the keys."""
+    from training.trainer import TrainArguments
+
+    rec, opts = parse(["--recipe", "demo"])
+    args = TrainArguments(output_dir=str(tmp_path), **rec.trainer)
+    got = json.loads(json.dumps(summary(rec, opts, args)))
+    shipped = json.loads((ROOT / "checkpoints" / "demo" / "recipe.json").read_text())["recipe"]
+    gone = {"freeze_projector"}  # measured worse, deleted
+    assert set(shipped) - gone <= set(got)
+    same = {k: v for k, v in shipped.items() if k not in gone | {"max_minutes"}}
+    assert {k: got[k] for k in same} == same  # the shipped run had a 45-minute budget
+    assert got["max_minutes"] == 55.0 and got["caption_mix"] == 0.0
+    assert [s["kind"] for s in got["stages"]] == ["vision_warmup", "captions", "questions"]
