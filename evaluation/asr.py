@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, WhisperFeatureExtractor, WhisperForConditionalGeneration
 
+from model.audio import AudioSource, load_audio
 from model.constants import SAMPLE_RATE
-from model.processor import AudioSource, load_audio
 
 MAX_NEW_TOKENS = 96  # questions take < 40 tokens; a runaway transcript stops here
 

@@ -47,7 +47,7 @@ from data.files import audio_path, load_frames
 from data.schema import load_jsonl, write_text
 from data.score import summarize
 from evaluation.asr import AsrError, check_folder
-from evaluation.bench_report import markdown, table
+from evaluation.bench_report import markdown, stats, table
 from evaluation.evaluate import write_json
 from model.constants import ENCODER_FRAMES_PER_SECOND
 from model.whisper_ct2 import WhisperFilesError, convert
@@ -83,17 +83,6 @@ def machine() -> dict:
         "transformers": transformers.__version__,
         "python": platform.python_version(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-
-
-def stats(ms: list[float]) -> dict:
-    a = np.asarray(ms, dtype=float)
-    return {
-        "n": int(a.size),
-        "p50_ms": float(np.percentile(a, 50)),
-        "p95_ms": float(np.percentile(a, 95)),
-        "mean_ms": float(a.mean()),
-        "samples_per_s": float(a.size / (a.sum() / 1000)),
     }
 
 

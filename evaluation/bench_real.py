@@ -190,7 +190,7 @@ class Meter:
 
     @staticmethod
     def stats(ms: list[float]) -> dict:
-        from evaluation.bench import stats  # one owner of the percentiles; torch loads lazily
+        from evaluation.bench_report import stats
 
         return stats(ms)
 

@@ -7,6 +7,20 @@ Pure functions of the result dict, so a saved run renders the same report again.
 
 from __future__ import annotations
 
+import numpy as np
+
+
+def stats(ms: list[float]) -> dict:
+    """Latency percentiles and throughput of timed calls (milliseconds each)."""
+    a = np.asarray(ms, dtype=float)
+    return {
+        "n": int(a.size),
+        "p50_ms": float(np.percentile(a, 50)),
+        "p95_ms": float(np.percentile(a, 95)),
+        "mean_ms": float(a.mean()),
+        "samples_per_s": float(a.size / (a.sum() / 1000)),
+    }
+
 
 def _f(x, nd: int = 1) -> str:
     return "-" if x is None else f"{x:.{nd}f}"

@@ -29,7 +29,7 @@ ANSWER_FORMATS = ("plain", "grounded")
 SAMPLE_RATE = 16_000  # Whisper's input rate
 ENCODER_FRAMES_PER_SECOND = 50  # Whisper: 100 mel frames/s, conv stride 2
 
-# What any audio source may be before it is decoded (model.processor.load_audio checks the
+# What any audio source may be before it is decoded (model.audio.load_audio checks the
 # header first): a spoken question lasts seconds, so a header asking for more is refused, not
 # decoded and resampled (a 200 KB WAV whose header says 1 Hz would otherwise resample to 6 GiB).
 MIN_AUDIO_SECONDS = 0.3  # shorter than any word: an empty or aborted recording

@@ -35,12 +35,6 @@ ALLOWED = {  # folder -> folders of ours it may import (docs/architecture.md)
 }
 DATA_MAY_IMPORT = {"model.layout", "model.audio"}  # where they exist; the import check
 # below then holds them to no torch like the data modules that import them
-KNOWN_BACK_EDGES = {  # an import that closes a cycle today, left out of the cycle check until
-    # it goes (the check fails once it is gone, so that this entry goes too)
-    ("evaluation.bench_real", "evaluation.bench"): "Timer.stats borrows bench.stats (the "
-    "percentiles) while bench.main hands --real-shapes to bench_real: the percentiles want a "
-    "home that both import",
-}
 
 
 def module_name(path: Path) -> str:
@@ -182,9 +176,6 @@ def test_the_walk_finds_every_folder_and_the_imports_in_functions():
 
 def test_no_import_cycle():
     graph = {m: sorted(edges(m)) for m in modules()}
-    for a, b in KNOWN_BACK_EDGES:
-        assert b in graph[a], f"{a} no longer imports {b}: drop it from KNOWN_BACK_EDGES"
-        graph[a].remove(b)
     state: dict[str, int] = {}  # 1 on the path, 2 done
     path: list[str] = []
     cycles: list[list[str]] = []
