@@ -17,6 +17,8 @@ from typing import Any
 
 import streamlit as st
 
+from model.layout import CONFIG_NAME, is_checkpoint
+
 HOW_TO_GET_ONE = (
     "Build the demo checkpoint with `make demo-checkpoint` (tiny model, CPU), or point the app "
     "at one with `SURGVIVQA_CHECKPOINT=DIR` or `python -m streamlit run app/main.py -- "
@@ -40,13 +42,13 @@ def checkpoint_problem(path: Path) -> str | None:
     """Why `path` is not a usable checkpoint, or None when it looks like one."""
     if not path.exists():
         return f"No checkpoint at {path}. {HOW_TO_GET_ONE}"
-    if not (path / "graft_config.json").is_file():
-        return f"{path} is not a checkpoint (no graft_config.json). {HOW_TO_GET_ONE}"
+    if not is_checkpoint(path):
+        return f"{path} is not a checkpoint (no {CONFIG_NAME}). {HOW_TO_GET_ONE}"
     return None
 
 
 def _stamp(path: Path) -> float:
-    return (path / "graft_config.json").stat().st_mtime
+    return (path / CONFIG_NAME).stat().st_mtime
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)

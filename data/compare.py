@@ -23,11 +23,12 @@ import numpy as np
 from data.catalog import TYPE_NAMES
 from data.schema import DataError
 from data.score import is_correct_strict, load_predictions, prediction_key, wording_ci
+from model.layout import PREDICTIONS_FILE
 
 
 def _rows(path: Path) -> list[dict]:
     path = Path(path)
-    path = path / "predictions.jsonl" if path.is_dir() else path
+    path = path / PREDICTIONS_FILE if path.is_dir() else path
     rows = load_predictions(path)
     if not rows:
         raise DataError(f"{path}: no predictions")
