@@ -47,7 +47,7 @@ demo: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 # first: evaluate refuses to resume them for the new one.
 demo-checkpoint: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	rm -rf $(CKPT)/eval $(CKPT)/eval-*
-	$(PY) -m training.train --preset demo --data $(DATA) --output_dir $(CKPT)
+	$(PY) -m training.train --recipe demo --data $(DATA) --output_dir $(CKPT)
 	$(MAKE) stranger
 	$(PY) -m evaluation.evaluate --checkpoint $(CKPT) --data $(DATA) --split stranger \
 	  --out $(CKPT)/eval-stranger
@@ -78,7 +78,7 @@ ASR ?= runs/whisper-tiny.en
 READER ?= runs/reader
 baselines: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	test -f $(ASR)/config.json || $(PY) -m model.whisper_ct2 --out $(ASR)
-	test -f $(READER)/COMPLETE || $(PY) -m training.train --preset reader --model $(CKPT) \
+	test -f $(READER)/COMPLETE || $(PY) -m training.train --recipe reader --model $(CKPT) \
 		--data $(DATA) --output_dir $(READER)
 	$(PY) -m evaluation.baselines --checkpoint $(CKPT) --data $(DATA) --asr $(ASR) \
 		--reader $(READER) --runs $(CKPT) --prefix eval-baseline-
