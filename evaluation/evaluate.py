@@ -37,13 +37,14 @@ from data.schema import DataError, load_jsonl, record_key, write_jsonl
 from data.score import blind_prior, format_table, is_correct_lenient, is_correct_strict, summarize
 from evaluation.runfolder import check_run, checkpoint_id, dated, earlier, holding, rescoring
 from model.config import GraftConfig
+from model.constants import SAMPLE_RATE
 from model.layout import CONFIG_NAME, PREDICTIONS_FILE, SUMMARY_FILE, is_checkpoint, write_json
 
 MODES = ("audio", "text")
 ABLATIONS = ("none", "shuffled", "silent")
-SAMPLE_RATE = 16_000  # what the processor resamples everything to
+
 SILENCE_S = 3.0  # about one spoken question
-SILENCE_RMS = 3e-3  # a quiet room's noise floor (-50 dBFS): the processor refuses digital zeros
+NOISE_RMS = 3e-3  # a quiet room's noise floor (-50 dBFS): the intake refuses digital zeros
 
 
 def audio_sources(records: list[dict], ablation: str, seed: int = 0) -> list[dict | None]:
@@ -93,7 +94,7 @@ def predict(predictor, data: Path, rec: dict, src: dict | None, mode: str):
         return predictor.answer_text(frames, rec["question"])
     if src is None:
         rng = np.random.default_rng(0)
-        audio = (rng.standard_normal(int(SILENCE_S * SAMPLE_RATE)) * SILENCE_RMS).astype(np.float32)
+        audio = (rng.standard_normal(int(SILENCE_S * SAMPLE_RATE)) * NOISE_RMS).astype(np.float32)
     else:
         audio = audio_path(data, src)
     return predictor.answer(frames, audio)
