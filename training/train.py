@@ -104,8 +104,8 @@ def parser() -> argparse.ArgumentParser:
         "--overfit",
         type=int,
         default=0,
-        help=">0: train on the first N train "
-        "records, evaluated on the same N (no early stages, no early stopping)",
+        help=">0: train on the first N train records, evaluated on the same N (no early "
+        "stages, no early stopping)",
     )
     ap.add_argument("--train_samples", type=int, help=">0: the first N train records only")
     ap.add_argument("--eval_samples", type=int, help=">0: the first N eval records only")
@@ -115,9 +115,15 @@ def parser() -> argparse.ArgumentParser:
         help="auto: NF4 where CUDA and the checkpoint ask for it",
     )
     ap.add_argument("--resume_from_checkpoint", help="last, or a checkpoint-N folder")
-    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                    dest="overrides", help="override a recipe value: --set questions.steps=4, "
-                    "--set trainer.report_to=tensorboard (repeatable)")  # fmt: skip
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        dest="overrides",
+        help="override a recipe value (SECTION: model, data, run, trainer or a stage kind): "
+        "--set questions.steps=4 --set trainer.report_to=tensorboard (repeatable)",
+    )
     return ap
 
 
