@@ -16,8 +16,10 @@ A training run (training.train writes it) is a checkpoint folder plus:
   trainer_state.json                the HF Trainer's log history (losses, best checkpoint)
   recipe.json                       what ran: the recipe, its stages' results, the minutes
   COMPLETE                          written last: the folder is finished
-  checkpoint-N/, stage*/, init/     intermediate checkpoints, each with its own COMPLETE
+  checkpoint-N/, stage0/, stage1/   intermediate checkpoints, each with its own COMPLETE
   stage0/warmup.json                the vision warm-up's read-out (training.warmup)
+  init/, whisper/                   the fresh tiny build and its converted ear
+  plan.json                         the question stage's length under a wall budget
 An evaluation folder (evaluation.evaluate writes it, <checkpoint>/eval*/ or runs/<name>/):
   run.json                          what the answers come from (checkpoint, split, mode, ...)
   predictions.jsonl                 one answer a line, appended as it goes
@@ -48,6 +50,10 @@ TRAINER_STATE = "trainer_state.json"
 TRAINING_ARGS = "training_args.json"
 RECIPE_FILE = "recipe.json"
 WARMUP_FILE = "warmup.json"
+PLAN_FILE = "plan.json"
+STAGE_DIRS = {"vision_warmup": "stage0", "captions": "stage1"}  # the questions: the run's root
+INIT_DIR = "init"  # a fresh tiny build
+WHISPER_DIR = "whisper"  # the pretrained ear converted for that build
 RUN_FILE = "run.json"
 PREDICTIONS_FILE = "predictions.jsonl"
 SUMMARY_FILE = "summary.json"

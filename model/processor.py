@@ -20,9 +20,7 @@ from PIL import Image
 from transformers import AutoTokenizer, WhisperFeatureExtractor
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-from model.audio import AudioError as AudioError  # re-exported: training.dataset imports it here
 from model.audio import AudioSource, Checked, check_length, intake
-from model.audio import load_audio as load_audio  # re-exported: evaluation.asr imports it here
 from model.config import GraftConfig
 from model.constants import (
     AUDIO_END,

@@ -19,8 +19,9 @@ from tqdm import tqdm
 from data.facts import grounding
 from data.files import audio_path, load_frames
 from data.schema import DataError, record_key
+from model.audio import AudioError
 from model.constants import GROUND_SEP
-from model.processor import AudioError, GraftProcessor
+from model.processor import GraftProcessor
 
 TARGETS = ("short", "long", "caption", "grounded")
 

@@ -27,6 +27,9 @@ from transformers import EarlyStoppingCallback
 
 from model.graft import graft_modules
 from model.layout import (
+    INIT_DIR,
+    PLAN_FILE,
+    STAGE_DIRS,
     WARMUP_FILE,
     checkpoint_step,
     is_complete,
@@ -39,16 +42,12 @@ from training.dataset import CachedProcessor, Collator, QADataset
 from training.recipe import Captions, Questions, Recipe, VisionWarmup
 from training.recipe import summary as recipe_summary
 from training.trainer import (
-    INIT,
     GraftTrainer,
     TrainArguments,
     WallBudget,
     load_weights,
     save_final,
 )
-
-FOLDERS = {"vision_warmup": "stage0", "captions": "stage1"}  # the questions: the run's root
-PLAN = "plan.json"  # the questions' length under a wall budget, kept for a resume
 
 
 @dataclass
@@ -85,14 +84,14 @@ class Run:
             "minutes": round((time.time() - self.started) / 60, 2),
             "recipe": recipe_summary(self.recipe, self.opts, self.args),
         }
-        names = (INIT, *FOLDERS.values())
+        names = (INIT_DIR, *STAGE_DIRS.values())
         marks = {n: marker(self.out / n) for n in names if is_complete(self.out / n)}
         # when each stage's checkpoint was marked (stages may span runs)
         info["finished"] = {name: m["time"] for name, m in marks.items()}
-        warm = self.out / FOLDERS["vision_warmup"] / WARMUP_FILE
+        warm = self.out / STAGE_DIRS["vision_warmup"] / WARMUP_FILE
         if warm.is_file():
             info["vision_warmup"] = json.loads(warm.read_text())
-        cap = FOLDERS["captions"]
+        cap = STAGE_DIRS["captions"]
         if cap in marks:  # a wall cap makes the step count the machine's: keep what ran
             info["caption"] = {k: marks[cap].get(k) for k in ("step", "seconds_per_step")}
         return info
@@ -111,7 +110,7 @@ def vision_warmup(run: Run, cfg: VisionWarmup) -> None:
 
     if run.skips(cfg.steps):
         return
-    out = run.out / FOLDERS["vision_warmup"]
+    out = run.out / STAGE_DIRS["vision_warmup"]
     # under torchrun the main process warms up first; the others then load what it wrote
     with run.args.main_process_first(local=False, desc="stage 0"):
         if is_complete(out):
@@ -132,7 +131,7 @@ def captions(run: Run, cfg: Captions) -> None:
     run.freeze_vision()
     if run.skips(cfg.steps):
         return
-    out = run.out / FOLDERS["captions"]
+    out = run.out / STAGE_DIRS["captions"]
     if is_complete(out):
         load_weights(run.model, out)
         run.seconds_per_step = marker(out).get("seconds_per_step")
@@ -183,7 +182,7 @@ def plan_steps(left: float, spd: float, args: TrainArguments, steps: int, n_eval
 def _planned_steps(run: Run, cfg: Questions) -> int:
     """The stage's steps; with a wall budget sized to the time left, once: a resumed run keeps
     the plan.json it wrote."""
-    args, path = run.args, run.out / PLAN
+    args, path = run.args, run.out / PLAN_FILE
     steps = cfg.steps or -1  # -1: the Trainer's num_train_epochs
     if run.resume is not None and path.is_file():
         return json.loads(path.read_text())["max_steps"]

