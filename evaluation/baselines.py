@@ -18,7 +18,7 @@ summary adds `baseline` and `baseline_detail`), and the Results page shows them 
   the audio with stock decoding (30 s window, greedy) and a fine-tuned checkpoint, the reader,
   reads the transcript as text (Predictor.answer_text). Transcripts go to transcripts.jsonl
   beside the predictions; the summary and the run's metadata record the ASR (`asr`). The reader is
-  --reader (a checkpoint taught to read questions: `training.train --preset reader --model
+  --reader (a checkpoint taught to read questions: `training.train --recipe reader --model
   CKPT`), else --checkpoint itself (an audio checkpoint never read a question as text).
 - oracle: the cascade with a perfect ASR: the reader reads the reference question. The ceiling
   of any cascade with this reader.

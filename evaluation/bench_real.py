@@ -365,7 +365,7 @@ class RealBench:
         model = prepare_model_for_kbit_training(
             model,
             use_gradient_checkpointing=True,
-            gradient_checkpointing_kwargs={"use_reentrant": False},  # training.args' default
+            gradient_checkpointing_kwargs={"use_reentrant": False},  # training.trainer's default
         )
         model = get_peft_model(model, lora_config(cfg))
         if self.meter.cuda:  # training.train's bf16 LoRA weights on CUDA

@@ -250,12 +250,11 @@ def training_lines(ckpt: Path) -> list[str]:
         mins = rc.get("caption_minutes")
         wall = f" or {mins} min" if mins else ""  # 0: no wall cap on the stage
         lines.append(
-            f"- last training run {r.get('minutes', '?')} min wall on the CPU: preset "
+            f"- last training run {r.get('minutes', '?')} min wall on the CPU: recipe "
             f"`{rc.get('preset') or '-'}`, vision warm-up {rc.get('vision_warmup_steps')} steps"
             f"{' (tower frozen after it)' if rc.get('freeze_vision') else ''}, "
-            f"caption stage up to {rc.get('caption_steps')} steps{wall}{ran}, then questions with "
-            f"{pct(rc.get('caption_mix'))} captions mixed in (batch "
-            f"{rc.get('per_device_train_batch_size')}, lr {rc.get('learning_rate')}, target "
+            f"caption stage up to {rc.get('caption_steps')} steps{wall}{ran}, then questions "
+            f"(batch {rc.get('per_device_train_batch_size')}, lr {rc.get('learning_rate')}, target "
             f"`{rc.get('target')}`, audio tokens `{rc.get('audio_tokens') or 'trim'}`)"
         )
         if r.get("finished"):

@@ -175,7 +175,7 @@ def test_true_widths_build_nf4_train_one_step_and_generate(standins):
     model = prepare_model_for_kbit_training(
         model,
         use_gradient_checkpointing=True,
-        gradient_checkpointing_kwargs={"use_reentrant": False},  # training.args' default
+        gradient_checkpointing_kwargs={"use_reentrant": False},  # training.trainer's default
     )
     model = get_peft_model(model, lora_config(cfg))
     names = set_trainable(model, cfg)

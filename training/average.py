@@ -7,7 +7,7 @@ best_model_checkpoint, read by model.runfiles; the newest K when none is recorde
 one by one into the model and their floating-point weights averaged. The result is saved as a
 complete checkpoint that the predictor loads, its COMPLETE marker naming the folders averaged.
 Full-weight runs only: LoRA factors averaged one by one are not the average of their updates.
-Train with `--prune false --save_total_limit 100` to keep the checkpoints.
+Train with `--set run.prune=false --set trainer.save_total_limit=100` to keep the checkpoints.
 
 Not in the demo recipe: on a fresh run (best step 1,400: test strict 60.1%, eval split 85.6%)
 the means of 2, 3 and 4 checkpoints ending at the best scored 59.5%, 58.7% and 59.9% on the

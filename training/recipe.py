@@ -286,7 +286,6 @@ def summary(rec: Recipe, opts, args) -> dict:
         "vision_warmup_lr": warm.lr,
         "caption_steps": 0 if overfit else cap.steps,
         "caption_minutes": cap.minutes,
-        "caption_mix": 0.0,  # no captions in the question stage (evaluation.report prints it)
         "freeze_vision": m.freeze_vision,
         "max_minutes": rec.run.max_minutes,
         "max_steps": q.steps or -1,
