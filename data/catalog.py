@@ -3,9 +3,10 @@
 The options of each type come from the real annotations (question_types.json of the public
 benchmark) plus documented extras where the real data shows only one class (see EXTRA_SOURCES).
 Phrasing 0 of every type is the benchmark's own wording; the others are ours, so a model can be
-tested on a phrasing it never heard in training (data.synth keeps phrasing 3 for the test video).
+tested on a phrasing it never heard in training (data.plan keeps phrasing 3 for the test video).
 Every type has the same number of phrasings: varied sentence forms over the words a clinician
 uses (dye, scope, lens, quadrant, millimeters...), so a listener learns the words, not one form.
+A table of 20 entries, read as data: hence its length.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ direction). Wordings have at most MAX_WORDS words (espeak at 135 wpm says them i
 the demo encoder hears 5 s), and no wording is the catalog's held-out test phrasing of any type
 or a near copy of its own type's (difflib over words, ratio >= NEAR), so the test split stays
 unheard. Everything is a pure function of the code: same order, same draws, every run.
+Most of its length is the tables (words and sentence forms of 20 types), read as data.
 """
 
 from __future__ import annotations

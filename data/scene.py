@@ -16,6 +16,7 @@ Cues, by scene key:
             | catheter (thick cream tube, dark bands, round tip), entering from an edge
   nbi       teal-green mucosa with brown vessels; dye: blue mucosa pooling in the folds
   flush     bright water jet with droplets; scope_visible: a dark glossy shaft with white marks
+One renderer of one frame, so one file: each cue is drawn over the layers before it.
 """
 
 from __future__ import annotations

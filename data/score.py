@@ -11,6 +11,7 @@ type's most frequent train answer, answered without looking at anything. Where r
 question, `by_wording` adds a bootstrap interval over the distinct spoken wordings: records of one
 wording are heard right or wrong together, so with few wordings (the test split has one per
 type) it, not the Wilson interval, is the yardstick for comparing two runs.
+One module because every number of a run (both metrics, intervals, prior) is defined here, once.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ utterance; existing valid files are skipped, missing or corrupt ones re-made. sa
 splits/*.jsonl are rewritten atomically with `audio` (path relative to --data) and `voice`.
 espeak-ng keeps global state per process, so synthesis runs in worker processes, and each
 utterance in a forked child: the same (text, voice) gives the same file on every run.
+The voice pools are tables; the rest is one pipeline (assign, synthesise, check, rewrite).
 """
 
 from __future__ import annotations

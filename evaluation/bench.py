@@ -20,6 +20,8 @@ allows the type's longest short answer, `long` its longest long answer, `checkpo
 checkpoint's max_new_tokens; a checkpoint that answers grounded gets the clip's own grounding
 on top.
 Trained models stop earlier by themselves. Prefix caching is off outside (3).
+Longer than most modules: the three measurements share their samples, decode budgets and
+interleaved timing, so they sit in one file read top to bottom (the report: bench_report).
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ of another sample and `silent` feeds 3 s of a quiet room's noise floor (no speec
 that scores as well that way has not learned to listen. A grounded answer's caption segment
 is compared with the one its question rests on (`heard`): a different kind, or an answer the
 asked question does not allow ("yes" to "Name the instrument"), means it was heard as another.
+The run folder's bookkeeping (lock, stored answers, identity, rescoring) is evaluation.runfolder;
+what stays is the answering loop and its command line.
 """
 
 from __future__ import annotations
