@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -109,32 +110,43 @@ def server(stack, timings, tmp_path_factory):
         "--runs", str(stack["runs"]),
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    t0 = time.perf_counter()
-    with log.open("w") as fh:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=env)
     url = f"http://localhost:{port}"
+    t0 = time.perf_counter()
+    try:
+        with serving(cmd, ROOT, env, log, lambda: _healthy(url)):
+            timings["server_ready_s"] = round(time.perf_counter() - t0, 2)
+            yield url
+    finally:
+        if "Traceback" in log.read_text():
+            print(log.read_text()[-3000:])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+            return r.read().decode().strip() == "ok"
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def serving(cmd: list[str], cwd: Path, env: dict, log: Path, ready) -> Iterator[None]:
+    """A streamlit server from `cmd`, up once `ready()` says so (90 s at most), stopped after."""
+    with log.open("w") as fh:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.time() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read().decode().strip() == "ok":
-                        break
-            except OSError:
-                pass
+        while not ready():
             if proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError(f"streamlit did not come up:\n{log.read_text()[-3000:]}")
             time.sleep(0.3)
-        timings["server_ready_s"] = round(time.perf_counter() - t0, 2)
-        yield url
+        yield
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-        if "Traceback" in log.read_text():
-            print(log.read_text()[-3000:])
 
 
 @pytest.fixture(scope="module")
@@ -365,22 +377,8 @@ def elsewhere(tmp_path_factory):
         "--", "--data", str(data), "--checkpoint", str(tmp / "none"), "--runs", str(tmp / "runs"),
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HOME": str(tmp)}  # no user config.toml
-    with log.open("w") as fh:
-        proc = subprocess.Popen(cmd, cwd=tmp, stdout=fh, stderr=subprocess.STDOUT, env=env)
-    url = f"http://localhost:{port}"
-    try:
-        deadline = time.time() + 90
-        while not _listening(port) or proc.poll() is not None:
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"streamlit did not come up:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield {"url": url, "port": port, "data": data, "root": tmp}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with serving(cmd, tmp, env, log, lambda: bool(_listening(port))):
+        yield {"url": f"http://localhost:{port}", "port": port, "data": data, "root": tmp}
 
 
 def test_started_elsewhere_the_server_is_hardened_and_links_and_ids_stay_text(elsewhere, browser):
