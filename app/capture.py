@@ -26,6 +26,7 @@ from model.audio import (
 )
 from model.constants import MAX_AUDIO_SECONDS as MAX_SECONDS  # one rule with the model path
 from model.constants import SAMPLE_RATE  # what the intake returns
+from model.layout import FEATURE_DIR
 
 UPLOAD_TYPES = ("wav", "flac", "ogg", "mp3")  # what the intake decodes without FFmpeg
 
@@ -95,7 +96,7 @@ def window_seconds(checkpoint: Path) -> float | None:
     from the JSON config so no model needs loading; None when unknown."""
     import json
 
-    path = checkpoint / "feature_extractor" / "preprocessor_config.json"
+    path = checkpoint / FEATURE_DIR / "preprocessor_config.json"
     try:
         cfg = json.loads(path.read_text(encoding="utf-8"))
         return float(cfg["n_samples"]) / float(cfg.get("sampling_rate", SAMPLE_RATE))

@@ -21,7 +21,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from model.layout import RECIPE_FILE, SUMMARY_FILE, TRAINER_STATE, checkpoint_dir, write_text
+from model.layout import (
+    READOUT_FILE,
+    READOUT_MEAN_FILE,
+    RECIPE_FILE,
+    SUMMARY_FILE,
+    TRAINER_STATE,
+    checkpoint_dir,
+    write_text,
+)
 from model.runfiles import RunFileError, kept_step, read_json
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -279,9 +287,9 @@ def training_lines(ckpt: Path) -> list[str]:
             else f"- question stage: {st.get('global_step')} steps"
         )
     readouts = {
-        "readout.json": "- vision read-out of the final tower (frozen; fresh heads, {steps} steps "
+        READOUT_FILE: "- vision read-out of the final tower (frozen; fresh heads, {steps} steps "
         "on train clips) on {split} clips: ",
-        "readout-mean.json": "- the same with heads that average a frame's tokens (a label held "
+        READOUT_MEAN_FILE: "- the same with heads that average a frame's tokens (a label held "
         "by which token, as a position is, reads at chance this way): ",
     }
     for name, lead in readouts.items():

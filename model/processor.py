@@ -36,9 +36,7 @@ from model.constants import (
     VISION_END,
     VISION_START,
 )
-
-IMAGE_DIR = "image_processor"
-AUDIO_DIR = "feature_extractor"
+from model.layout import FEATURE_DIR, IMAGE_DIR
 
 
 class GraftProcessor:
@@ -70,14 +68,14 @@ class GraftProcessor:
         cfg = cfg or GraftConfig.from_json(folder)
         tok = AutoTokenizer.from_pretrained(folder)
         ip = Qwen2VLImageProcessorPil.from_pretrained(folder / IMAGE_DIR)
-        fe = WhisperFeatureExtractor.from_pretrained(folder / AUDIO_DIR)
+        fe = WhisperFeatureExtractor.from_pretrained(folder / FEATURE_DIR)
         return cls(tok, ip, fe, cfg)
 
     def save_pretrained(self, folder: str | Path) -> None:
         folder = Path(folder)
         self.tokenizer.save_pretrained(folder)
         self.image_processor.save_pretrained(folder / IMAGE_DIR)
-        self.feature_extractor.save_pretrained(folder / AUDIO_DIR)
+        self.feature_extractor.save_pretrained(folder / FEATURE_DIR)
 
     # -- pieces ----------------------------------------------------------------------------
     def _enc(self, text: str) -> list[int]:

@@ -41,6 +41,7 @@ from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLIm
 from transformers.models.whisper.modeling_whisper import sinusoids
 
 from model.constants import CHAT_TEMPLATE
+from model.layout import COMPLETE
 
 SHAPES = Path(__file__).with_name("shapes")
 QWEN_JSON = SHAPES / "qwen2-vl-7b-instruct.json"
@@ -290,7 +291,7 @@ def write_standins(
     over: {"qwen": {...}, "whisper": {...}} config changes beyond the depth (tests only)."""
     out = Path(out)
     over = over or {}
-    done = out / "COMPLETE"
+    done = out / COMPLETE
     qwen, whisper = out / "qwen2-vl-7b-instruct", out / "whisper-large-v3-turbo"
     want = json.dumps({"depth": depth.__dict__, "seed": seed, "over": over}, sort_keys=True)
     if done.is_file() and done.read_text() == want:

@@ -41,6 +41,7 @@ from model.constants import (
     VISION_START,
 )
 from model.graft import AudioQwen2VL, cut_window
+from model.layout import AUDIO_DIR, BASE_DIR
 from model.processor import GraftProcessor
 
 # The project's answer, caption and question wording, so BPE merges fit it (byte-level BPE
@@ -161,8 +162,8 @@ def build(
     if spec.audio_positions % 50:
         raise ValueError(f"audio_positions {spec.audio_positions}: must be a multiple of 50 (1 s)")
     cfg_kw = dict(
-        base_model="base",
-        audio_encoder="audio_encoder",
+        base_model=BASE_DIR,
+        audio_encoder=AUDIO_DIR,
         image_max_side=spec.image_side,
         quantisation="none",
         train="full",

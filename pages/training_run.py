@@ -13,7 +13,15 @@ from pathlib import Path
 import streamlit as st
 
 from app import charts, engine, ui, weights
-from model.layout import CARD_NAME, CONFIG_NAME, RECIPE_FILE, TRAINER_STATE, is_checkpoint
+from model.layout import (
+    CARD_NAME,
+    CONFIG_NAME,
+    READOUT_FILE,
+    READOUT_MEAN_FILE,
+    RECIPE_FILE,
+    TRAINER_STATE,
+    is_checkpoint,
+)
 from model.runfiles import RunFileError, best_step, loss_curves, read_json, trainer_state
 
 cfg = ui.settings()
@@ -75,8 +83,8 @@ def optional_json(path: Path) -> dict:
 
 
 info = optional_json(ckpt / RECIPE_FILE)
-readout = optional_json(ckpt / "eval" / "readout.json")
-readout_mean = optional_json(ckpt / "eval" / "readout-mean.json")
+readout = optional_json(ckpt / "eval" / READOUT_FILE)
+readout_mean = optional_json(ckpt / "eval" / READOUT_MEAN_FILE)
 recipe = info.get("recipe")
 recipe = recipe if isinstance(recipe, dict) else {}
 froze_vision = bool(recipe.get("freeze_vision"))

@@ -295,7 +295,7 @@ def test_averaging_checkpoints_gives_the_mean_of_their_weights(run, spoken, tmp_
 def test_averaging_refuses_lora_checkpoints(tmp_path):
     """Averaged one by one, LoRA factors are not the average of their updates."""
     from data.schema import DataError
-    from model.checkpoint import ADAPTER_DIR
+    from model.layout import ADAPTER_DIR
     from training.average import average_into
 
     (tmp_path / "checkpoint-2" / ADAPTER_DIR).mkdir(parents=True)

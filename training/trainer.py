@@ -60,9 +60,10 @@ def load_weights(model, folder: str | Path) -> None:
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    from model.checkpoint import ADAPTER_DIR, AUDIO_DIR, BASE_DIR, load_projector
+    from model.checkpoint import load_projector
     from model.config import GraftConfig
     from model.graft import graft_modules
+    from model.layout import ADAPTER_DIR, AUDIO_DIR, BASE_DIR
 
     folder = Path(folder)
     if not is_complete(folder):
