@@ -15,6 +15,7 @@ import hashlib
 import os
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -123,8 +124,14 @@ def holding(out: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
+            holder = ""
+            for _ in range(20):  # the holder writes its name just after taking the lock
+                fh.seek(0)
+                holder = fh.read().strip()
+                if holder:
+                    break
+                time.sleep(0.05)
+            holder = holder or "another process"
             raise DataError(
                 f"{out} is being written by {holder} ({path}); wait for it to finish or choose "
                 "another --out"
