@@ -16,6 +16,18 @@ SPEECH_S = 3.0  # a 50-character question spoken lasts about 3 s (DESIGN.md)
 # reads this text in place of a random-weight transcript (which would be noise).
 QUESTION = "Is the scope primarily advancing or withdrawing in this sequence of frames?"
 NOT_MEASURED = "not measured (no GPU lent)"
+NOT_REACHED = "not reached (the run stopped first)"
+# The measured sections in the order they run: the targets' figures first, so a run cut short
+# by its time limit has measured those (bench_real saves the result after each section).
+SECTIONS = (
+    "NF4 serving",
+    "QLoRA step",
+    "bf16 serving",
+    "prefix cache",
+    "cascade",
+    "policies",
+    "batched",
+)
 GB = 1024**3
 TARGETS = {  # name: (threshold, comparison, what), from the project's real-scale targets
     "qlora_step_peak_gb": (20.0, "<=", "one QLoRA step, batch 1, 8 frames at 384 px, NF4 base"),
@@ -35,18 +47,34 @@ UNITS = {
 }
 
 
+def dig(d: dict | None, *path: str):
+    """d[path[0]][path[1]]..., or None where a step is missing (a partial or plan-only run)."""
+    for k in path:
+        if d is None:
+            return None
+        d = d.get(k)
+    return d
+
+
 def summarise(res: dict) -> dict:
-    """The target figures from the measured sections."""
+    """The target figures from the measured sections (None for a section not reached)."""
     m = res["measured"]
-    out = {
-        "qlora_step_peak_gb": m["qlora_step"]["peak_gb"],
-        "bf16_serving_peak_gb": m["bf16_serving_peak_gb"],
-        "graft_bf16_p50_ms": m["bf16"]["answer"]["p50_ms"],
-        "ttft_graft_vs_cascade": m["bf16"]["ttft"]["p50_ms"] / m["cascade"]["ttft"]["p50_ms"],
-        "prefix_cache_ttft_speedup": m["prefix_cache"]["ttft_recomputed"]["p50_ms"]
-        / m["prefix_cache"]["ttft_cached"]["p50_ms"],
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else a / b
+
+    return {
+        "qlora_step_peak_gb": dig(m, "qlora_step", "peak_gb"),
+        "bf16_serving_peak_gb": dig(m, "bf16_serving_peak_gb"),
+        "graft_bf16_p50_ms": dig(m, "bf16", "answer", "p50_ms"),
+        "ttft_graft_vs_cascade": ratio(
+            dig(m, "bf16", "ttft", "p50_ms"), dig(m, "cascade", "ttft", "p50_ms")
+        ),
+        "prefix_cache_ttft_speedup": ratio(
+            dig(m, "prefix_cache", "ttft_recomputed", "p50_ms"),
+            dig(m, "prefix_cache", "ttft_cached", "p50_ms"),
+        ),
     }
-    return out
 
 
 def targets(figures: dict | None) -> dict:
@@ -66,21 +94,6 @@ def targets(figures: dict | None) -> dict:
 
 
 # -- report --------------------------------------------------------------------------------
-def _ms(section: dict | None, key: str = "p50_ms") -> str:
-    return NOT_MEASURED if section is None else f"{section[key]:.1f} ms"
-
-
-def _pair(a: dict | None, b: dict | None, ka: str = "p50_ms", kb: str = "p95_ms") -> str:
-    """'x ms / y ms', or one 'not measured' for the pair."""
-    if a is None and b is None:
-        return NOT_MEASURED
-    return f"{_ms(a, ka)} / {_ms(b, kb)}"
-
-
-def _gb(v: float | None) -> str:
-    return NOT_MEASURED if v is None else f"{v:.2f} GiB"
-
-
 def render(res: dict) -> str:
     """docs/benchmarks-gpu.md from a result dict (measured or plan-only)."""
     ar, m = res["arithmetic"], res.get("measured")
@@ -89,13 +102,22 @@ def render(res: dict) -> str:
     b = res["budgets"]
     dev = res.get("device") or NOT_MEASURED
 
+    miss = NOT_MEASURED if m is None else NOT_REACHED
+    reached = [] if m is None else list(m.get("sections", SECTIONS))
+    left = [x for x in SECTIONS if x not in reached]
+
     def get(*path):
-        d = m
-        for k in path:
-            if d is None:
-                return None
-            d = d.get(k)
-        return d
+        return dig(m, *path)
+
+    def ms(section: dict | None, key: str = "p50_ms") -> str:
+        return miss if section is None else f"{section[key]:.1f} ms"
+
+    def pair(a: dict | None, b: dict | None, kb: str = "p95_ms") -> str:
+        """'x ms / y ms' (a's p50, b's kb), or one word for a missing pair."""
+        return miss if a is None and b is None else f"{ms(a)} / {ms(b, kb)}"
+
+    def gbs(v: float | None) -> str:
+        return miss if v is None else f"{v:.2f} GiB"
 
     lines = [
         "# Real-scale benchmark: Qwen2-VL-7B + Whisper large-v3-turbo on one GPU",
@@ -114,6 +136,11 @@ def render(res: dict) -> str:
                 f"'{NOT_MEASURED}'; the same command on a CUDA machine fills them in"
             ]
             if m is None
+            else []
+        ),
+        *(
+            [f"- **partial run**: the run stopped before {', '.join(left)}; those read '{miss}'"]
+            if m is not None and left
             else []
         ),
         f"- created: {res.get('created', '-')}; command: `{res.get('command', '-')}`",
@@ -163,35 +190,35 @@ def render(res: dict) -> str:
         "",
         "| figure | measured | arithmetic beside it |",
         "|---|---|---|",
-        f"| weights in NF4 (allocated after loading) | {_gb(get('weights_nf4_gb'))} | "
+        f"| weights in NF4 (allocated after loading) | {gbs(get('weights_nf4_gb'))} | "
         f"{ar['weights_nf4_gb']:.2f} GiB |",
-        f"| weights in bf16 | {_gb(get('weights_bf16_gb'))} | {ar['weights_bf16_gb']:.2f} GiB |",
+        f"| weights in bf16 | {gbs(get('weights_bf16_gb'))} | {ar['weights_bf16_gb']:.2f} GiB |",
         f"| peak of one QLoRA step (batch 1, gradient checkpointing, 8 frames at {SEED_SIDE} "
-        f"px, `trim`) | {_gb(get('qlora_step', 'peak_gb'))} | prompt "
+        f"px, `trim`) | {gbs(get('qlora_step', 'peak_gb'))} | prompt "
         f"{tk['prompt']['trim']} tokens + the answer |",
-        f"| one QLoRA step, p50 | {_ms(get('qlora_step', 'step_ms'))} | |",
-        f"| bf16 serving peak (graft, batch 1) | {_gb(get('bf16_serving_peak_gb'))} | "
+        f"| one QLoRA step, p50 | {ms(get('qlora_step', 'step_ms'))} | |",
+        f"| bf16 serving peak (graft, batch 1) | {gbs(get('bf16_serving_peak_gb'))} | "
         f"weights {ar['weights_bf16_gb']:.2f} GiB + the prompt's cache |",
     ]
     for tag, name in (("bf16", "bf16"), ("nf4", "NF4")):
         lines += [
-            f"| graft, {name}: answer p50 / p95 | {_pair(get(tag, 'answer'), get(tag, 'answer'))}"
+            f"| graft, {name}: answer p50 / p95 | {pair(get(tag, 'answer'), get(tag, 'answer'))}"
             f" | {b['answer_tokens']} new tokens |",
             f"| graft, {name}: time to first token p50 / p95 | "
-            f"{_pair(get(tag, 'ttft'), get(tag, 'ttft'))} | |",
+            f"{pair(get(tag, 'ttft'), get(tag, 'ttft'))} | |",
         ]
     lines += [
-        f"| cascade: Whisper transcript alone p50 | {_ms(get('cascade', 'asr'))} | "
+        f"| cascade: Whisper transcript alone p50 | {ms(get('cascade', 'asr'))} | "
         f"{b['transcript_tokens']} tokens |",
         f"| cascade (bf16): answer p50 / p95 | "
-        f"{_pair(get('cascade', 'answer'), get('cascade', 'answer'))} | "
+        f"{pair(get('cascade', 'answer'), get('cascade', 'answer'))} | "
         f"transcript, then {b['answer_tokens']} |",
-        f"| cascade (bf16): time to first token p50 | {_ms(get('cascade', 'ttft'))} | "
+        f"| cascade (bf16): time to first token p50 | {ms(get('cascade', 'ttft'))} | "
         "the whole transcript + the reader's first token |",
     ]
     bt = get("batched")
     if bt is None:
-        lines.append(f"| throughput, batch {b['batch']}: graft / cascade | {NOT_MEASURED} | |")
+        lines.append(f"| throughput, batch {b['batch']}: graft / cascade | {miss} | |")
     else:
         lines.append(
             f"| throughput, batch {bt['batch']}: graft / cascade | "
@@ -202,7 +229,7 @@ def render(res: dict) -> str:
         row = get("policies", policy)
         lines.append(
             f"| policy `{policy}`: answer p50 / time to first token p50 | "
-            f"{_pair(*(None, None) if row is None else (row['answer'], row['ttft']), kb='p50_ms')}"
+            f"{pair(*(None, None) if row is None else (row['answer'], row['ttft']), kb='p50_ms')}"
             " | "
             f"{tk['audio'][policy]} audio tokens, prompt {tk['prompt'][policy]} |"
         )
@@ -210,14 +237,14 @@ def render(res: dict) -> str:
         on, off = get("prefix_cache", f"{tag}_cached"), get("prefix_cache", f"{tag}_recomputed")
         lines.append(
             f"| second question, prefix cache on / off: {what} p50 | "
-            f"{_pair(on, off, kb='p50_ms')} | on: "
+            f"{pair(on, off, kb='p50_ms')} | on: "
             f"{tk['prompt']['trim'] - tk['prefix']} of {tk['prompt']['trim']} prompt tokens "
             "computed |"
         )
     lines += ["", "## Targets", "", "| target | threshold | measured | met |", "|---|---|---|---|"]
     for t in res["targets"].values():
         v = t["measured"]
-        shown = NOT_MEASURED if v is None else f"{v:.3g} {t['unit']}".strip()
+        shown = miss if v is None else f"{v:.3g} {t['unit']}".strip()
         met = "-" if t["met"] is None else ("yes" if t["met"] else "no")
         lines.append(f"| {t['what']} | {t['target']} | {shown} | {met} |")
     notes = res.get("notes") or []

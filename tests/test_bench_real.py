@@ -123,6 +123,26 @@ def test_report_from_a_made_up_result(plan):
     assert "| time to first token, graft / Whisper-turbo cascade | <= 0.7 x | 0.4 x | yes |" in md
 
 
+def test_a_run_cut_short_reports_what_it_measured(plan):
+    res = made_up(plan)
+    m = res["measured"]
+    m["sections"] = list(rep.SECTIONS[:4])  # stopped after the prefix cache
+    for later in ("cascade", "policies", "batched"):
+        del m[later]
+    res["figures"] = rep.summarise(res)
+    res["targets"] = rep.targets(res["figures"])
+    t = res["targets"]
+    assert t["ttft_graft_vs_cascade"]["measured"] is None  # needs the cascade
+    assert t["prefix_cache_ttft_speedup"]["met"] and t["graft_bf16_p50_ms"]["met"]
+    md = rep.render(res)
+    assert "**partial run**: the run stopped before cascade, policies, batched" in md
+    assert "| graft, bf16: answer p50 / p95 | 140.0 ms / 168.0 ms | 8 new tokens |" in md
+    assert f"| throughput, batch 8: graft / cascade | {rep.NOT_REACHED} | |" in md
+    assert rep.NOT_MEASURED not in md.split("## Measured")[1]
+    full = rep.render(made_up(plan))
+    assert "partial run" not in full and rep.NOT_REACHED not in full
+
+
 def test_plan_report_marks_every_gpu_figure(plan, tmp_path):
     md = rep.render(plan)
     measured = md.split("## Measured")[1].split("## Targets")[0]
@@ -172,8 +192,13 @@ def test_every_measurement_rehearsed_on_a_narrow_model_on_the_cpu(tmp_path):
     argv = "--runs 1 --batch 2 --answer-tokens 2 --transcript-tokens 3 --side 56 --train-steps 1"
     a = br.parse(argv.split())
     done: list[str] = []
-    m = br.RealBench(qwen, whisper, a, "cpu", done.append).run()
-    assert done[-1] == "batched" and len(done) == 8
+    saved: list[list[str]] = []
+    m = br.RealBench(qwen, whisper, a, "cpu", done.append).run(
+        lambda r: saved.append(list(r["sections"]))
+    )
+    # saved after every section, in the report's order (targets first)
+    assert saved == [list(rep.SECTIONS[: i + 1]) for i in range(len(rep.SECTIONS))]
+    assert done == ["built NF4", *rep.SECTIONS[:2], "built bf16", *rep.SECTIONS[2:]]
     assert m["weights_nf4_gb"] is None and m["qlora_step"]["peak_gb"] is None  # CPU: no memory
     assert m["qlora_step"]["trainable_params"] > 0
     assert {k: v["audio_tokens"] for k, v in m["policies"].items()} == {
