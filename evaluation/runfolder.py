@@ -23,12 +23,11 @@ from pathlib import Path
 
 from data.schema import DataError, json_lines, load_jsonl, record_key, write_jsonl
 from model import runfiles
-from model.layout import PREDICTIONS_FILE, RUN_FILE, SUMMARY_FILE, write_json
+from model.layout import LOCK_FILE, PREDICTIONS_FILE, RUN_FILE, SUMMARY_FILE, write_json
 
 ID_MAX_BYTES = 64 << 20  # files hashed into a checkpoint's identity: configs, markers, projector
 # what one evaluation folder holds (audio_tokens only where --audio-tokens overrode the policy)
 RUN_KEYS = ("checkpoint", "data", "split", "mode", "ablation", "audio_tokens")
-LOCK_NAME = ".evaluate.lock"  # in the output folder: names the process writing it
 _HELD: set[Path] = set()  # folders this process holds
 
 
@@ -119,7 +118,7 @@ def holding(out: Path) -> Iterator[None]:
     if key in _HELD:  # rescore -> evaluate in this process: already ours
         yield
         return
-    path = out / LOCK_NAME
+    path = out / LOCK_FILE
     with path.open("a+", encoding="utf-8") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

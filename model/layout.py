@@ -24,6 +24,7 @@ An evaluation folder (evaluation.evaluate writes it, <checkpoint>/eval*/ or runs
   run.json                          what the answers come from (checkpoint, split, mode, ...)
   predictions.jsonl                 one answer a line, appended as it goes
   summary.json                      data.score.summarize plus the run's metadata
+  .evaluate.lock                    names the process writing the folder (never committed)
   readout.json, readout-mean.json   eval/ only: the vision read-outs (evaluation.readout)
 model.runfiles reads these files back (JSON objects, the Trainer's state, the best step).
 """
@@ -58,6 +59,7 @@ WHISPER_DIR = "whisper"  # the pretrained ear converted for that build
 RUN_FILE = "run.json"
 PREDICTIONS_FILE = "predictions.jsonl"
 SUMMARY_FILE = "summary.json"
+LOCK_FILE = ".evaluate.lock"  # held by the one process writing an evaluation folder
 READOUT_FILE = "readout.json"  # eval/: the vision read-out (evaluation.readout)
 READOUT_MEAN_FILE = "readout-mean.json"  # the same with mean-pooling heads
 
