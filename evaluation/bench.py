@@ -587,6 +587,8 @@ def main(argv: list[str] | None = None) -> int:
             args.batch or (2 if args.quick else 8),
             args.reader,
         )
+        if args.asr is None:  # converted into the temporary folder: name it, not its path
+            res["asr_model"] = res["asr_model"].replace(str(asr), "tiny.en converted here", 1)
         if args.checkpoint is None:
             sizes = "".join(f", {k}={v}" for k, v in spec.items())
             res["checkpoint"] = f"untrained tiny (model.tiny.build on {data}'s train texts{sizes})"

@@ -226,5 +226,5 @@ def markdown(res: dict) -> str:
         "",
     ]
     if res.get("notes"):
-        rows += ["## Notes", "", *res["notes"], ""]
+        rows += ["## Notes", "", *[f"- {n}" for n in res["notes"]], ""]
     return "\n".join(rows)

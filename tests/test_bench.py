@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,11 @@ def test_cli_names_the_conversion_for_a_missing_asr(tmp_path, capsys):
         main(["--quick", "--asr", str(tmp_path / "nowhere")])
     err = capsys.readouterr().err
     assert e.value.code == 2 and f"python -m model.whisper_ct2 --out {tmp_path / 'nowhere'}" in err
+
+
+@pytest.mark.parametrize("name", ["benchmarks", "benchmarks-mid"])
+def test_committed_report_renders_from_its_json(name):
+    from evaluation.bench_report import markdown
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / f"{name}.md"
+    assert doc.read_text() == markdown(json.loads(doc.with_suffix(".json").read_text()))
