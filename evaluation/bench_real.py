@@ -33,6 +33,7 @@ import json
 import platform
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +47,7 @@ from evaluation.bench_real_report import (
     NOT_MEASURED,
     POLICIES,
     QUESTION,
+    SECTIONS,
     SEED_SIDE,
     SPEECH_S,
     render,
@@ -418,39 +420,67 @@ class RealBench:
 
     def run(self, save: Callable[[dict], None] = lambda _: None) -> dict:
         """Every section in turn, the targets' first; `save` gets the result after each one, so
-        a run stopped by its time limit keeps what it measured."""
-        res: dict = {}
+        a run stopped by its time limit keeps what it measured. A section that fails is
+        recorded in res["errors"] (with the sections that needed it) and the run goes on: one
+        failure (NF4 kernels missing, say) must not cost the other figures of a GPU session."""
+        res: dict = {"sections": [], "errors": {}}
+        held: dict = {}  # what later sections use: the NF4 model, the bf16 predictor, the ASR
+        n = self.a.answer_tokens
 
-        def done(what: str) -> None:
-            res["sections"] = [*res.get("sections", []), what]
-            self.progress(what)
+        def nf4_serving() -> None:
+            model, proc, res["weights_nf4_gb"] = self.build(quantize=True)
+            held["nf4"] = model, proc
+            self.progress("built NF4")
+            res["nf4"] = self.batch1(fixed_predictor(model, proc, n), self.audio)
+
+        def qlora() -> None:  # on the NF4 base just served (the step changes it: last use)
+            res["qlora_step"] = self.qlora_step(*held.pop("nf4"))
+
+        def bf16_serving() -> None:
+            held.pop("nf4", None)  # freed before the bf16 weights are counted
+            model, proc, res["weights_bf16_gb"] = self.build(quantize=False)
+            held["pred"] = fixed_predictor(model, proc, n)
+            self.progress("built bf16")
+            res["bf16"] = self.batch1(held["pred"], self.audio)
+
+        def prefix() -> None:
+            res["prefix_cache"] = self.prefix_cache(held["pred"])
+            res["bf16_serving_peak_gb"] = gb(self.meter.peak())  # every batch-1 call since build
+
+        def cascade() -> None:  # Whisper large-v3-turbo (encoder + decoder) beside the same 7B
+            held["asr"] = self.asr_model()
+            res["cascade"] = self.cascade(held["pred"], held["asr"])
+
+        def policies() -> None:
+            res["policies"] = self.policies(held["pred"])
+
+        def batched() -> None:
+            res["batched"] = self.batched(held["pred"], held["asr"])
+
+        steps = {  # section: (what it runs, what it needs from earlier sections)
+            "NF4 serving": (nf4_serving, ()),
+            "QLoRA step": (qlora, ("nf4",)),
+            "bf16 serving": (bf16_serving, ()),
+            "prefix cache": (prefix, ("pred",)),
+            "cascade": (cascade, ("pred",)),
+            "policies": (policies, ("pred",)),
+            "batched": (batched, ("pred", "asr")),
+        }
+        for name in SECTIONS:
+            fn, needs = steps[name]
+            missing = [k for k in needs if k not in held]
+            if missing:
+                res["errors"][name] = f"not run: an earlier section failed ({', '.join(missing)})"
+            else:
+                try:
+                    fn()
+                    res["sections"].append(name)
+                except Exception as e:  # recorded and reported; the next section still runs
+                    res["errors"][name] = f"{type(e).__name__}: {e}"
+                    traceback.print_exc()
+                    self.meter.reset()  # what the failed call allocated
+            self.progress(name + (" FAILED" if name in res["errors"] else ""))
             save(res)
-
-        # NF4: weights, serving latency, then the QLoRA step on the same base
-        model, proc, res["weights_nf4_gb"] = self.build(quantize=True)
-        self.progress("built NF4")
-        res["nf4"] = self.batch1(fixed_predictor(model, proc, self.a.answer_tokens), self.audio)
-        done("NF4 serving")
-        res["qlora_step"] = self.qlora_step(model, proc)
-        done("QLoRA step")
-        del model, proc
-        # bf16: weights, serving latency and peak (the default policy), prefix cache, cascade
-        model, proc, res["weights_bf16_gb"] = self.build(quantize=False)
-        self.progress("built bf16")
-        pred = fixed_predictor(model, proc, self.a.answer_tokens)
-        res["bf16"] = self.batch1(pred, self.audio)
-        done("bf16 serving")
-        res["prefix_cache"] = self.prefix_cache(pred)
-        res["bf16_serving_peak_gb"] = gb(self.meter.peak())  # every batch-1 call since build
-        done("prefix cache")
-        # the cascade: Whisper large-v3-turbo (encoder + decoder) beside the same 7B
-        asr = self.asr_model()
-        res["cascade"] = self.cascade(pred, asr)
-        done("cascade")
-        res["policies"] = self.policies(pred)
-        done("policies")
-        res["batched"] = self.batched(pred, asr)
-        done("batched")
         return res
 
 
@@ -566,9 +596,9 @@ def main(argv: list[str] | None = None) -> int:
         res["seconds"] = time.perf_counter() - t0
         write(res, a.out)
 
-    RealBench(qwen, whisper, a, "cuda", say).run(save)
+    measured = RealBench(qwen, whisper, a, "cuda", say).run(save)
     print(render(res))
-    return 0
+    return 1 if measured["errors"] else 0  # the report names each failed section
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ SPEECH_S = 3.0  # a 50-character question spoken lasts about 3 s (DESIGN.md)
 # reads this text in place of a random-weight transcript (which would be noise).
 QUESTION = "Is the scope primarily advancing or withdrawing in this sequence of frames?"
 NOT_MEASURED = "not measured (no GPU lent)"
-NOT_REACHED = "not reached (the run stopped first)"
+NOT_REACHED = "not measured in this run (see above)"
 # The measured sections in the order they run: the targets' figures first, so a run cut short
 # by its time limit has measured those (bench_real saves the result after each section).
 SECTIONS = (
@@ -104,7 +104,8 @@ def render(res: dict) -> str:
 
     miss = NOT_MEASURED if m is None else NOT_REACHED
     reached = [] if m is None else list(m.get("sections", SECTIONS))
-    left = [x for x in SECTIONS if x not in reached]
+    errors = {} if m is None else m.get("errors", {})
+    left = [x for x in SECTIONS if x not in reached and x not in errors]
 
     def get(*path):
         return dig(m, *path)
@@ -143,6 +144,7 @@ def render(res: dict) -> str:
             if m is not None and left
             else []
         ),
+        *[f"- **{name} failed**: {err.splitlines()[0]}" for name, err in errors.items()],
         f"- created: {res.get('created', '-')}; command: `{res.get('command', '-')}`",
         f"- decode budgets (fixed: random weights never stop): answer **{b['answer_tokens']}** "
         f"new tokens; the cascade's Whisper transcript **{b['transcript_tokens']}** tokens; "

@@ -183,13 +183,21 @@ NARROW = {
 }
 
 
-@pytest.mark.slow
-def test_every_measurement_rehearsed_on_a_narrow_model_on_the_cpu(tmp_path):
+REHEARSAL = "--runs 1 --batch 2 --answer-tokens 2 --transcript-tokens 3 --side 56 --train-steps 1"
+
+
+@pytest.fixture(scope="module")
+def narrow(tmp_path_factory) -> tuple[Path, Path]:
     from model.standin import CUT, write_standins
 
+    return write_standins(tmp_path_factory.mktemp("standin"), CUT, over=NARROW)
+
+
+@pytest.mark.slow
+def test_every_measurement_rehearsed_on_a_narrow_model_on_the_cpu(narrow):
     torch.set_num_threads(1)
-    qwen, whisper = write_standins(tmp_path / "standin", CUT, over=NARROW)
-    argv = "--runs 1 --batch 2 --answer-tokens 2 --transcript-tokens 3 --side 56 --train-steps 1"
+    qwen, whisper = narrow
+    argv = REHEARSAL
     a = br.parse(argv.split())
     done: list[str] = []
     saved: list[list[str]] = []
@@ -199,6 +207,7 @@ def test_every_measurement_rehearsed_on_a_narrow_model_on_the_cpu(tmp_path):
     # saved after every section, in the report's order (targets first)
     assert saved == [list(rep.SECTIONS[: i + 1]) for i in range(len(rep.SECTIONS))]
     assert done == ["built NF4", *rep.SECTIONS[:2], "built bf16", *rep.SECTIONS[2:]]
+    assert m["errors"] == {}
     assert m["weights_nf4_gb"] is None and m["qlora_step"]["peak_gb"] is None  # CPU: no memory
     assert m["qlora_step"]["trainable_params"] > 0
     assert {k: v["audio_tokens"] for k, v in m["policies"].items()} == {
@@ -217,3 +226,36 @@ def test_every_measurement_rehearsed_on_a_narrow_model_on_the_cpu(tmp_path):
     res["targets"] = rep.targets(res["figures"])
     md = rep.render(res)
     assert f"{m['bf16']['answer']['p50_ms']:.1f} ms" in md
+
+
+@pytest.mark.slow
+def test_a_failed_section_is_recorded_and_the_rest_still_measured(narrow, monkeypatch):
+    """NF4 failing (bitsandbytes without its CUDA kernels, say) costs only the NF4 figures."""
+    torch.set_num_threads(1)
+    build = br.RealBench.build
+
+    def no_nf4(self, quantize: bool):
+        if quantize:
+            raise RuntimeError("no NF4 kernels here\nsecond line")
+        return build(self, quantize)
+
+    monkeypatch.setattr(br.RealBench, "build", no_nf4)
+    a = br.parse(REHEARSAL.split())
+    saved: list[int] = []
+    m = br.RealBench(*narrow, a, "cpu").run(lambda r: saved.append(len(r["errors"])))
+    assert saved == [1, 2, 2, 2, 2, 2, 2]  # saved after every section, failed or not
+    assert m["errors"] == {
+        "NF4 serving": "RuntimeError: no NF4 kernels here\nsecond line",
+        "QLoRA step": "not run: an earlier section failed (nf4)",
+    }
+    assert m["sections"] == list(rep.SECTIONS[2:])
+    assert "nf4" not in m and "qlora_step" not in m and m["batched"]["graft"]["samples_per_s"] > 0
+    res = br.result(a, REHEARSAL.split()) | {"device": "cpu (rehearsal)", "measured": m}
+    res["figures"] = rep.summarise(res)
+    res["targets"] = rep.targets(res["figures"])
+    md = rep.render(res)
+    assert "- **NF4 serving failed**: RuntimeError: no NF4 kernels here\n" in md
+    assert "- **QLoRA step failed**: not run: an earlier section failed (nf4)" in md
+    assert "partial run" not in md  # every section ran or failed: none was left
+    assert f"| graft, NF4: answer p50 / p95 | {rep.NOT_REACHED} |" in md
+    assert res["targets"]["qlora_step_peak_gb"]["met"] is None
