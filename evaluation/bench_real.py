@@ -19,6 +19,9 @@ What it measures (docs/benchmarks-gpu.md; the JSON beside it names the device):
 3. each audio-token policy (full, trim, trim+pool:2, trim+pool:4);
 4. a second question on the same clip with the prefix cache on vs recomputing the prefix;
 5. throughput with `--batch` questions a call, graft vs cascade.
+The sections run with the targets' figures first (bench_real_report.SECTIONS); the report is written
+after each one; a section that fails is recorded with its error and the others still run, so
+one short GPU session yields every figure it can.
 
 One benchmark read top to bottom (arithmetic, inputs, meter, the measured sections, the CLI), so
 longer than most modules; its report is evaluation.bench_real_report (no torch).
