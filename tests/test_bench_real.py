@@ -197,8 +197,7 @@ def narrow(tmp_path_factory) -> tuple[Path, Path]:
 def test_every_measurement_rehearsed_on_a_narrow_model_on_the_cpu(narrow):
     torch.set_num_threads(1)
     qwen, whisper = narrow
-    argv = REHEARSAL
-    a = br.parse(argv.split())
+    a = br.parse(REHEARSAL.split())
     done: list[str] = []
     saved: list[list[str]] = []
     m = br.RealBench(qwen, whisper, a, "cpu", done.append).run(
@@ -221,7 +220,7 @@ def test_every_measurement_rehearsed_on_a_narrow_model_on_the_cpu(narrow):
     for sec in (m["nf4"], m["bf16"], m["cascade"], *m["policies"].values()):
         assert sec["answer"]["p50_ms"] > 0 and sec["ttft"]["p50_ms"] > 0
     assert m["batched"]["graft"]["samples_per_s"] > 0
-    res = br.result(a, argv.split()) | {"device": "cpu (rehearsal)", "measured": m}
+    res = br.result(a, REHEARSAL.split()) | {"device": "cpu (rehearsal)", "measured": m}
     res["figures"] = rep.summarise(res)
     res["targets"] = rep.targets(res["figures"])
     md = rep.render(res)
