@@ -7,7 +7,6 @@ names and layout: model.layout.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from model.layout import (
     CARD_NAME,
     CONFIG_NAME,
     PROJECTOR_FILE,
+    install,
 )
 from model.processor import GraftProcessor
 
@@ -241,21 +241,6 @@ def _stock_architecture(path: Path) -> None:
     path.write_text(json.dumps(d, indent=2) + "\n")
 
 
-def _install(tmp: Path, out: Path) -> None:
-    """Move tmp's entries into out, each with an atomic rename; other files in out stay."""
-    out.mkdir(parents=True, exist_ok=True)
-    for entry in tmp.iterdir():
-        dst = out / entry.name
-        if entry.is_dir() and dst.exists():
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old."))
-            os.replace(dst, old / entry.name)
-            os.replace(entry, dst)
-            shutil.rmtree(old)
-        else:
-            os.replace(entry, dst)
-    shutil.rmtree(tmp)
-
-
 def save_checkpoint(model, processor: GraftProcessor, out: str | Path) -> Path:
     """Write a checkpoint that load_checkpoint (and Predictor.from_checkpoint) reads.
 
@@ -288,7 +273,7 @@ def save_checkpoint(model, processor: GraftProcessor, out: str | Path) -> Path:
         processor.save_pretrained(tmp)
         cfg.save(tmp)
         (tmp / CARD_NAME).write_text(_card(cfg, processor))
-        _install(tmp, out)
+        install(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

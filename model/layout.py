@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -93,6 +94,22 @@ def write_text(path: str | Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def install(tmp: Path, out: Path) -> None:
+    """Move tmp's entries into out, each with an atomic rename; other files in out stay (a
+    folder of ours that exists is swapped whole, then the old one removed)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for entry in tmp.iterdir():
+        dst = out / entry.name
+        if entry.is_dir() and dst.exists():
+            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old."))
+            os.replace(dst, old / entry.name)
+            os.replace(entry, dst)
+            shutil.rmtree(old)
+        else:
+            os.replace(entry, dst)
+    shutil.rmtree(tmp)
 
 
 def write_json(path: str | Path, obj: dict, indent: int = 1) -> Path:

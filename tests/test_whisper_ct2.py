@@ -7,6 +7,7 @@ must transcribe a spoken sentence; missing or corrupt files give an error naming
 from __future__ import annotations
 
 import shutil
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +146,101 @@ def test_the_5_s_window_hears_the_speech_as_the_30_s_window_does(converted, spee
     assert torch.nn.functional.cosine_similarity(a, b, dim=-1).mean() > 0.95
     with pytest.raises(ValueError, match="window of 2000 positions"):
         cut_window(full, 2000)
+
+
+# --- nothing the user owns is deleted; a damaged model.bin is named, never read whole ---------
+
+
+def foreign_folder(root: Path) -> dict[Path, bytes]:
+    (root / "sub").mkdir(parents=True)
+    files = {root / "precious.txt": b"mine", root / "sub" / "notes.md": b"# mine too"}
+    for p, data in files.items():
+        p.write_bytes(data)
+    return files
+
+
+@pytest.mark.parametrize("where", ["folder", "cwd"])
+def test_a_folder_of_someone_elses_files_is_refused_and_kept(tmp_path, capsys, monkeypatch, where):
+    """`--out DIR` deleted DIR's files before writing; `--out .` deleted the working folder."""
+    out = tmp_path / "mine"
+    files = foreign_folder(out)
+    if where == "cwd":
+        monkeypatch.chdir(out)
+    assert main(["--out", "." if where == "cwd" else str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error: ") == 1 and "Traceback" not in err
+    assert "precious.txt" in err and "sub" in err and "nothing was deleted" in err
+    assert {p: p.read_bytes() for p in files} == files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no temporary left either
+
+
+def test_an_earlier_conversion_is_replaced_in_place_even_in_the_cwd(
+    converted, tmp_path, monkeypatch
+):
+    out = tmp_path / "w"
+    out.mkdir()
+    monkeypatch.chdir(out)
+    assert main(["--out", "."]) == 0  # an empty working folder is fine
+    first = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert "model.safetensors" in first and Path.cwd() == out
+    assert main(["--out", "."]) == 0  # its own files, written again
+    assert {p.name for p in out.iterdir()} == set(first)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]
+
+
+def ct2_copy(tmp_path: Path) -> Path:
+    src = tmp_path / "ct2"
+    shutil.copytree(installed_model_dir(), src)
+    return src
+
+
+def test_a_padded_model_bin_is_refused_without_reading_it(tmp_path, capsys):
+    """One with 8 GB of padding drove the process past 6 GB before any check."""
+    import resource
+    import time
+
+    src = ct2_copy(tmp_path)
+    size = (src / "model.bin").stat().st_size
+    with (src / "model.bin").open("r+b") as fh:
+        fh.truncate(size + (2 << 30))  # sparse: 2 GiB of zeros after the last entry
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    assert main(["--src", str(src), "--out", str(tmp_path / "out")]) == 2
+    assert time.perf_counter() - t < 10
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss < 500_000  # KiB: < 0.5 GB
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {src / 'model.bin'}: ") and "bytes after the last" in err
+    with (src / "model.bin").open("r+b") as fh:
+        fh.truncate(9 << 30)  # past any Whisper
+    assert main(["--src", str(src), "--out", str(tmp_path / "out")]) == 2
+    assert "not a Whisper model.bin" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("rename", "no variable 'encoder/num_heads'"),
+        ("config", "config.json: not a JSON object"),
+        ("shape", "unreadable"),
+    ],
+)
+def test_a_damaged_ct2_file_is_one_line_naming_it(tmp_path, capsys, damage, said):
+    """KeyError, ValueError and AttributeError tracebacks before."""
+    src = ct2_copy(tmp_path)
+    raw = bytearray((src / "model.bin").read_bytes())
+    if damage == "rename":
+        name = b"encoder/num_heads\x00"
+        at = raw.index(name)
+        raw[at : at + len(name)] = b"encoder/num_hXads\x00"
+    elif damage == "shape":  # a dimension that no longer fits the variable's bytes
+        name = b"encoder/conv1/weight\x00"
+        at = raw.index(name) + len(name) + 1  # after the name and ndim
+        raw[at : at + 4] = struct.pack("<I", struct.unpack_from("<I", raw, at)[0] + 1)
+    else:
+        (src / "config.json").write_text("[1, 2]")
+    (src / "model.bin").write_bytes(bytes(raw))
+    assert main(["--src", str(src), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error: ") == 1 and "Traceback" not in err and said in err, err
+    assert str(src) in err and not (tmp_path / "out").exists()

@@ -1,0 +1,92 @@
+"""One error boundary for every command line: a user's mistake is one `error:` line and exit 2.
+
+    @boundary
+    def main(argv: list[str] | None = None) -> int: ...
+
+What a user can get wrong (a damaged data file, a checkpoint, a recipe value, a recording, a
+path that is missing, a folder where a file goes, a file that is not UTF-8) is said in one line
+on stderr naming the file, and the command exits 2. Anything else is a bug and keeps its
+traceback. The project's own errors say so by deriving from `InputError`.
+
+Torch-free and importing nothing of ours, so every package (data/ included) may use it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TypeVar
+
+EXIT_INPUT = 2  # argparse's own exit code for a bad command line
+
+
+class InputError(Exception):
+    """Base of the errors that are the input's fault, not the code's (DataError,
+    CheckpointError, AudioError, RecipeError...): the boundary prints their message alone."""
+
+
+class OutputFolderError(InputError, FileExistsError):
+    """An output folder that holds files this command did not write: never deleted."""
+
+
+def describe(e: BaseException) -> str:
+    """One line for an error the user can fix, naming the file where the error knows it."""
+    if isinstance(e, OSError) and not isinstance(e, InputError) and e.filename is not None:
+        what = os.fsdecode(e.filename)
+        if e.filename2 is not None:
+            what += f" -> {os.fsdecode(e.filename2)}"
+        return f"{what}: {e.strerror or e}"
+    if isinstance(e, UnicodeError) and not isinstance(e, InputError):
+        return f"text that is not valid Unicode ({e})"
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text
+
+
+def is_input_error(e: BaseException) -> bool:
+    """Whether `e` is the input's fault: ours by declaration, or an OS or encoding error of a
+    file the command reads or writes (missing, a folder, no permission, disk full...)."""
+    return isinstance(e, InputError | OSError | UnicodeError)
+
+
+F = TypeVar("F", bound=Callable[..., int | None])
+
+
+def boundary(main: F) -> F:
+    """Wrap a CLI's `main` so input errors end as one `error:` line on stderr and exit 2."""
+
+    @functools.wraps(main)
+    def wrapped(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except Exception as e:
+            if not is_input_error(e):
+                raise  # a bug: the traceback stays visible
+            sys.stdout.flush()
+            print(f"error: {describe(e)}", file=sys.stderr)
+            return EXIT_INPUT
+
+    return wrapped  # type: ignore[return-value]
+
+
+def claim_folder(out: str | Path, ours: Iterable[str], what: str) -> Path:
+    """`out` as a folder this command may write into: absent, empty, or holding only entries
+    named in `ours` (what an earlier run of it wrote). Anything else is someone's files:
+    OutputFolderError, before any work is done and nothing deleted."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputFolderError(f"{out}: exists and is not a folder; {what} needs a folder")
+    if not out.exists():
+        return out
+    ours = set(ours)
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in ours)
+    if foreign:
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        shown = ", ".join(foreign[:3]) + more
+        raise OutputFolderError(
+            f"{out}: holds files {what} did not write ({shown}); nothing was deleted: "
+            "give a new or empty folder"
+        )
+    return out
