@@ -18,10 +18,12 @@ import time
 from pathlib import Path
 
 from data import synth, tts
+from model.cli import boundary
 
 GOAL_S = 180.0  # the whole default set on a 2-core machine
 
 
+@boundary
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--videos", type=int, default=synth.Config.videos)

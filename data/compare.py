@@ -23,6 +23,7 @@ import numpy as np
 from data.catalog import TYPE_NAMES
 from data.schema import DataError
 from data.score import is_correct_strict, load_predictions, prediction_key, wording_ci
+from model.cli import boundary
 from model.layout import PREDICTIONS_FILE
 
 
@@ -131,6 +132,7 @@ def format_table(s: dict, names: tuple[str, str] = ("a", "b")) -> str:
     return "\n".join([*lines, "", verdict(s)])
 
 
+@boundary
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m data.compare", description=__doc__.split("\n")[0])
     ap.add_argument("a", type=Path, help="evaluation folder or predictions JSONL (the reference)")

@@ -34,6 +34,7 @@ from difflib import SequenceMatcher
 from functools import cache
 
 from data.catalog import CATALOG, PHRASINGS, TYPE_NAMES
+from model.cli import boundary
 
 TEST_PHRASING = 3  # the catalog phrasing held out for the test video, never in a pool
 TRAIN_PHRASINGS = tuple(i for i in range(PHRASINGS) if i != TEST_PHRASING)
@@ -677,6 +678,7 @@ def phrasing_index(qtype: str, text: str) -> int:
     return phrasings.index(n) if n in phrasings else GRAMMAR_PHRASING
 
 
+@boundary
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--type", choices=TYPE_NAMES, help="print every wording of one type")

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from data.catalog import CATALOG
+from model.cli import InputError
 from model.layout import write_text
 
 REQUIRED_FIELDS: tuple[str, ...] = (
@@ -46,7 +47,7 @@ OPTIONAL_FIELDS: dict[str, type | tuple[type, ...]] = {
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 
 
-class DataError(ValueError):
+class DataError(InputError, ValueError):
     """A record or file that does not follow the schema; the message names where."""
 
 

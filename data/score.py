@@ -29,6 +29,7 @@ import numpy as np
 
 from data.catalog import CATALOG, TYPE_NAMES, get
 from data.schema import DataError, json_lines, load_jsonl
+from model.cli import boundary
 
 INVALID = "invalid"  # confusion-matrix column for answers naming no option or several
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
@@ -353,6 +354,7 @@ def format_table(s: dict) -> str:
     return "\n".join(lines)
 
 
+@boundary
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m data.score",

@@ -24,6 +24,7 @@ from pathlib import Path
 from data.leakage import frame_range
 from data.schema import DataError, load_jsonl, record_key, write_jsonl
 from data.stats import stats
+from model.cli import boundary
 
 SPLITS = ("train", "eval", "test")
 
@@ -118,6 +119,7 @@ def report(splits: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
+@boundary
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m data.split",

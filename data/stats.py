@@ -19,6 +19,7 @@ from pathlib import Path
 from data.catalog import CATALOG, TYPE_NAMES, YES_NO
 from data.leakage import check_leakage
 from data.schema import DataError, load_jsonl, write_text
+from model.cli import boundary
 
 SPLIT_ORDER = ("train", "eval", "val", "test", "samples")
 
@@ -153,6 +154,7 @@ def to_markdown(s: dict, sources: dict[str, str] | None = None, command: str = "
     return "\n".join(lines) + "\n"
 
 
+@boundary
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m data.stats",

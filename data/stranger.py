@@ -31,6 +31,7 @@ from tqdm import tqdm
 from data.catalog import TYPE_NAMES
 from data.schema import DataError, load_jsonl, write_jsonl
 from data.tts import TTSError, Voice, audio_ok, to_16k, too_long, write_wav
+from model.cli import boundary
 
 SPLIT = "stranger"
 STRANGER_PHRASING = -2  # a record's `phrasing`: a hand-written stranger's wording
@@ -243,6 +244,7 @@ def build(data: Path, *, workers: int = 2, max_seconds: float = 5.0) -> int:
     return len(jobs)
 
 
+@boundary
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=Path("data/demo"))

@@ -29,6 +29,7 @@ from data.catalog import CATALOG, TYPE_NAMES
 from data.plan import Config, build_records, video_ids
 from data.schema import frame_path, load_jsonl, write_jsonl, write_text
 from data.split import split_records
+from model.cli import boundary
 
 VERSION = 3  # bump when rendering changes, so old frames are re-rendered
 
@@ -166,6 +167,7 @@ def digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+@boundary
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("data/demo"))

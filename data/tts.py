@@ -34,12 +34,13 @@ import soxr
 from tqdm import tqdm
 
 from data.schema import DataError, load_jsonl, record_key, write_jsonl
+from model.cli import InputError, boundary
 
 SR = 16_000
 SPLITS = ("train", "eval", "test")
 
 
-class TTSError(RuntimeError):
+class TTSError(InputError, RuntimeError):
     """Speech synthesis failed; the message says which engine, voice and why."""
 
 
@@ -355,6 +356,7 @@ def speak(data: Path, *, engine: str = "espeak", workers: int = 2, seed: int = 0
     return len(todo)
 
 
+@boundary
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=Path("data/demo"))

@@ -19,12 +19,13 @@ import torch
 from transformers import AutoTokenizer, WhisperFeatureExtractor, WhisperForConditionalGeneration
 
 from model.audio import AudioSource, load_audio
+from model.cli import InputError
 from model.constants import SAMPLE_RATE
 
 MAX_NEW_TOKENS = 96  # questions take < 40 tokens; a runaway transcript stops here
 
 
-class AsrError(RuntimeError):
+class AsrError(InputError, RuntimeError):
     """The ASR folder is missing or unloadable; the message names the fix."""
 
 

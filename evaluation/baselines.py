@@ -39,6 +39,7 @@ from data.score import blind_prior, format_table
 from evaluation.asr import AsrError, check_folder
 from evaluation.evaluate import evaluate
 from evaluation.runfolder import checkpoint_id, read_json
+from model.cli import boundary
 from model.layout import RUN_FILE, SUMMARY_FILE, write_json
 
 NAMES = ("prior", "zero-shot", "asr", "oracle")
@@ -217,6 +218,7 @@ def _append_transcripts(out: Path, data: Path, rows: list[dict]) -> None:
             fh.write(json.dumps({**row, "audio": str(rel)}, ensure_ascii=False) + "\n")
 
 
+@boundary
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m evaluation.baselines", description=__doc__.split("\n")[0]

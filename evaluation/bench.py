@@ -51,6 +51,7 @@ from data.score import summarize
 from evaluation.asr import AsrError, check_folder
 from evaluation.bench_report import markdown, stats, table
 from evaluation.evaluate import write_json
+from model.cli import boundary
 from model.constants import ENCODER_FRAMES_PER_SECOND
 from model.whisper_ct2 import WhisperFilesError, convert
 from training.dataset import grounded_lead
@@ -462,6 +463,7 @@ def targets(res: dict) -> dict:
 
 
 # -- report --------------------------------------------------------------------------------
+@boundary
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if "--real-shapes" in argv:  # the 7B-shaped GPU benchmark lives in evaluation/bench_real.py

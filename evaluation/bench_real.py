@@ -57,6 +57,7 @@ from evaluation.bench_real_report import (
     summarise,
     targets,
 )
+from model.cli import boundary
 
 
 # -- arithmetic (no GPU) -------------------------------------------------------------------
@@ -558,6 +559,7 @@ def machine() -> dict:
     }
 
 
+@boundary
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     a = parse(argv)

@@ -38,6 +38,7 @@ from data.files import audio_path, load_frames
 from data.schema import DataError, load_jsonl, record_key, write_jsonl
 from data.score import blind_prior, format_table, is_correct_lenient, is_correct_strict, summarize
 from evaluation.runfolder import check_run, checkpoint_id, dated, earlier, holding, rescoring
+from model.cli import boundary
 from model.config import GraftConfig
 from model.constants import SAMPLE_RATE
 from model.layout import CONFIG_NAME, PREDICTIONS_FILE, SUMMARY_FILE, is_checkpoint, write_json
@@ -251,6 +252,7 @@ def rescore(out: str | Path) -> dict:
         )  # fmt: skip
 
 
+@boundary
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m evaluation.evaluate", description=__doc__.split("\n")[0]

@@ -19,9 +19,11 @@ import torch
 
 from data.schema import load_jsonl
 from evaluation.evaluate import write_json
+from model.cli import boundary
 from training.warmup import KINDS
 
 
+@boundary
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m evaluation.readout", description=__doc__.split("\n")[0]

@@ -21,6 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from model.cli import boundary
 from model.layout import (
     READOUT_FILE,
     READOUT_MEAN_FILE,
@@ -400,6 +401,7 @@ def splice(readme: Path, block: str) -> None:
     write_text(readme, f"{head}{START}\n{block}{END}{tail}")
 
 
+@boundary
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m evaluation.report", description=__doc__.split("\n")[0]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.cli import InputError
 from model.constants import (
     MAX_AUDIO_CHANNELS,
     MAX_AUDIO_RATE,
@@ -35,7 +36,7 @@ TRIM_DB = 35  # quieter than the loudest frame by this much counts as silence
 TRIM_MARGIN_S = 0.1  # kept around the speech so no word onset is cut
 
 
-class AudioError(ValueError):
+class AudioError(InputError, ValueError):
     """Audio that cannot become a question: undecodable, empty, silent or too long."""
 
 

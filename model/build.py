@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 
 from model.checkpoint import build_model, save_checkpoint
+from model.cli import boundary
 from model.config import PROJECTORS, GraftConfig
 
 
@@ -31,6 +32,7 @@ def build(
     return save_checkpoint(model, processor, out)
 
 
+@boundary
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", default=GraftConfig.base_model, help="Qwen2-VL HF id or path")

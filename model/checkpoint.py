@@ -24,6 +24,7 @@ from transformers import (
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
+from model.cli import InputError
 from model.config import GraftConfig
 from model.constants import AUDIO_PAD, AUDIO_SPECIAL
 from model.graft import AudioQwen2VL, graft_modules
@@ -39,7 +40,7 @@ from model.layout import (
 from model.processor import GraftProcessor
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError, ValueError):
     """A checkpoint that cannot be loaded; the message names the file and what to do."""
 
 

@@ -23,6 +23,7 @@ from PIL import Image
 
 from model.audio import AudioSource, Checked
 from model.checkpoint import load_checkpoint, pick_device
+from model.cli import boundary
 from model.config import GraftConfig
 from model.constants import AUDIO_PAD, ENDOFTEXT, GROUND_SEP, IM_END, IMAGE_PAD, SPECIAL_TOKENS
 from model.graft import graft_modules
@@ -298,6 +299,7 @@ class Predictor:
         return out, hit
 
 
+@boundary
 def main() -> None:
     ap = argparse.ArgumentParser(description="answer a spoken question about a clip")
     ap.add_argument("checkpoint", type=Path)

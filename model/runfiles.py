@@ -14,10 +14,11 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from model.cli import InputError
 from model.layout import TRAINER_STATE, checkpoints, finished_checkpoints
 
 
-class RunFileError(ValueError):
+class RunFileError(InputError, ValueError):
     """A run or checkpoint file that cannot be read; the message names the file."""
 
 

@@ -40,6 +40,7 @@ from transformers import (
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 from transformers.models.whisper.modeling_whisper import sinusoids
 
+from model.cli import boundary
 from model.constants import CHAT_TEMPLATE
 from model.layout import COMPLETE
 
@@ -312,6 +313,7 @@ def write_standins(
     return qwen, whisper
 
 
+@boundary
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m model.standin", description=__doc__.splitlines()[0]

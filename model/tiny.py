@@ -28,6 +28,7 @@ from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLIm
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from model.checkpoint import load_encoder, save_checkpoint
+from model.cli import boundary
 from model.config import GraftConfig
 from model.constants import (
     AUDIO_PAD,
@@ -253,6 +254,7 @@ def _save(model, encoder, tok, cfg: GraftConfig, ids: dict, spec: TinySpec, mels
     return save_checkpoint(model, processor, out)
 
 
+@boundary
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)

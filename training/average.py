@@ -25,6 +25,7 @@ import torch
 
 from data.schema import DataError
 from model.checkpoint import ADAPTER_DIR, load_checkpoint, save_checkpoint
+from model.cli import boundary
 from model.layout import TRAINER_STATE, checkpoint_step, finished_checkpoints, mark_complete
 from model.runfiles import RunFileError, best_checkpoint_step
 from training.trainer import load_weights
@@ -63,6 +64,7 @@ def average_into(model, folders: list[Path]) -> None:
         own[k].copy_((v / len(folders)).to(own[k].dtype))
 
 
+@boundary
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path, help="a training output_dir holding checkpoint-N folders")

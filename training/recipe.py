@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from model.cli import InputError
+
 RECIPES = Path(__file__).resolve().parent / "recipes"
 
 
-class RecipeError(ValueError):
+class RecipeError(InputError, ValueError):
     """A recipe file or override that cannot be used; the message names the file and key."""
 
 
@@ -53,6 +55,7 @@ class DataSettings:
     mode: str = "audio"  # audio (the product) | text (the question read: baselines)
     eval_samples: int = 0  # >0: evaluate on the first N eval records (faster early stopping)
     train_samples: int = 0  # >0: train on the first N train records (smoke tests)
+    room_copies: int = 0  # >0: copies of each train recording in a simulated room (data.room)
     choices: ClassVar[dict] = {"mode": ("audio", "text")}
 
 

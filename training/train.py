@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from data.schema import DataError, load_jsonl
+from model.cli import boundary
 from model.graft import graft_modules
 from model.layout import (
     COMPLETE,
@@ -41,7 +42,7 @@ from model.layout import (
     write_json,
 )
 from training.dataset import CachedProcessor
-from training.recipe import DataSettings, Recipe, RecipeError, assign, kind_of, load, names
+from training.recipe import DataSettings, Recipe, assign, kind_of, load, names
 from training.stages import UNITS, Run
 from training.trainer import TrainArguments, load_model, start_checkpoint
 
@@ -144,15 +145,13 @@ def parse(argv: list[str] | None = None) -> tuple[Recipe, argparse.Namespace]:
     return rec, opts
 
 
+@boundary
 def main(argv: list[str] | None = None) -> int:
-    try:
-        recipe, opts = parse(argv)
-        run_args = {"output_dir": opts.output_dir}
-        if opts.seed is not None:
-            run_args["seed"] = opts.seed
-        args = TrainArguments(**{**recipe.trainer, **run_args})
-    except RecipeError as e:
-        raise SystemExit(f"error: {e}") from None
+    recipe, opts = parse(argv)  # a RecipeError is one line at the boundary
+    run_args = {"output_dir": opts.output_dir}
+    if opts.seed is not None:
+        run_args["seed"] = opts.seed
+    args = TrainArguments(**{**recipe.trainer, **run_args})
     return train(recipe, opts, args)
 
 

@@ -1,0 +1,153 @@
+"""At the door: one error boundary for every command, nothing deleted that a command did not
+write, values and files checked before any work (model.cli and the checks that feed it)."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from model.cli import InputError, OutputFolderError, boundary, claim_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def one_error_line(err: str, *needles: str) -> None:
+    assert "Traceback" not in err, err
+    lines = [x for x in err.split("\n") if "error: " in x]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+# --- the boundary ---------------------------------------------------------------------------
+
+
+def cli_modules() -> list[str]:
+    """Every module of ours with a `main` (the commands), found from the source."""
+    out = []
+    for folder in ("data", "model", "training", "evaluation"):
+        for path in sorted((ROOT / folder).glob("*.py")):
+            tree = ast.parse(path.read_text())
+            if any(isinstance(n, ast.FunctionDef) and n.name == "main" for n in tree.body):
+                out.append(f"{folder}.{path.stem}")
+    return out
+
+
+def test_every_command_runs_inside_the_boundary():
+    mains = cli_modules()
+    assert len(mains) >= 20 and "model.whisper_ct2" in mains and "training.train" in mains
+    outside = []
+    for name in mains:
+        tree = ast.parse((ROOT / f"{name.replace('.', '/')}.py").read_text())
+        main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
+        if [ast.unparse(d) for d in main.decorator_list] != ["boundary"]:
+            outside.append(name)
+    assert not outside, f"decorate main with model.cli.boundary in {outside}"
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (InputError("x.jsonl:3: not UTF-8"), "error: x.jsonl:3: not UTF-8"),
+        (FileNotFoundError(2, "No such file or directory", "a/b.toml"),
+         "error: a/b.toml: No such file or directory"),
+        (IsADirectoryError(21, "Is a directory", "out"), "error: out: Is a directory"),
+        (NotADirectoryError(20, "Not a directory", "f/x"), "error: f/x: Not a directory"),
+        (FileExistsError(17, "File exists", "out"), "error: out: File exists"),
+        (PermissionError(13, "Permission denied", "/root/x"), "error: /root/x: Permission denied"),
+        (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), "error: text that"),
+    ],
+)  # fmt: skip
+def test_input_errors_are_one_line_and_exit_2(capsys, error, said):
+    @boundary
+    def main(argv: list[str] | None = None) -> int:
+        raise error
+
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err == said + "\n" or (err.startswith(said) and err.count("\n") == 1), err
+
+
+@pytest.mark.parametrize("bug", [KeyError("k"), TypeError("t"), ValueError("v"), AssertionError()])
+def test_anything_else_keeps_its_traceback(bug):
+    @boundary
+    def main(argv: list[str] | None = None) -> int:
+        raise bug
+
+    with pytest.raises(type(bug)):
+        main([])
+
+
+def test_the_projects_errors_are_input_errors():
+    from data.schema import DataError
+    from data.tts import TTSError
+    from evaluation.asr import AsrError
+    from model.audio import AudioError
+    from model.checkpoint import CheckpointError
+    from model.runfiles import RunFileError
+    from model.whisper_ct2 import WhisperFilesError
+    from training.recipe import RecipeError
+
+    for cls in (DataError, TTSError, AsrError, AudioError, CheckpointError, RunFileError,
+                WhisperFilesError, RecipeError):  # fmt: skip
+        assert issubclass(cls, InputError), cls
+    assert issubclass(DataError, ValueError)  # existing `except ValueError` still catch them
+
+
+def test_claim_folder_refuses_foreign_files_and_keeps_them(tmp_path):
+    (tmp_path / "precious.txt").write_text("mine")
+    with pytest.raises(OutputFolderError, match=r"precious\.txt.*nothing was deleted"):
+        claim_folder(tmp_path, {"config.json"}, "the test")
+    (tmp_path / "f").write_text("")
+    with pytest.raises(OutputFolderError, match="not a folder"):
+        claim_folder(tmp_path / "f", set(), "the test")
+    assert (tmp_path / "precious.txt").read_text() == "mine"
+    assert claim_folder(tmp_path / "new", set(), "the test") == tmp_path / "new"
+
+
+# --- commands whose inputs or outputs are not what they say ----------------------------------
+
+
+def record(i: int, video: str = "v1") -> dict:
+    numbers = [100 * i + 4 * k for k in range(8)]
+    return {
+        "id": f"qa_{i:04d}", "video_id": video, "frames": [f"{video}_{n}" for n in numbers],
+        "frame_numbers": numbers, "question": "Is the scope outside the patient?",
+        "question_type": "scope_outside", "support_frames": 8, "total_frames": 8,
+        "support_ratio": 1.0, "support_percentage": 100.0,
+        "answer": "No, the scope stays within the patient.", "short_answer": "no",
+    }  # fmt: skip
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.mark.parametrize("out", ["file", "file_parent"])
+def test_split_and_stats_name_an_output_that_is_not_a_folder(tmp_path, capsys, out):
+    """FileExistsError / NotADirectoryError tracebacks before."""
+    from data import split, stats
+
+    src = write_jsonl(tmp_path / "s.jsonl", [record(i, f"v{i % 3}") for i in range(12)])
+    blocker = tmp_path / "blocker"
+    blocker.write_text("mine")
+    target = blocker if out == "file" else blocker / "sub"
+    assert split.main([str(src), "--test-videos", "v1", "--out", str(target)]) == 2
+    one_error_line(capsys.readouterr().err, str(blocker))
+    assert stats.main([str(src), "--out-md", str(target / "x.md")]) == 2
+    one_error_line(capsys.readouterr().err, str(blocker))
+    assert blocker.read_text() == "mine"
+
+
+def test_train_names_a_missing_data_folder(tmp_path, capsys):
+    from training.train import main
+
+    argv = ["--recipe", "reader", "--data", str(tmp_path / "nope"), "--output_dir",
+            str(tmp_path / "out")]  # fmt: skip
+    assert main(argv) == 2
+    one_error_line(capsys.readouterr().err, str(tmp_path / "nope"))
+
