@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from data.catalog import CATALOG
-from model.cli import InputError
+from model.cli import InputError, loads
 from model.layout import write_text
 
 REQUIRED_FIELDS: tuple[str, ...] = (
@@ -171,11 +171,13 @@ def json_lines(path: str | Path) -> Iterator[tuple[int, object]]:
             if not raw.strip():
                 continue  # blank lines (a trailing newline) carry no record
             try:
-                yield lineno, json.loads(raw.decode("utf-8"))
+                yield lineno, loads(raw.decode("utf-8"))
             except UnicodeDecodeError as e:
                 yield lineno, DataError(f"not UTF-8 (byte {e.start + 1} of the line)")
             except json.JSONDecodeError as e:
                 yield lineno, DataError(f"malformed JSON ({e.msg} at column {e.colno})")
+            except ValueError as e:  # model.cli.loads: a huge integer, an unpaired surrogate
+                yield lineno, DataError(f"malformed JSON ({e})")
             except RecursionError:
                 yield lineno, DataError("JSON nested too deeply")
 

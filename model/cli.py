@@ -14,13 +14,17 @@ Torch-free and importing nothing of ours, so every package (data/ included) may 
 from __future__ import annotations
 
 import functools
+import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
 EXIT_INPUT = 2  # argparse's own exit code for a bad command line
+MAX_INT_DIGITS = 18  # every integer of ours fits int64; Python's own limit is 4,300 digits
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class InputError(Exception):
@@ -69,6 +73,25 @@ def boundary(main: F) -> F:
             return EXIT_INPUT
 
     return wrapped  # type: ignore[return-value]
+
+
+def loads(text: str) -> object:
+    """json.loads that refuses, with a ValueError saying what, what would break the program
+    far from the file: an integer past int64 and an unpaired surrogate escape (no UTF-8 text
+    can hold one: printing or writing it fails later)."""
+    value = json.loads(text, parse_int=_int)
+    if _SURROGATE_ESCAPE.search(text):  # rare: checked only where an escape could be one
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("an unpaired surrogate escape (\\ud800-\\udfff)") from None
+    return value
+
+
+def _int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(digits.lstrip('-')):,} digits")
+    return int(digits)
 
 
 def claim_folder(out: str | Path, ours: Iterable[str], what: str) -> Path:

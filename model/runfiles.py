@@ -10,11 +10,10 @@ DataError, the app's messages) translates it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from model.cli import InputError
+from model.cli import InputError, loads
 from model.layout import TRAINER_STATE, checkpoints, finished_checkpoints
 
 
@@ -26,8 +25,8 @@ def read_json(path: str | Path) -> dict:
     """The JSON object in `path`; RunFileError naming the file when it holds none."""
     path = Path(path)
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        obj = loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as e:  # ValueError: not UTF-8, not JSON
         raise RunFileError(f"{path}: unreadable ({e})") from None
     if not isinstance(obj, dict):
         raise RunFileError(f"{path}: not a JSON object")

@@ -151,3 +151,25 @@ def test_train_names_a_missing_data_folder(tmp_path, capsys):
     assert main(argv) == 2
     one_error_line(capsys.readouterr().err, str(tmp_path / "nope"))
 
+
+# --- JSON at the door -------------------------------------------------------------------------
+
+
+def test_one_json_reader_refuses_huge_integers_and_lone_surrogates(tmp_path):
+    from model.cli import loads
+    from model.runfiles import RunFileError, read_json
+
+    assert loads('{"a": "\\ud83d\\ude00", "n": -123456789012345678}') == {
+        "a": "\U0001f600", "n": -123456789012345678,
+    }  # fmt: skip
+    for text, said in [
+        ('{"n": ' + "1" * 19 + "}", "integer of 19 digits"),
+        ('["\\udfff"]', "unpaired surrogate"),
+        ('{"\\ud800x": 1}', "unpaired surrogate"),
+    ]:
+        with pytest.raises(ValueError, match=said):
+            loads(text)
+    run = tmp_path / "run.json"
+    run.write_text('{"checkpoint": "\\ud800"}')
+    with pytest.raises(RunFileError, match=rf"^{run}: unreadable.*unpaired surrogate"):
+        read_json(run)

@@ -401,6 +401,9 @@ BAD_LINES = {  # what line 2 holds -> what the error says about it
     "not UTF-8": (b'{"id": "qa_\xff"}', "not UTF-8"),
     "nested": (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     "a list": (b"[1, 2]", "not a"),
+    # ValueError and UnicodeEncodeError tracebacks before, far from the file
+    "a huge integer": (b'{"id": ' + b"9" * 5000 + b"}", "integer of 5,000 digits"),
+    "a lone surrogate": (b'{"id": "qa_\\ud800"}', "unpaired surrogate"),
 }
 
 
