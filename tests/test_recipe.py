@@ -146,6 +146,56 @@ def test_overrides_are_typed_and_checked_like_the_file():
         load("reader", ["captions.steps=2"])
 
 
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("trainer.learning_rate=nan", "learning_rate must be a finite number"),
+        ("trainer.learning_rate=inf", "learning_rate must be a finite number"),
+        ("trainer.learning_rate=-1", "learning_rate -1 out of range"),
+        ("trainer.learning_rate=0", "learning_rate 0 out of range"),
+        ("trainer.learning_rate=abc", "learning_rate must be a number, not 'abc'"),
+        ("trainer.per_device_train_batch_size=0", "per_device_train_batch_size 0 out of range"),
+        ("trainer.per_device_train_batch_size=-4", "per_device_train_batch_size -4 out of range"),
+        ("trainer.per_device_train_batch_size='big'", "must be an integer, not 'big'"),
+        ("trainer.per_device_eval_batch_size=1000000000000", "out of range"),
+        ("trainer.gradient_accumulation_steps=1.5", "must be an integer"),
+        ("trainer.eval_steps=-5", "eval_steps -5 out of range"),
+        ("trainer.eval_steps=0", "eval_steps 0 out of range"),
+        ("trainer.report_to=carrier_pigeon", "report_to 'carrier_pigeon': expected one"),
+        ("trainer.lr_scheduler_type=sideways", "lr_scheduler_type 'sideways'"),
+        ("trainer.weight_decay=nan", "weight_decay must be a finite number"),
+        ("run.max_minutes=nan", "max_minutes must be a finite number"),
+        ("run.max_minutes=inf", "max_minutes must be a finite number"),
+        ("vision_warmup.lr=inf", "lr must be a finite number"),
+        ("vision_warmup.lr=0", "lr must be positive"),
+        ("questions.steps=1000000000000", "past any run"),
+        ("model.lora_r=0", "lora_r must be positive"),
+    ],
+)
+def test_values_are_checked_by_type_and_range_naming_the_key(value, says):
+    """The recipe and --set took a learning rate of nan, inf, -1 or 'abc', a batch of 0, -4,
+    'big' or 10**12, negative eval steps, max_minutes nan/inf, an unknown report_to; lr = inf
+    trained into NaN weights and was marked COMPLETE."""
+    with pytest.raises(RecipeError, match=rf"--set {value.split('=')[0]}.*{says}"):
+        load("demo", [value])
+
+
+def test_the_same_checks_hold_in_the_file_and_on_the_command_line(tmp_path, capsys):
+    from training.train import main
+
+    path = write(tmp_path, "[trainer]\nlearning_rate = nan\n[[stage]]\nkind = \"questions\"")
+    with pytest.raises(RecipeError, match=r"bad\.toml: \[trainer\].*learning_rate"):
+        load(path)
+    out = tmp_path / "out"
+    assert main(["--recipe", str(path), "--data", str(tmp_path), "--output_dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "learning_rate" in err and "Traceback" not in err
+    assert main(["--recipe", "demo", "--max_minutes", "nan", "--data", str(tmp_path),
+                 "--output_dir", str(out)]) == 2  # fmt: skip
+    assert "max_minutes must be a finite number" in capsys.readouterr().err
+    assert not out.exists()  # refused before any work
+
+
 def test_the_command_line_flags_win_over_the_recipe():
     rec, opts = parse(["--recipe", "reader", "--model", "ckpt", "--max_minutes", "3",
                        "--eval_samples", "8", "--quantisation", "none",

@@ -18,6 +18,7 @@ value (SECTION: model, data, run, trainer, or a stage kind): `--set questions.st
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ from typing import Any, ClassVar
 from model.cli import InputError
 
 RECIPES = Path(__file__).resolve().parent / "recipes"
+MAX_COUNT = 10**9  # steps, samples, copies: past this a value is a typo, not a plan
+MAX_BATCH = 4096  # per device, or accumulated
 
 
 class RecipeError(InputError, ValueError):
@@ -46,6 +49,7 @@ class ModelStart:
     lora_alpha: int = 16  # QLoRA paper setting
     freeze_vision: bool = False  # the tower trains in the vision warm-up only
     choices: ClassVar[dict] = {"quantisation": ("auto", "nf4", "none")}
+    positive: ClassVar[tuple] = ("lora_r", "lora_alpha")
 
 
 @dataclass
@@ -73,6 +77,7 @@ class VisionWarmup:
     steps: int = 0  # 0: skipped
     lr: float = 3e-3  # peak of the one-cycle schedule for tower + heads
     choices: ClassVar[dict] = {}
+    positive: ClassVar[tuple] = ("lr",)
 
 
 @dataclass
@@ -151,7 +156,7 @@ def load(recipe: str | Path, overrides: list[str] = ()) -> Recipe:
         elif key == "trainer":
             for k, v in _table(value, where).items():
                 _trainer_key(k, where)
-                rec.trainer[k] = v
+                rec.trainer[k] = _trainer_value(k, v, where)
         elif key == "stage":
             if not isinstance(value, list):
                 raise RecipeError(f"{path}: 'stage' must be a [[stage]] array of tables")
@@ -188,7 +193,7 @@ def assign(rec: Recipe, section: str, key: str, value, where: str, text: str = "
     """Set one recipe value, checked as the file's are."""
     if section == "trainer":
         _trainer_key(key, where)
-        rec.trainer[key] = value
+        rec.trainer[key] = _trainer_value(key, value, where)
         return
     if section in TABLES:
         obj = getattr(rec, section)
@@ -223,8 +228,14 @@ def _typed(cls, key: str, value, where: str):
         value = float(value)
     if type(value) is not want:
         raise RecipeError(f"{where}: {key} must be {want.__name__}, not {value!r}")
+    if want is float and not math.isfinite(value):
+        raise RecipeError(f"{where}: {key} must be a finite number, not {value}")
     if want in (int, float) and value < 0:
         raise RecipeError(f"{where}: {key} must not be negative ({value})")
+    if want in (int, float) and value <= 0 and key in getattr(cls, "positive", ()):
+        raise RecipeError(f"{where}: {key} must be positive ({value})")
+    if want is int and value > MAX_COUNT:
+        raise RecipeError(f"{where}: {key} {value} is past any run (at most {MAX_COUNT:,})")
     allowed = cls.choices.get(key)
     if allowed and value not in allowed:
         raise RecipeError(f"{where}: {key} {value!r}: expected one of {', '.join(allowed)}")
@@ -244,6 +255,64 @@ def _trainer_key(key: str, where: str) -> None:
     if key not in {f.name for f in dataclasses.fields(TrainingArguments)}:
         raise RecipeError(f"{where}: unknown key {key!r} (not a transformers TrainingArguments "
                           "field)")  # fmt: skip
+
+
+# TrainingArguments fields checked here, before any work (transformers takes a learning rate
+# of nan or -1 and a batch of 10**12, and trains on or fails deep inside): (kind, low, high)
+_TRAINER_RANGES: dict[str, tuple[type, float, float]] = {
+    "learning_rate": (float, 0.0, 1.0),  # exclusive low: a step of 0 trains nothing
+    "weight_decay": (float, 0.0, 1.0),
+    "max_grad_norm": (float, 0.0, 1e6),
+    "num_train_epochs": (float, 0.0, 1e6),
+    "warmup_ratio": (float, 0.0, 1.0),
+    "per_device_train_batch_size": (int, 1, MAX_BATCH),
+    "per_device_eval_batch_size": (int, 1, MAX_BATCH),
+    "gradient_accumulation_steps": (int, 1, MAX_BATCH),
+    "eval_steps": (int, 1, MAX_COUNT),
+    "save_steps": (int, 1, MAX_COUNT),
+    "logging_steps": (int, 1, MAX_COUNT),
+    "warmup_steps": (int, 0, MAX_COUNT),
+    "save_total_limit": (int, 1, MAX_COUNT),
+    "seed": (int, 0, 2**32 - 1),
+    "dataloader_num_workers": (int, 0, 256),
+}
+_EXCLUSIVE_LOW = {"learning_rate", "num_train_epochs"}
+
+
+def _trainer_value(key: str, value, where: str):
+    """A [trainer] value checked by type and range where the recipe's runs depend on it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RecipeError(f"{where}: {key} must be a finite number, not {value}")
+    if key in _TRAINER_RANGES:
+        kind, low, high = _TRAINER_RANGES[key]
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or (kind is int and not isinstance(value, int)):
+            what = "an integer" if kind is int else "a number"
+            raise RecipeError(f"{where}: {key} must be {what}, not {value!r}")
+        if value < low or value > high or (key in _EXCLUSIVE_LOW and value == low):
+            low_s = f"over {low:g}" if key in _EXCLUSIVE_LOW else f"at least {low:g}"
+            raise RecipeError(f"{where}: {key} {value!r} out of range ({low_s}, at most {high:g})")
+    elif key == "report_to":
+        _report_to(value, where)
+    elif key == "lr_scheduler_type":
+        from transformers.trainer_utils import SchedulerType
+
+        known = [t.value for t in SchedulerType]
+        if value not in known:
+            raise RecipeError(f"{where}: lr_scheduler_type {value!r}: expected one of "
+                              f"{', '.join(known)}")  # fmt: skip
+    return value
+
+
+def _report_to(value, where: str) -> None:
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+    known = ["none", "all", *INTEGRATION_TO_CALLBACK]
+    names = value if isinstance(value, list) else [value]
+    bad = [v for v in names if not isinstance(v, str) or v not in known]
+    if bad or not names:
+        raise RecipeError(f"{where}: report_to {value!r}: expected one or a list of "
+                          f"{', '.join(known)}")  # fmt: skip
 
 
 def _check(rec: Recipe, where: str) -> None:
