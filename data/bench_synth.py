@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from data import synth, tts
-from model.cli import boundary
+from model.cli import boundary, int_in
 
 GOAL_S = 180.0  # the whole default set on a 2-core machine
 
@@ -26,10 +26,10 @@ GOAL_S = 180.0  # the whole default set on a 2-core machine
 @boundary
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--videos", type=int, default=synth.Config.videos)
-    p.add_argument("--samples-per-video", type=int, default=synth.Config.samples_per_video)
-    p.add_argument("--size", type=int, default=synth.Config.size)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--videos", type=int_in(1, 10_000), default=synth.Config.videos)
+    p.add_argument("--samples-per-video", type=int_in(1), default=synth.Config.samples_per_video)
+    p.add_argument("--size", type=int_in(16, 4096), default=synth.Config.size)
+    p.add_argument("--workers", type=int_in(1, 256), default=2)
     p.add_argument("--keep", type=Path, help="build here and keep it (must not exist yet)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     a = p.parse_args(argv)

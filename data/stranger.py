@@ -31,7 +31,7 @@ from tqdm import tqdm
 from data.catalog import TYPE_NAMES
 from data.schema import DataError, load_jsonl, write_jsonl
 from data.tts import TTSError, Voice, audio_ok, to_16k, too_long, write_wav
-from model.cli import boundary
+from model.cli import boundary, int_in, positive_float
 
 SPLIT = "stranger"
 STRANGER_PHRASING = -2  # a record's `phrasing`: a hand-written stranger's wording
@@ -248,8 +248,8 @@ def build(data: Path, *, workers: int = 2, max_seconds: float = 5.0) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=Path("data/demo"))
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--max-seconds", type=float, default=5.0, help="the encoder's window")
+    p.add_argument("--workers", type=int_in(1, 256), default=2)
+    p.add_argument("--max-seconds", type=positive_float, default=5.0, help="the encoder's window")
     a = p.parse_args(argv)
     try:
         n = build(a.data, workers=a.workers, max_seconds=a.max_seconds)

@@ -29,7 +29,7 @@ from data.catalog import CATALOG, TYPE_NAMES
 from data.plan import Config, build_records, video_ids
 from data.schema import frame_path, load_jsonl, write_jsonl, write_text
 from data.split import split_records
-from model.cli import boundary
+from model.cli import boundary, int_in
 
 VERSION = 3  # bump when rendering changes, so old frames are re-rendered
 
@@ -172,11 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("data/demo"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--videos", type=int, default=Config.videos)
-    p.add_argument("--samples-per-video", type=int, default=Config.samples_per_video)
-    p.add_argument("--questions-per-clip", type=int, default=Config.questions_per_clip)
-    p.add_argument("--size", type=int, default=Config.size)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--videos", type=int_in(1, 10_000), default=Config.videos)
+    p.add_argument("--samples-per-video", type=int_in(1), default=Config.samples_per_video)
+    p.add_argument("--questions-per-clip", type=int_in(1), default=Config.questions_per_clip)
+    p.add_argument("--size", type=int_in(16, 4096), default=Config.size, help="frame side in px")
+    p.add_argument("--workers", type=int_in(1, 256), default=2)
     p.add_argument("--contact-sheet", type=Path, help="write a one-clip-per-type image and exit")
     a = p.parse_args(argv)
     if a.contact_sheet:

@@ -34,7 +34,7 @@ import soxr
 from tqdm import tqdm
 
 from data.schema import DataError, load_jsonl, record_key, write_jsonl
-from model.cli import InputError, boundary
+from model.cli import InputError, boundary, int_in, positive_float
 
 SR = 16_000
 SPLITS = ("train", "eval", "test")
@@ -361,11 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=Path("data/demo"))
     p.add_argument("--engine", choices=sorted(ENGINES), default="espeak")
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int_in(1, 256), default=2)
     p.add_argument("--seed", type=int, default=0)
     # The demo encoder hears 5 s (model.tiny); a longer question would stop training at its
     # first batch, so it stops here. 30 for a stock Whisper.
-    p.add_argument("--max-seconds", type=float, default=5.0)
+    p.add_argument("--max-seconds", type=positive_float, default=5.0)
     a = p.parse_args(argv)
     try:
         n = speak(a.data, engine=a.engine, workers=a.workers, seed=a.seed)

@@ -39,7 +39,7 @@ from data.score import blind_prior, format_table
 from evaluation.asr import AsrError, check_folder
 from evaluation.evaluate import evaluate
 from evaluation.runfolder import checkpoint_id, read_json
-from model.cli import boundary
+from model.cli import boundary, int_in
 from model.layout import RUN_FILE, SUMMARY_FILE, write_json
 
 NAMES = ("prior", "zero-shot", "asr", "oracle")
@@ -240,9 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--reader", type=Path, help="checkpoint reading asr/oracle text (default: --checkpoint)"
     )
-    ap.add_argument("--limit", type=int, default=0, help="first N samples only (0: all)")
+    ap.add_argument("--limit", type=int_in(0), default=0, help="first N samples only (0: all)")
     ap.add_argument("--device", default=None)
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (shared CPU: 1)")
+    ap.add_argument("--threads", type=int_in(1), default=1, help="torch threads (shared CPU: 1)")
     args = ap.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     bad = sorted(set(names) - set(NAMES))

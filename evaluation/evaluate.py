@@ -38,7 +38,7 @@ from data.files import audio_path, load_frames
 from data.schema import DataError, load_jsonl, record_key, write_jsonl
 from data.score import blind_prior, format_table, is_correct_lenient, is_correct_strict, summarize
 from evaluation.runfolder import check_run, checkpoint_id, dated, earlier, holding, rescoring
-from model.cli import boundary
+from model.cli import boundary, int_in
 from model.config import GraftConfig
 from model.constants import SAMPLE_RATE
 from model.layout import CONFIG_NAME, PREDICTIONS_FILE, SUMMARY_FILE, is_checkpoint, write_json
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="POLICY",
         help="audio-token policy instead of the checkpoint's: full, trim or trim+pool:N",
     )
-    ap.add_argument("--limit", type=int, default=0, help="first N samples only (0: all)")
+    ap.add_argument("--limit", type=int_in(0), default=0, help="first N samples only (0: all)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the shuffled ablation")
     ap.add_argument("--device", default=None, help="torch device (default: the predictor's)")
     ap.add_argument(

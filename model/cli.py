@@ -13,8 +13,10 @@ Torch-free and importing nothing of ours, so every package (data/ included) may 
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
+import math
 import os
 import re
 import sys
@@ -73,6 +75,34 @@ def boundary(main: F) -> F:
             return EXIT_INPUT
 
     return wrapped  # type: ignore[return-value]
+
+
+def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer from low to high (inclusive); argparse names the flag."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low or (high is not None and value > high):
+            top = f" and at most {high:,}" if high is not None else ""
+            raise argparse.ArgumentTypeError(f"{value} out of range: at least {low}{top}")
+        return value
+
+    parse.__name__ = "integer"  # argparse says "invalid integer value" for a ValueError
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number over 0 (nan, inf and 0 are no length or rate)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number over 0")
+    return value
 
 
 def loads(text: str) -> object:

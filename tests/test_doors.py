@@ -173,3 +173,35 @@ def test_one_json_reader_refuses_huge_integers_and_lone_surrogates(tmp_path):
     run.write_text('{"checkpoint": "\\ud800"}')
     with pytest.raises(RunFileError, match=rf"^{run}: unreadable.*unpaired surrogate"):
         read_json(run)
+
+
+# --- numbers on the command line --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("module", "argv", "flag"),
+    [
+        ("evaluation.evaluate", ["--checkpoint", "c", "--limit", "-3"], "--limit"),
+        ("evaluation.baselines", ["--limit", "-1"], "--limit"),
+        ("data.tts", ["--max-seconds", "nan"], "--max-seconds"),
+        ("data.tts", ["--max-seconds", "0"], "--max-seconds"),
+        ("data.tts", ["--max-seconds", "inf"], "--max-seconds"),
+        ("data.stranger", ["--max-seconds", "-1"], "--max-seconds"),
+        ("data.synth", ["--size", "-5"], "--size"),
+        ("data.synth", ["--videos", "0"], "--videos"),
+        ("data.synth", ["--samples-per-video", "x"], "--samples-per-video"),
+        ("data.bench_synth", ["--workers", "0"], "--workers"),
+    ],
+)
+def test_numbers_are_checked_by_argparse_naming_the_flag(tmp_path, capsys, module, argv, flag):
+    """`--limit -3` evaluated 5 samples, `--max-seconds nan` wrote nothing and exited 0,
+    `--size -5` and `--videos 0` raised."""
+    import importlib
+
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--data", str(tmp_path)] if module != "data.synth" else argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}" in err and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == []
