@@ -44,6 +44,21 @@ class CheckpointError(InputError, ValueError):
     """A checkpoint that cannot be loaded; the message names the file and what to do."""
 
 
+class NonFiniteWeightsError(CheckpointError):
+    """Trained weights holding NaN or inf (a run that diverged): never saved, never COMPLETE."""
+
+
+def check_finite(model, where: str | Path) -> None:
+    """NonFiniteWeightsError naming the first of the trainable tensors (the only ones training
+    can break) that holds a NaN or an inf."""
+    bad = [n for n, p in model.named_parameters() if p.requires_grad and not p.isfinite().all()]
+    if bad:
+        raise NonFiniteWeightsError(
+            f"{where}: {len(bad)} trained tensor(s) hold NaN or inf (first {bad[0]}): the run "
+            "diverged and is not saved; lower the learning rate or check the data"
+        )
+
+
 @contextmanager
 def _naming(
     what: Path | str, fix: str = "copy the checkpoint again or rebuild it"
@@ -249,6 +264,7 @@ def save_checkpoint(model, processor: GraftProcessor, out: str | Path) -> Path:
     full mode: also the whole base and encoder, stored in cfg.save_dtype.
     """
     out = Path(out)
+    check_finite(model, out)  # a diverged run leaves its last good save, never a NaN one
     g = graft_modules(model)
     cfg = GraftConfig.from_dict(dict(g.graft.__dict__))  # a copy: in-memory refs stay
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -205,3 +205,35 @@ def test_numbers_are_checked_by_argparse_naming_the_flag(tmp_path, capsys, modul
     err = capsys.readouterr().err
     assert f"argument {flag}" in err and "Traceback" not in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+# --- weights and losses that are not numbers --------------------------------------------------
+
+
+def test_non_finite_weights_are_never_saved(tiny_checkpoint, tmp_path):
+    """lr = inf trained, wrote NaN weights (654 of 868 tensors) and marked the run COMPLETE."""
+    import torch
+
+    from model.checkpoint import NonFiniteWeightsError, load_checkpoint, save_checkpoint
+
+    model, proc = load_checkpoint(tiny_checkpoint, "cpu")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.projector.requires_grad_(True)
+    assert save_checkpoint(model, proc, tmp_path / "fine").is_dir()
+    with torch.no_grad():
+        next(model.projector.parameters())[0, 0] = float("nan")
+    with pytest.raises(NonFiniteWeightsError, match=r"bad: 1 trained tensor.*projector.*diverged"):
+        save_checkpoint(model, proc, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_run_whose_loss_is_not_finite_is_not_complete(tmp_path, bad):
+    from model.checkpoint import NonFiniteWeightsError
+    from training.trainer import check_losses
+
+    check_losses([{"loss": 2.0, "step": 1}, {"eval_loss": 1.5, "step": 2}], tmp_path)
+    with pytest.raises(NonFiniteWeightsError, match=rf"eval_loss {bad} at step 4"):
+        check_losses([{"loss": 2.0, "step": 2}, {"eval_loss": bad, "step": 4}], tmp_path)

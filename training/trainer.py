@@ -8,6 +8,7 @@ budget, and loading a checkpoint's weights into a live model (resume, stages alr
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -149,6 +150,20 @@ class WallBudget(TrainerCallback):
         return control
 
 
+def check_losses(history: list[dict], out: Path) -> None:
+    """NonFiniteWeightsError when a logged training or eval loss is NaN or inf: such a run is
+    never marked COMPLETE, whatever its weights hold."""
+    from model.checkpoint import NonFiniteWeightsError
+
+    for h in history:
+        for k in ("loss", "eval_loss"):
+            if k in h and not math.isfinite(h[k]):
+                raise NonFiniteWeightsError(
+                    f"{out}: {k} {h[k]} at step {h.get('step')}: the run diverged and is not "
+                    "marked complete; lower the learning rate or check the data"
+                )
+
+
 def save_final(trainer: GraftTrainer, out: Path, **info) -> None:
     """The final model + trainer_state.json (loss history) at out's root, then the marker.
     Every rank calls it; only the saving process writes."""
@@ -157,6 +172,7 @@ def save_final(trainer: GraftTrainer, out: Path, **info) -> None:
     trainer.save_model(str(out))
     if trainer.args.should_save:
         trainer.state.save_to_json(str(out / TRAINER_STATE))
+        check_losses(trainer.state.log_history, out)
         mark_complete(out, step=trainer.state.global_step, **info)
     trainer.accelerator.wait_for_everyone()
 
