@@ -16,6 +16,7 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
+from data.files import open_rgb
 from data.schema import DataError, frame_path, load_jsonl, record_key
 
 SPLITS = ("train", "eval", "test")
@@ -127,9 +128,8 @@ def load_frames(data_dir: Path, rec: dict) -> list[Image.Image]:
     images = []
     for path in frame_paths(data_dir, rec):
         try:
-            with Image.open(path) as im:
-                images.append(im.convert("RGB"))
-        except OSError as e:
+            images.append(open_rgb(path))
+        except OSError as e:  # ImageTooLargeError too: bounded before decoding
             raise ClipError(f"cannot read frame {path}: {e}") from e
     return images
 

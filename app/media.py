@@ -15,6 +15,8 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
+from data.files import open_rgb  # the one bounded image read
+
 FLIPBOOK_WIDTH = 384  # px: the browser scales it to the column; under st.image's 1460 px limit
 THUMB = 112  # px: contact sheet tiles, the tiny model's own input size
 
@@ -49,8 +51,7 @@ def build_flipbook(
         raise ValueError(f"fps must be positive, got {fps}")
     frames = []
     for i, path in enumerate(paths):
-        with Image.open(path) as im:
-            img = _fit(im.convert("RGB"), width)
+        img = _fit(open_rgb(path), width)
         tag = f"frame {numbers[i]}" if numbers else f"{i + 1}"
         # octree palettes: 50x faster than PIL's default median cut, and as good for video
         labelled = _label(img, f"{tag}  ·  {i + 1}/{len(paths)}")
@@ -99,9 +100,8 @@ def build_contact_sheet(
         draw.text((4, y + 3), label, fill=(27, 39, 51), font=font)
         for c, path in enumerate(paths):
             try:
-                with Image.open(path) as im:
-                    tile = im.convert("RGB").resize((thumb, thumb), Image.Resampling.BILINEAR)
-            except OSError:
+                tile = open_rgb(path).resize((thumb, thumb), Image.Resampling.BILINEAR)
+            except OSError:  # ImageTooLargeError too
                 tile = Image.new("RGB", (thumb, thumb), (200, 60, 60))  # a missing frame shows red
             sheet.paste(tile, (2 + c * (thumb + 2), y + band))
     buf = io.BytesIO()

@@ -37,9 +37,11 @@ VERSION = 3  # bump when rendering changes, so old frames are re-rendered
 def _frame_ok(path: Path, size: int) -> bool:
     try:
         with Image.open(path) as im:
+            if im.size != (size, size):  # read from the header: nothing decoded yet
+                return False
             im.load()
-            return im.size == (size, size)
-    except (OSError, ValueError, SyntaxError):
+            return True
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return False
 
 

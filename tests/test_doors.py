@@ -237,3 +237,63 @@ def test_a_run_whose_loss_is_not_finite_is_not_complete(tmp_path, bad):
     check_losses([{"loss": 2.0, "step": 1}, {"eval_loss": 1.5, "step": 2}], tmp_path)
     with pytest.raises(NonFiniteWeightsError, match=rf"eval_loss {bad} at step 4"):
         check_losses([{"loss": 2.0, "step": 2}, {"eval_loss": bad, "step": 4}], tmp_path)
+
+
+# --- images: their size read from the header, bounded before decoding -------------------------
+
+
+def huge_jpeg(side: int = 10_000) -> bytes:
+    """A small JPEG whose header says side x side (PIL reads the size, decodes nothing yet)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (90, 30, 30)).save(buf, format="JPEG")
+    raw = bytearray(buf.getvalue())
+    at = raw.index(b"\xff\xc0") + 5  # SOF0: marker, length (2), precision (1), height, width
+    raw[at : at + 4] = side.to_bytes(2, "big") * 2
+    return bytes(raw)
+
+
+def huge_png(side: int = 20_000) -> bytes:
+    """A PNG whose IHDR says side x side: PIL's own limit raises DecompressionBombError."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    body = struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    end = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
+    return b"\x89PNG\r\n\x1a\n" + body + end
+
+
+@pytest.mark.parametrize(("make", "said"), [(huge_jpeg, "10000x10000 pixels"),
+                                            (huge_png, "too many pixels")])  # fmt: skip
+def test_a_huge_frame_is_refused_before_decoding(tmp_path, make, said):
+    """Eight 10000x10000 JPEGs got the app killed past 6 GB; a 20000x20000 PNG raised
+    DecompressionBombError (no OSError), which escaped --skip-bad and the pages."""
+    import time
+
+    from app import clips, media
+    from data.files import ImageTooLargeError, load_frames, open_rgb
+    from data.schema import DataError
+
+    rec = record(1)
+    folder = tmp_path / "frames" / rec["video_id"]
+    folder.mkdir(parents=True)
+    for name in rec["frames"]:
+        (folder / f"{name}.jpg").write_bytes(make())
+    first = folder / f"{rec['frames'][0]}.jpg"
+    t = time.perf_counter()
+    with pytest.raises(ImageTooLargeError, match=said):
+        open_rgb(first)
+    with pytest.raises(DataError, match=rf"frame {first} .*unreadable.*{said}"):
+        load_frames(tmp_path, rec)
+    with pytest.raises(clips.ClipError, match=rf"cannot read frame {first}.*{said}"):
+        clips.load_frames(tmp_path, rec)
+    with pytest.raises(OSError, match=said):  # the flipbook's callers catch OSError
+        media.build_flipbook([first], 2.0)
+    sheet = media.build_contact_sheet([[first]], ["clip"])  # a red tile, as for a broken frame
+    assert sheet[:2] == b"\xff\xd8"
+    assert time.perf_counter() - t < 5
