@@ -94,6 +94,49 @@ def select(records: Sequence[dict], qtype: str = ALL, video: str = ALL) -> list[
     return sorted(out, key=lambda r: (r["video_id"], r["frame_numbers"][0], r["id"]))
 
 
+SPLIT_WORDS = {  # plain words for each split
+    "test": "held-out test clips",
+    "eval": "evaluation clips",
+    "train": "training clips",
+    "-": "unsplit clips",
+}
+
+
+def clip_key(rec: dict) -> tuple[str, tuple[str, ...]]:
+    """A clip is its 8 frames: the records that share them are its questions."""
+    return rec["video_id"], tuple(rec["frames"])
+
+
+def group(records: Sequence[dict]) -> list[list[dict]]:
+    """The clips of `records` in a stable order (video, first frame), each clip's questions in
+    the catalog's type order (then id)."""
+    from data.catalog import TYPE_NAMES
+
+    rank = {t: i for i, t in enumerate(TYPE_NAMES)}
+    by_clip: dict[tuple, list[dict]] = {}
+    for r in records:
+        by_clip.setdefault(clip_key(r), []).append(r)
+    clips = sorted(by_clip.values(), key=lambda c: (c[0]["video_id"], c[0]["frame_numbers"][0]))
+    return [sorted(c, key=lambda r: (rank.get(r["question_type"], 99), r["id"])) for c in clips]
+
+
+def select_clips(
+    records: Sequence[dict], split: str = ALL, qtype: str = ALL, video: str = ALL
+) -> list[list[dict]]:
+    """The clips of one split and video that hold a question of `qtype` (ALL: any)."""
+    kept = [r for r in records if split == ALL or r.get("split", "-") == split]
+    clips = group(select(kept, video=video))
+    return [c for c in clips if qtype == ALL or any(r["question_type"] == qtype for r in c)]
+
+
+def clip_counts(records: Sequence[dict], field: str) -> Counter:
+    """How many clips (not questions) have each value of `field`."""
+    seen: dict[str, set] = {}
+    for r in records:
+        seen.setdefault(r.get(field, "-"), set()).add(clip_key(r))
+    return Counter({k: len(v) for k, v in seen.items()})
+
+
 def step(index: int, n: int, move: str, rng: random.Random | None = None) -> int:
     """The clip index after "prev" / "next" (wrapping) or "random" (a different clip)."""
     if n <= 0:

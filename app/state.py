@@ -16,12 +16,16 @@ import streamlit as st
 from app.clips import ALL
 
 DEFAULTS: dict[str, Any] = {
-    "qtype": ALL,  # Ask: question-type filter
+    "split": "test",  # Ask: which clips (held-out test clips first; ALL: every split)
+    "qtype": ALL,  # Ask: question-type filter (clips holding a question of that type)
     "video": ALL,  # Ask: video filter
     "clip_index": 0,  # Ask: position in the filtered clip list
+    "asked_id": None,  # Ask: id of the clip's recorded question to play
+    "shown_clip": None,  # Ask: the clip on screen, so a change of clip drops the last take
+    "mic_round": 0,  # Ask: bumped on a change of clip: the recorders start empty
     "source": "clip",  # Ask: where the question comes from (clip | microphone | upload)
     "fps": 2.0,  # Ask: flipbook speed, frames per second
-    "mic_take": None,  # Ask: (name, wav bytes) of the latest microphone recording
+    "mic_take": None,  # Ask: (recorder, wav bytes, take id) of the latest microphone recording
     "mic_seen": (),  # Ask: ids of recordings already taken, so a rerun doesn't retake them
     "result": None,  # Ask: the latest answer shown on the card
     "history": [],  # Ask: every answer of this session, newest first

@@ -163,18 +163,26 @@ def misheard_note(result: dict) -> str:
     )
 
 
-def answer_card(result: dict) -> None:
-    """The model's answer, large; the ground truth with the strict verdict; speed and tokens."""
-    cls = {True: "svq-correct", False: "svq-wrong"}.get(result["correct"], "")
-    own = result["source"] == "clip"
-    judged = (
-        ""
-        if own
-        else (
-            '<div class="svq-dim">Judged against the clip\'s own question; your spoken question '
-            "may ask something else.</div>"
+def _reference_lines(result: dict) -> str:
+    """One line per graded reference, or the line saying there is none on this clip."""
+    graded = result.get("graded") or []
+    if not graded:
+        return (
+            f'<div class="svq-truth">{verdict_badge(None)} No reference for that question on '
+            "this clip, so the answer is not graded.</div>"
         )
+    return "".join(
+        f'<div class="svq-truth">{verdict_badge(g["correct"])} Reference answer: '
+        f"<b>{html.escape(g['gold'])}</b> · "
+        f'<span class="svq-dim">{html.escape(g["question"])}</span></div>'
+        for g in graded
     )
+
+
+def answer_card(result: dict) -> None:
+    """The model's answer, large; what the question was understood as; the verdict against
+    the clip's reference of that question (or none); figures behind Details."""
+    cls = {True: "svq-correct", False: "svq-wrong"}.get(result["correct"], "")
     seen = result.get("grounding") or ""
     seen_html = f'<div class="svq-dim">Seen in the clip: {html.escape(seen)}</div>' if seen else ""
     seen_html += misheard_note(result)
@@ -182,20 +190,29 @@ def answer_card(result: dict) -> None:
         f'<div class="svq-card {cls}">'
         f'<div class="svq-label">Model answer</div>'
         f'<div class="svq-answer">{html.escape(result["text"]) or "<i>(empty answer)</i>"}</div>'
-        f"{seen_html}"
-        f'<div class="svq-truth">{verdict_badge(result["correct"])} '
-        f"Ground truth: <b>{html.escape(result['gold'])}</b> · "
-        f'<span class="svq-dim">{html.escape(result["question"])}</span></div>'
-        f"{judged}</div>",
+        f'<div class="svq-understood">Understood as: {html.escape(result["understood"])}</div>'
+        f"{seen_html}{_reference_lines(result)}</div>",
         unsafe_allow_html=True,
     )
-    c = st.columns(4)
-    c[0].metric("Latency", f"{result['latency_ms']:.0f} ms")
-    c[1].metric("Audio tokens", f"{result['audio_tokens']}")
-    c[2].metric("Vision tokens", f"{result['vision_tokens']}")
-    c[3].metric(
-        "Vision prefix",
-        "cached" if result["cached_prefix"] else "computed",
-        help="Cached: the clip's frames were already encoded (on opening it, or by an earlier "
-        "question), so only the question was left to hear.",
-    )
+    with st.expander("Details"):
+        c = st.columns(4)
+        c[0].metric("Latency", f"{result['latency_ms']:.0f} ms")
+        c[1].metric("Audio tokens", f"{result['audio_tokens']}")
+        c[2].metric("Vision tokens", f"{result['vision_tokens']}")
+        c[3].metric(
+            "Vision prefix",
+            "cached" if result["cached_prefix"] else "computed",
+            help="Cached: the clip's frames were already encoded (on opening it, or by an "
+            "earlier question), so only the question was left to hear.",
+        )
+        snr = result.get("snr_db")
+        st.caption(
+            f"Heard {result['seconds']:.1f} s"
+            + (f"; speech {snr:.0f} dB over the background" if snr is not None else "")
+            + ". Grading is strict: the answer must name exactly one of the question's options"
+            + (
+                "; the clip's own recording is graded against its own question."
+                if result.get("own")
+                else "."
+            )
+        )

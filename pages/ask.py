@@ -1,9 +1,11 @@
-"""Ask: pick a clip, ask a spoken question, get the model's answer beside the ground truth.
+"""Ask: pick a clip, ask a spoken question, get the model's answer and what it understood.
 
     python -m streamlit run app/main.py   # the default page
 
-The question is audio only: the microphone (streamlit-mic-recorder, or st.audio_input), an
-uploaded file, or the clip's own recorded question. The model answers under the shared lock.
+A clip is 8 frames with up to four reference questions. The question is audio only: the
+microphone (streamlit-mic-recorder, or st.audio_input), an uploaded file, or one of the clip's
+recorded questions. The answer says what it was understood as and is graded only against a
+reference of that question (app.asked). The model answers under the shared lock.
 """
 
 from __future__ import annotations
@@ -14,12 +16,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import capture, clips, engine, media, state, ui
+from app import asked, capture, clips, engine, media, state, ui
 from app.clips import ALL
 from data.catalog import TYPE_NAMES
 from data.facts import heard
 from data.schema import DataError, check_name, record_key
-from data.score import is_correct_strict
 
 SOURCES = {
     "clip": "Clip's recording",
@@ -38,6 +39,7 @@ records = ui.dataset(cfg)
 def _filter_changed(widget_key: str, key: str) -> None:
     state.keep(widget_key, key)
     ss["clip_index"] = 0
+    ss.pop("w_asked", None)  # the recording to play follows the question filter
 
 
 def _move(how: str, n: int) -> None:
@@ -61,34 +63,55 @@ if ss["focus"] is not None:
     rec = clips.find(records, key)
     if rec is None:
         st.warning(f"Clip {ui.plain(f'{key[0]}/{key[1]}')} is not in the loaded dataset.")
-    else:
-        ss["qtype"], ss["video"] = rec["question_type"], rec["video_id"]
-        for w in ("w_qtype", "w_video"):
+    else:  # its clip, with its recorded question ready to play
+        ss["split"], ss["qtype"], ss["video"] = rec["split"], ALL, rec["video_id"]
+        ss["source"], ss["asked_id"] = "clip", rec["id"]
+        for w in ("w_split", "w_qtype", "w_video", "w_source", "w_asked"):
             ss.pop(w, None)
-        ss["clip_index"] = clips.select(records, ss["qtype"], ss["video"]).index(rec)
+        found = clips.select_clips(records, ss["split"], ALL, ss["video"])
+        ss["clip_index"] = next(
+            i for i, c in enumerate(found) if clips.clip_key(c[0]) == clips.clip_key(rec)
+        )
 
-# --- filters ------------------------------------------------------------------------------------
-videos = sorted(clips.counts(records, "video_id"))
-present = set(clips.counts(records, "question_type"))
+# --- filters: which clips -----------------------------------------------------------------------
+splits = [s for s in (*clips.SPLITS[::-1], "-") if any(r["split"] == s for r in records)]
+if ss["split"] not in (ALL, *splits):
+    ss["split"] = splits[0] if splits else ALL
+in_split = [r for r in records if ss["split"] == ALL or r["split"] == ss["split"]]
+videos = sorted(clips.counts(in_split, "video_id"))
+present = set(clips.counts(in_split, "question_type"))
 types = [t for t in TYPE_NAMES if t in present]
 if ss["qtype"] not in (ALL, *types):
     ss["qtype"] = ALL
 if ss["video"] not in (ALL, *videos):
     ss["video"] = ALL
-by_type = clips.counts(clips.select(records, video=ss["video"]), "question_type")
-by_video = clips.counts(clips.select(records, qtype=ss["qtype"]), "video_id")
-n_video = sum(by_video.values())
+by_split = clips.clip_counts(records, "split")
+by_type = clips.clip_counts(clips.select(in_split, video=ss["video"]), "question_type")
+by_video = clips.clip_counts(
+    [c for cl in clips.select_clips(in_split, qtype=ss["qtype"]) for c in cl], "video_id"
+)
 
-f1, f2, f3 = st.columns([3, 2, 3], vertical_alignment="bottom")
+f0, f1, f2, f3 = st.columns([3, 3, 2, 3], vertical_alignment="bottom")
+state.seed("w_split", "split")
+f0.selectbox(
+    "Clips",
+    [*splits, ALL],
+    key="w_split",
+    format_func=lambda s: (
+        f"All clips ({sum(by_split.values())})"
+        if s == ALL
+        else f"{clips.SPLIT_WORDS.get(s, s).capitalize()} ({by_split.get(s, 0)})"
+    ),
+    on_change=_filter_changed,
+    args=("w_split", "split"),
+)
 state.seed("w_qtype", "qtype")
 f1.selectbox(
-    f"Question type ({len(types)} types)",
+    "With a question about",
     [ALL, *types],
     key="w_qtype",
     format_func=lambda t: (
-        f"All types ({sum(by_type.values())})"
-        if t == ALL
-        else f"{t.replace('_', ' ')} ({by_type.get(t, 0)})"
+        "Any question" if t == ALL else f"{asked.plain(t)} ({by_type.get(t, 0)} clips)"
     ),
     on_change=_filter_changed,
     args=("w_qtype", "qtype"),
@@ -98,11 +121,13 @@ f2.selectbox(
     "Video",
     [ALL, *videos],
     key="w_video",
-    format_func=lambda v: f"All videos ({n_video})" if v == ALL else f"{v} ({by_video.get(v, 0)})",
+    format_func=lambda v: (
+        f"All videos ({sum(by_video.values())})" if v == ALL else f"{v} ({by_video.get(v, 0)})"
+    ),
     on_change=_filter_changed,
     args=("w_video", "video"),
 )
-selection = clips.select(records, ss["qtype"], ss["video"])
+selection = clips.select_clips(records, ss["split"], ss["qtype"], ss["video"])
 n = len(selection)
 with f3:
     nav = (
@@ -122,31 +147,37 @@ with f3:
         )
 
 if not selection:
-    st.info("No clip matches these filters. Choose another question type or video.")
+    st.info("No clip matches these filters. Choose other clips, another question or video.")
     st.stop()
 ss["clip_index"] = min(ss["clip_index"], n - 1)
-rec = selection[ss["clip_index"]]
-key = record_key(rec)
+clip = selection[ss["clip_index"]]
+first = clip[0]
+here = clips.clip_key(first)
+if ss["shown_clip"] != here:  # another clip: a take recorded for the last one is not for it
+    ss["shown_clip"], ss["mic_take"] = here, None
+    ss["mic_round"] += 1
 st.markdown(  # every field from the data file escaped: none of it is markup
     f'<div class="svq-clip">Clip <b>{ss["clip_index"] + 1}</b> of {n} · video '
-    f"<b>{html.escape(rec['video_id'])}</b> · "
-    f"frames {rec['frame_numbers'][0]}–{rec['frame_numbers'][-1]} · "
-    f"id {html.escape(rec['id'])} · {html.escape(rec['split'])} split · "
-    f"{html.escape(rec['question_type'].replace('_', ' '))}</div>",
+    f"<b>{html.escape(first['video_id'])}</b> · "
+    f"frames {first['frame_numbers'][0]}–{first['frame_numbers'][-1]} · "
+    f"{len(clip)} question{'s' if len(clip) != 1 else ''} · "
+    f"{html.escape(clips.SPLIT_WORDS.get(first['split'], first['split']))}</div>",
     unsafe_allow_html=True,
 )
 
-# --- the clip: flipbook beside the question, all frames below ---------------------------------
+# --- the clip: flipbook and its questions beside the question, all frames below ---------------
 frames, paths = None, []
 try:
-    paths = clips.frame_paths(cfg.data, rec)
-    frames = clips.load_frames(cfg.data, rec)
+    paths = clips.frame_paths(cfg.data, first)
+    frames = clips.load_frames(cfg.data, first)
 except (clips.ClipError, DataError) as e:
     st.error(f"Cannot show this clip: {ui.plain(e)}")
 left, right = st.columns([5, 6], gap="large")
 with left:
     if frames is not None:
-        gif = media.flipbook(tuple(map(str, paths)), float(ss["fps"]), tuple(rec["frame_numbers"]))
+        gif = media.flipbook(
+            tuple(map(str, paths)), float(ss["fps"]), tuple(first["frame_numbers"])
+        )
         st.image(gif, width="stretch")
         state.seed("w_fps", "fps")
         st.select_slider(
@@ -157,10 +188,18 @@ with left:
             on_change=state.keep,
             args=("w_fps", "fps"),
         )
+    st.markdown("**Reference questions on this clip**")
+    st.markdown(
+        "\n".join(f"- {ui.plain(asked.plain(r['question_type']))}" for r in clip),
+        help="An answer is graded only against the reference of the question it was understood as.",
+    )
 
 # --- the question -------------------------------------------------------------------------------
+eng = engine.loaded(cfg.checkpoint)
+limit = capture.limit_seconds(eng.predictor if eng else None)  # the model's longest question
 question: capture.Question | None = None
-later: Path | None = None  # the clip's own recording: decoded on "Answer", so no torch before
+later: tuple[Path, dict] | None = None  # the clip's own recording: decoded on "Answer"
+signature: tuple | None = None  # what is being asked: a result for another input is not shown
 with right:
     st.markdown('<div class="svq-step">1 · Question</div>', unsafe_allow_html=True)
     state.seed("w_source", "source")
@@ -175,75 +214,98 @@ with right:
         args=("w_source", "source"),
     )
     source = ss["source"]
-    window = capture.window_seconds(cfg.checkpoint)  # seconds the encoder hears (None: unknown)
     try:
         if source == "clip":
+            ids = [r["id"] for r in clip]
+            if ss.get("w_asked") not in ids:  # a new clip: the linked or the filtered question
+                wanted = [r["id"] for r in clip if r["question_type"] == ss["qtype"]]
+                ss["w_asked"] = ss["asked_id"] if ss["asked_id"] in ids else (wanted or ids)[0]
+            pick = st.selectbox(
+                "Recorded question",
+                ids,
+                key="w_asked",
+                format_func=lambda i: asked.plain(
+                    next(r["question_type"] for r in clip if r["id"] == i)
+                ),
+            )
+            rec = next(r for r in clip if r["id"] == pick)
             path = clips.audio_path(cfg.data, rec)
             if path is None:
                 st.info(
-                    "This clip has no recorded question. Make the spoken questions with "
+                    "This question has no recording. Make the spoken questions with "
                     "`python -m data.tts --data DATA`, or use the microphone."
                 )
             else:
                 st.audio(str(path), format="audio/wav")
-                voice = f" ({ui.plain(rec['voice'])})" if rec.get("voice") else ""
-                st.caption(f"Recorded question{voice}: “{ui.plain(rec['question'])}”")
-                later = path
+                st.caption(f"Recorded question: “{ui.plain(rec['question'])}”")
+                later = (path, rec)
+                signature = ("clip", here, rec["id"])
         elif source == "microphone":
-            limit = f" (this model hears up to {window:g} s)" if window else ""
-            st.caption(f"Press record, ask your question, press stop{limit}.")
-            take = capture.record(key="mic")
-            builtin = st.audio_input("Or use the built-in recorder", key="w_builtin")
+            st.caption(f"Press record, ask your question, press stop (up to {limit:g} s).")
+            take = capture.record(key=f"mic_{ss['mic_round']}")
+            builtin = st.audio_input(
+                "Or use the built-in recorder", key=f"w_builtin_{ss['mic_round']}"
+            )
             # the newest take wins, whichever recorder made it
             if take and take.get("id") not in ss["mic_seen"]:
                 ss["mic_seen"] = (*ss["mic_seen"], take.get("id"))
-                ss["mic_take"] = ("recorder", take["bytes"])
+                ss["mic_take"] = ("recorder", take["bytes"], f"r{take.get('id')}")
             if builtin is not None and builtin.file_id not in ss["mic_seen"]:
                 ss["mic_seen"] = (*ss["mic_seen"], builtin.file_id)
-                ss["mic_take"] = ("builtin", builtin.getvalue())
+                ss["mic_take"] = ("builtin", builtin.getvalue(), builtin.file_id)
             if ss["mic_take"] is not None:
-                which, wav = ss["mic_take"]
+                which, wav, take_id = ss["mic_take"]
                 if which == "recorder":  # st.audio_input plays back by itself
                     st.audio(wav, format="audio/wav")
-                question = capture.decode(wav, "your recording", "microphone", trim=True)
-                st.caption(f"Recorded {question.seconds:.1f} s of speech (silence trimmed).")
+                signature = ("microphone", here, take_id)
+                question = capture.decode(wav, "your recording", "microphone", True, limit)
         else:
             cap = st.get_option("server.maxUploadSize")  # MB, app/.streamlit/config.toml
             upload = st.file_uploader(
-                f"A spoken question (WAV, FLAC, OGG or MP3; under 30 s and {cap} MB)",
+                f"A spoken question (WAV, FLAC, OGG or MP3; up to {limit:g} s and {cap} MB)",
                 type=list(capture.UPLOAD_TYPES),
                 key="w_upload",
             )
             if upload is not None:
                 data = upload.getvalue()
                 st.audio(data)
-                question = capture.decode(data, upload.name, "upload", trim=True)
-        if question is not None and window is not None and question.seconds > window:
-            raise capture.QuestionError(
-                f"{question.name} holds {question.seconds:.1f} s of speech; this model hears at "
-                f"most {window:g} s. Ask a shorter question."
-            )
+                signature = ("upload", here, upload.file_id)
+                question = capture.decode(data, upload.name, "upload", True, limit)
+        if question is not None:
+            st.caption(f"Heard {question.seconds:.1f} s of speech (silence around it trimmed).")
+            if question.weak:
+                st.warning(capture.weak_note(question))
     except capture.QuestionError as e:  # may quote an uploaded file's name
         st.error(ui.plain(e))
         question = None
+    with st.expander(f"What can I ask? ({len(asked.PLAIN)} kinds of question)"):
+        st.caption(
+            "The model answers these questions about a clip, in your own words. "
+            "Anything else gets an answer to the nearest of them."
+        )
+        st.dataframe(asked.what_can_be_asked(), hide_index=True, width="stretch")
 
     # --- the answer -----------------------------------------------------------------------------
     st.markdown('<div class="svq-step">2 · Answer</div>', unsafe_allow_html=True)
     problem = engine.checkpoint_problem(cfg.checkpoint)
     if problem:
         st.warning(problem)  # our own text, naming the configured checkpoint
+    ready = question is not None or later is not None
     go = st.button(
         "Answer",
         type="primary",
         icon=":material/graphic_eq:",
-        disabled=bool(problem) or (question is None and later is None) or frames is None,
+        disabled=bool(problem) or not ready or frames is None,
         width="stretch",
         key="answer",
     )
-    if go and frames is not None and (question is not None or later is not None):
+    if go and frames is not None and ready:
+        ss["result"] = None  # a failure below leaves no older answer on screen
         try:
-            if question is None:
-                question = capture.decode(later, f"the recorded question {later.name}", "clip")
+            own = None
+            if question is None and later is not None:
+                path, own = later
+                question = capture.decode(path, f"the recorded question {path.name}", "clip")
             fresh = engine.loaded(cfg.checkpoint) is None
             eng = engine.engine(cfg.checkpoint, cfg.device)
             if fresh:
@@ -255,35 +317,39 @@ with right:
         except Exception as e:  # the app must keep working whatever the model says
             st.error(ui.plain(engine.explain(e)))
         else:
+            verdict = asked.judge(clip, out.grounding, out.text, own)
             ss["result"] = {
-                "clip": key,
+                "input": signature,
+                "clip": record_key(own or first),
                 "time": time.strftime("%H:%M:%S"),
                 "source": question.source,
                 "name": question.name,
                 "seconds": round(question.seconds, 2),
+                "snr_db": round(question.speech.snr_db, 1) if question.speech else None,
                 "text": out.text,
                 "grounding": out.grounding,
+                "understood": verdict.understood.words(),
+                "understood_types": list(verdict.understood.types),
+                "graded": verdict.graded,
+                "own": verdict.own,
+                "correct": verdict.correct,
                 "latency_ms": float(out.latency_ms),
                 "audio_tokens": int(out.audio_tokens),
                 "vision_tokens": int(out.vision_tokens),
                 "cached_prefix": bool(out.cached_prefix),
-                "qtype": rec["question_type"],
-                "question": rec["question"],
-                "gold": rec["short_answer"],
-                "correct": is_correct_strict(rec["question_type"], rec["short_answer"], out.text),
                 # only the clip's own recording is known to ask the record's question
-                "heard": heard(rec, out.grounding, out.text) if question.source == "clip" else {},
+                "heard": heard(own, out.grounding, out.text) if own else {},
             }
             ss["history"] = [ss["result"], *ss["history"]][:50]
     result = ss["result"]
-    if result is not None and tuple(result["clip"]) == key:
+    if result is not None and result["input"] == signature:
         ui.answer_card(result)
     elif not problem:
         st.caption("The answer appears here.")
 
 if frames is not None:
     st.markdown('<div class="svq-step">The 8 frames</div>', unsafe_allow_html=True)
-    media.frame_grid(frames, rec["frame_numbers"])
+    media.frame_grid(frames, first["frame_numbers"])
 
 if ss["history"]:
     with st.expander(f"This session's answers ({len(ss['history'])})"):
@@ -292,13 +358,11 @@ if ss["history"]:
                 {
                     "time": h["time"],
                     "clip": f"{h['clip'][0]}/{h['clip'][1]}",
-                    "type": h["qtype"],
                     "question from": SOURCES[h["source"]],
+                    "understood as": h["understood"],
                     "answer": h["text"],
-                    "truth": h["gold"],
+                    "reference": ", ".join(g["gold"] for g in h["graded"]) or "none",
                     "correct": h["correct"],
-                    "latency ms": round(h["latency_ms"]),
-                    "prefix": "cached" if h["cached_prefix"] else "computed",
                 }
                 for h in ss["history"]
             ],
@@ -319,10 +383,12 @@ with st.expander("How this works"):
     st.markdown(
         "- The model **hears** the question: the audio goes straight into it, with no "
         "speech-to-text step, together with the clip's 8 frames.\n"
-        "- *Correct* / *incorrect* compares the answer with the ground truth of the clip's own "
-        "question under the strict metric (the answer must name exactly one option).\n"
-        "- Once the model is loaded, a clip's frames are encoded when you open it and kept "
-        "for the questions that follow (*vision prefix: cached*), so they are answered faster.\n"
+        "- It first says what in the clip its answer rests on; from that the page says what "
+        "your question was *understood as*, and grades the answer only against the clip's "
+        "reference for that question. A question the clip has no reference for is answered "
+        "but not graded.\n"
+        f"- Questions up to {limit:g} s are heard; recordings without speech (silence, noise, "
+        "music) are refused.\n"
         "- Recordings stay in this browser session; nothing is stored on disk.\n"
         f"- {ui.NOTICE}."
     )

@@ -27,6 +27,8 @@ ASK, RESULTS, DATA, TRAINING = (
     "../pages/dataset.py",
     "../pages/training_run.py",
 )
+NOISE = 0.1 * np.random.default_rng(0).standard_normal(64_000)  # 4 s of hiss
+CHORD = 0.1 * sum(np.sin(2 * np.pi * f * np.arange(48_000) / 16_000) for f in (262, 330, 392))
 FAST = 90  # s: pages that read files; generous because the 2 cores are shared
 MODEL = 300  # s: runs that load the model or answer on 2 shared cores
 
@@ -79,12 +81,24 @@ def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
 
 
+def shown(elements) -> str:
+    """The text as read on the page: messages quoting names are Markdown-escaped."""
+    return re.sub(r"\\(.)", r"\1", texts(elements))
+
+
 def clip_line(at: AppTest) -> str:
     return next(m.value for m in at.markdown if "svq-clip" in m.value)
 
 
 def records(dataset: Path) -> list[dict]:
     return load_jsonl(dataset / "samples.jsonl")
+
+
+def clips_of(dataset: Path, split: str = "test") -> list[list[dict]]:
+    """The clips the Ask page browses (each a list of its questions), held-out test first."""
+    from app.clips import read_dataset, select_clips
+
+    return select_clips(read_dataset(dataset), split)
 
 
 # --- without a checkpoint -----------------------------------------------------------------------
@@ -94,13 +108,14 @@ def test_ask_without_checkpoint_explains_and_disables(env, dataset):
     at = app()
     assert "make demo-checkpoint" in texts(at.warning)
     assert at.button(key="answer").disabled
-    # 8 large frames with their frame numbers, and the flipbook above them
-    first = sorted(records(dataset), key=lambda r: (r["video_id"], r["frame_numbers"][0], r["id"]))[
-        0
-    ]
+    # 8 large frames with their frame numbers, and the flipbook above them: the first clip of
+    # the held-out test clips, counted as clips, with its questions
+    test = clips_of(dataset)
+    first = test[0][0]
     captions = [c for img in at.image for c in img.captions if "frame" in c]
     assert [f"{i + 1} · frame {n}" for i, n in enumerate(first["frame_numbers"])] == captions
-    assert f"id {first['id']}" in clip_line(at)
+    assert f"of {len(test)} ·" in clip_line(at) and "held-out test clips" in clip_line(at)
+    assert f"{len(test[0])} question" in clip_line(at)
     sidebar = texts(at.sidebar.markdown)
     assert "not for clinical use" in sidebar and "none" in sidebar
 
@@ -139,27 +154,38 @@ def test_invalid_dataset_is_a_clear_error(env, dataset, tmp_path):
 # --- filters and navigation ---------------------------------------------------------------------
 
 
-def test_filters_show_counts_and_narrow_the_clips(env, dataset):
-    recs = records(dataset)
+def test_filters_count_clips_not_questions_and_narrow_them(env, dataset):
+    from app.asked import plain
+
+    test = clips_of(dataset)
     at = app()
+    split = at.selectbox(key="w_split")
+    assert split.value == "test" and split.options[0] == f"Held-out test clips ({len(test)})"
+    every = clips_of(dataset, split="All")
+    assert split.options[-1] == f"All clips ({len(every)})"
     qtype = at.selectbox(key="w_qtype")
-    assert qtype.options[0] == f"All types ({len(recs)})"
-    n_scope = sum(r["question_type"] == "scope_motion" for r in recs)
-    assert f"scope motion ({n_scope})" in qtype.options
+    n_scope = sum(any(r["question_type"] == "scope_motion" for r in c) for c in test)
+    assert f"{plain('scope_motion')} ({n_scope} clips)" in qtype.options
     run(qtype.select("scope_motion"))
     assert f"of {n_scope} ·" in clip_line(at)
-    assert "scope motion" in clip_line(at)
+    # the clip's recording to play is its question of that type
+    shown = at.selectbox(key="w_asked").value
+    chosen = [r for c in test for r in c if r["id"] == shown]  # the test split: one video
+    assert [r["question_type"] for r in chosen] == ["scope_motion"]
+    # the training clips, narrowed to one video
+    run(at.selectbox(key="w_split").select("train"))
     video = at.selectbox(key="w_video")
-    want = sorted({r["video_id"] for r in recs})[-1]
-    n_both = sum(r["question_type"] == "scope_motion" and r["video_id"] == want for r in recs)
-    assert f"{want} ({n_both})" in video.options
+    want = clips_of(dataset, "train")[-1][0]["video_id"]
     run(video.select(want))
     assert f"video <b>{want}</b>" in clip_line(at)
+    train = clips_of(dataset, "train")
+    n_train = sum(any(r["question_type"] == "scope_motion" for r in c) for c in train)
+    assert f"of {n_train} ·" in clip_line(at)  # still clips with a scope-motion question
 
 
 def test_previous_next_random_move_through_the_clips(env, dataset):
     at = app()
-    n = len(records(dataset))
+    n = len(clips_of(dataset))
     assert "Clip <b>1</b>" in clip_line(at)
     run(at.button(key="next").click())
     assert "Clip <b>2</b>" in clip_line(at)
@@ -168,11 +194,17 @@ def test_previous_next_random_move_through_the_clips(env, dataset):
     assert f"Clip <b>{n}</b>" in clip_line(at)  # wraps around
     run(at.button(key="random").click())
     assert f"Clip <b>{n}</b>" not in clip_line(at)  # random never repeats the current clip
+    # every step shows other frames: a clip is its 8 frames, not one of its questions
+    frames = set()
+    for _ in range(3):
+        frames.add(clip_line(at).split("frames ")[1].split(" ·")[0])
+        run(at.button(key="next").click())
+    assert len(frames) == 3
     # the filters survive a visit to another page
     run(at.selectbox(key="w_qtype").select("lighting_mode"))
     run(at.switch_page(DATA))
     run(at.switch_page(ASK))
-    assert "lighting mode" in clip_line(at)
+    assert at.selectbox(key="w_qtype").value == "lighting_mode"
 
 
 def test_flipbook_speed_control(env):
@@ -186,14 +218,14 @@ def test_flipbook_speed_control(env):
 def test_missing_frames_are_an_error_not_a_crash(env, dataset, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(dataset, broken)
-    first = sorted(records(broken), key=lambda r: (r["video_id"], r["frame_numbers"][0], r["id"]))
-    frame_path(broken / "frames", first[0]["video_id"], first[0]["frames"][3]).unlink()
+    first = clips_of(broken)[0][0]
+    frame_path(broken / "frames", first["video_id"], first["frames"][3]).unlink()
     env(data=broken)
     at = app()
     assert "missing" in texts(at.error)
     assert at.button(key="answer").disabled
-    # another clip of another video still shows
-    run(at.selectbox(key="w_video").select(first[-1]["video_id"]))
+    # another clip still shows
+    run(at.button(key="next").click())
     assert not at.error
 
 
@@ -206,7 +238,13 @@ def test_missing_frames_are_an_error_not_a_crash(env, dataset, tmp_path):
         ("corrupt.wav", b"RIFF\x00\x00\x00\x00WAVEjunk" + bytes(200), "Could not read"),
         ("notes.mp3", b"this is not audio at all", "Could not read"),
         ("empty.wav", b"", "empty"),
-        ("silent.wav", wav_bytes(np.zeros(32_000, dtype=np.float32)), "silent"),
+        ("silent.wav", wav_bytes(np.zeros(32_000, dtype=np.float32)), "(2.0 s): it is silent"),
+        (
+            "noise.wav",
+            wav_bytes(NOISE),
+            "(4.0 s): it sounds like noise",
+        ),
+        ("music.wav", wav_bytes(CHORD), "(3.0 s): it sounds like music"),
         ("long.wav", wav_bytes(speech_like(31.0)), "under 30 s"),
         ("blip.wav", wav_bytes(speech_like(0.1)), "too short"),
     ],
@@ -214,7 +252,7 @@ def test_missing_frames_are_an_error_not_a_crash(env, dataset, tmp_path):
 def test_bad_upload_is_a_clear_error(env, name, content, message):
     at = app()
     upload(at, content, name)
-    assert message in texts(at.error)
+    assert message in shown(at.error)
     assert at.button(key="answer").disabled
     # and the app keeps working: a good file afterwards is accepted
     run(
@@ -237,7 +275,8 @@ def test_answer_from_the_clips_own_question(env, dataset, tiny_checkpoint):
     assert not at.button(key="answer").disabled
     run(at.button(key="answer").click(), MODEL)
     result = at.session_state["result"]
-    metrics = {m.label: m.value for m in at.metric}
+    metrics = {m.label: m.value for m in at.metric}  # behind the card's Details
+    assert any(e.label == "Details" for e in at.expander)
     assert metrics["Vision prefix"] == "computed"
     assert metrics["Audio tokens"] == str(result["audio_tokens"]) and result["audio_tokens"] > 0
     assert metrics["Vision tokens"] == str(result["vision_tokens"]) and result["vision_tokens"] > 0
@@ -247,9 +286,12 @@ def test_answer_from_the_clips_own_question(env, dataset, tiny_checkpoint):
     own = eng.predictor.answer(clips.load_frames(dataset, rec), dataset / rec["audio"])
     assert result["text"] == own.text
     card = next(m.value for m in at.markdown if "svq-card" in m.value)
-    assert "Ground truth: <b>" + rec["short_answer"] in card
+    assert "Reference answer: <b>" + rec["short_answer"] in card
+    assert "Understood as: " in card
     from data.score import is_correct_strict
 
+    # the clip's own recording keeps its record's verdict, whatever it was understood as
+    assert result["own"] and [g["question"] for g in result["graded"]] == [rec["question"]]
     assert result["correct"] == is_correct_strict(
         rec["question_type"], rec["short_answer"], own.text
     )
@@ -282,12 +324,19 @@ def test_answer_from_the_microphone(env, tiny_checkpoint, monkeypatch):
     monkeypatch.setattr("app.capture.record", lambda key: take)
     at = app()
     run(at.radio(key="w_source").set_value("microphone"))
-    assert re.search(r"Recorded 2\.\d s of speech", texts(at.caption))
+    assert re.search(r"Heard 2\.\d s of speech", texts(at.caption))
     run(at.button(key="answer").click(), MODEL)
     result = at.session_state["result"]
     assert result["source"] == "microphone" and 1.8 <= result["seconds"] <= 2.3  # not 4 s
     card = next(m.value for m in at.markdown if "svq-card" in m.value)
-    assert "Judged against the clip" in card
+    assert "Understood as: " in card
+    # graded only against references of what it was understood as, or said to have none
+    types = {g["question"] for g in result["graded"]}
+    assert types or "No reference for that question on this clip" in card
+    # the take belongs to its clip: the next clip starts with no take and no answer
+    run(at.button(key="next").click())
+    assert at.session_state["mic_take"] is None
+    assert not [m for m in at.markdown if "svq-card" in m.value]
 
 
 def test_silent_microphone_recording_is_an_error(env, monkeypatch):
@@ -295,7 +344,7 @@ def test_silent_microphone_recording_is_an_error(env, monkeypatch):
     monkeypatch.setattr("app.capture.record", lambda key: silent)
     at = app()
     run(at.radio(key="w_source").set_value("microphone"))
-    assert "silent" in texts(at.error)
+    assert "No speech heard in your recording (2.0 s): it is silent" in shown(at.error)
     assert at.button(key="answer").disabled
 
 
@@ -303,22 +352,23 @@ def test_builtin_recorder_is_an_alternative(env, monkeypatch):
     monkeypatch.setattr("app.capture.record", lambda key: None)
     at = app()
     run(at.radio(key="w_source").set_value("microphone"))
-    run(
-        at.audio_input(key="w_builtin").set_value(
-            ("q.wav", wav_bytes(speech_like(1.5)), "audio/wav")
-        )
-    )
-    assert re.search(r"Recorded 1\.\d s of speech", texts(at.caption))
+    run(at.audio_input[0].set_value(("q.wav", wav_bytes(speech_like(1.5)), "audio/wav")))
+    assert re.search(r"Heard 1\.\d s of speech", texts(at.caption))
     assert not at.error
 
 
-def test_question_longer_than_the_models_window(env, tiny_checkpoint):
-    """The tiny model's encoder hears 5 s (its feature extractor's window): a 6 s question is
-    refused with the limit, before any model is loaded."""
+def test_one_limit_from_the_model_everywhere(env, tiny_checkpoint):
+    """The model hears any question up to its processor's max_seconds (30 s, window by window):
+    a 6 s question, longer than the tiny encoder's 5 s window, is taken; 31 s is refused."""
+    from model.constants import MAX_AUDIO_SECONDS
+
     env(checkpoint=tiny_checkpoint)
     at = app()
     upload(at, wav_bytes(speech_like(6.0)))
-    assert "this model hears at most 5 s" in texts(at.error)
+    assert not at.error and not at.button(key="answer").disabled
+    assert f"up to {MAX_AUDIO_SECONDS:g} s" in at.file_uploader(key="w_upload").label
+    upload(at, wav_bytes(speech_like(31.0)), "long.wav")
+    assert f"must be under {MAX_AUDIO_SECONDS:g} s" in texts(at.error)
     assert at.button(key="answer").disabled
 
 
@@ -387,7 +437,7 @@ def test_results_page_charts_confusion_and_errors(env, runs_dir, dataset):
     run(pick.set_value(len(pick.options) - 1))
     run(at.button(key="open_in_ask").click())
     key = wrong.split(" · ")[0]
-    assert f"id {key.split('/')[1]}" in clip_line(at)
+    assert at.selectbox(key="w_asked").value == key.split("/")[1]  # its recording, ready
     assert f"video <b>{key.split('/')[0]}</b>" in clip_line(at)
 
 
@@ -493,15 +543,17 @@ def test_a_link_opens_its_clip(env, dataset):
     at = AppTest.from_file(str(MAIN), default_timeout=FAST)
     at.query_params["clip"] = f"{rec['video_id']}/{rec['id']}"
     run(at)
-    assert f"id {rec['id']}" in clip_line(at) and f"<b>{rec['video_id']}</b>" in clip_line(at)
+    assert at.selectbox(key="w_asked").value == rec["id"]
+    assert f"<b>{rec['video_id']}</b>" in clip_line(at)
+    shown = clip_line(at)
     run(at.button(key="next").click())  # the link is consumed: navigation works as usual
-    assert f"id {rec['id']}" not in clip_line(at)
+    assert clip_line(at) != shown
 
 
 def test_corrupt_clip_recording_is_a_clear_error(env, dataset, tmp_path, tiny_checkpoint):
     copy = tmp_path / "data"
     shutil.copytree(dataset, copy)
-    first = sorted(records(copy), key=lambda r: (r["video_id"], r["frame_numbers"][0], r["id"]))
+    first = clips_of(copy)[0]  # the first clip's first question plays by default
     (copy / first[0]["audio"]).write_bytes(b"RIFF....WAVE" + bytes(64))
     env(checkpoint=tiny_checkpoint, data=copy)
     at = app()
@@ -509,3 +561,86 @@ def test_corrupt_clip_recording_is_a_clear_error(env, dataset, tmp_path, tiny_ch
     assert "Could not read" in texts(at.error)
     assert at.session_state["result"] is None
     run(at.button(key="next").click())  # still working
+
+
+# --- what was asked -----------------------------------------------------------------------------
+
+
+def _fake_model(monkeypatch, text: str, grounding: str) -> None:
+    """The model answers `grounding: text` to any question (no checkpoint is loaded)."""
+    from types import SimpleNamespace
+
+    from app import engine
+
+    out = SimpleNamespace(
+        text=text,
+        grounding=grounding,
+        latency_ms=100.0,
+        audio_tokens=40,
+        vision_tokens=128,
+        cached_prefix=False,
+    )
+    monkeypatch.setattr(engine, "checkpoint_problem", lambda path: None)
+    monkeypatch.setattr(engine, "engine", lambda checkpoint, device: None)
+    monkeypatch.setattr(engine, "ask", lambda eng, frames, audio: out)
+
+
+@pytest.mark.parametrize("has_reference", [True, False])
+def test_verdict_only_against_a_reference_of_the_question_understood(
+    env, dataset, monkeypatch, has_reference
+):
+    """Asked by microphone whether NBI is on, the model answers "nbi yes: yes": on a clip with
+    an NBI reference the answer is graded against it; on a clip without one it is not graded
+    (no red "incorrect" against the clip's other questions)."""
+    from app.asked import plain
+
+    _fake_model(monkeypatch, "yes", "nbi yes")
+    test = clips_of(dataset)
+    index = next(
+        i
+        for i, c in enumerate(test)
+        if any(r["question_type"] == "nbi_status" for r in c) == has_reference
+    )
+    at = AppTest.from_file(str(MAIN), default_timeout=FAST)
+    at.session_state["clip_index"] = index
+    run(at)
+    upload(at, wav_bytes(speech_like(2.0)))
+    run(at.button(key="answer").click())
+    card = next(m.value for m in at.markdown if "svq-card" in m.value)
+    assert f"Understood as: “{plain('nbi_status')}”" in card
+    result = at.session_state["result"]
+    if has_reference:
+        ref = next(r for r in test[index] if r["question_type"] == "nbi_status")
+        assert [g["question"] for g in result["graded"]] == [ref["question"]]
+        assert result["correct"] == (ref["short_answer"] == "yes")
+        assert ("✓ correct" in card) == result["correct"]
+        assert f"Reference answer: <b>{ref['short_answer']}</b>" in card
+    else:
+        assert result["graded"] == [] and result["correct"] is None
+        assert "No reference for that question on this clip" in card
+        assert "incorrect" not in card and "✓ correct" not in card
+    # another file: the answer to the first one is gone until asked again
+    upload(at, wav_bytes(speech_like(2.5, seed=3)), "other.wav")
+    assert not [m for m in at.markdown if "svq-card" in m.value]
+
+
+def test_weak_speech_is_answered_with_a_warning(env, dataset, monkeypatch):
+    _fake_model(monkeypatch, "rectum", "site rectum")
+    rng = np.random.default_rng(1)
+    noisy = speech_like(2.0) + 0.08 * rng.standard_normal(32_000).astype(np.float32)
+    at = app()
+    upload(at, wav_bytes(noisy))
+    assert "louder than the background noise" in texts(at.warning)
+    assert not at.error and not at.button(key="answer").disabled
+    run(at.button(key="answer").click())
+    assert at.session_state["result"]["snr_db"] < 13
+
+
+def test_what_can_be_asked_sits_beside_the_recorder(env):
+    from data.catalog import TYPE_NAMES
+
+    at = app()
+    run(at.radio(key="w_source").set_value("microphone"))
+    table = next(d.value for d in at.dataframe if "for example" in d.value.columns)
+    assert len(table) == len(TYPE_NAMES) == 20
+    assert "_" not in "".join(table["question"])  # plain words, no type names

@@ -143,6 +143,7 @@ def test_trim_keeps_the_speech_and_drops_the_quiet(tiny_checkpoint, tmp_path):
         (b"", "empty"),
         (b"not audio", "Could not read"),
         (wav_bytes(np.zeros(16_000, dtype=np.float32)), "silent"),
+        (wav_bytes(0.1 * np.random.default_rng(0).standard_normal(48_000)), "like noise"),
         (wav_bytes(speech_like(0.1)), "too short"),
         (wav_bytes(speech_like(30.5)), "under 30 s"),
     ],
@@ -396,3 +397,123 @@ def test_answer_card_flags_the_right_fact_answered_in_another_questions_form():
     note = misheard_note({"heard": heard(rec, "tool catheter", "yes"), "text": "yes"})
     assert "“tool catheter”" in note and "“yes” does not answer this question" in note
     assert misheard_note({"heard": heard(rec, "tool catheter", "catheter"), "text": "x"}) == ""
+
+
+# --- what was asked and the verdict -------------------------------------------------------------
+
+CLIP_CAPTION = "scope advancing. site rectum. no lesion. tool none. nbi yes. dye no. flush no."
+
+
+def _rec(qtype: str, gold: str) -> dict:
+    return {
+        "question_type": qtype,
+        "question": f"the {qtype} question",
+        "short_answer": gold,
+        "caption": CLIP_CAPTION,
+    }
+
+
+@pytest.mark.parametrize(
+    ("grounding", "answer", "types"),
+    [
+        ("nbi yes", "yes", ("nbi_status",)),
+        ("nbi yes", "NBI", ("lighting_mode",)),
+        ("site rectum", "rectum", ("lesion_site",)),
+        ("tool catheter", "yes", ("tool_catheter_check",)),
+        ("tool catheter", "catheter", ("tool_identification",)),
+        # one fact, one answer, three questions: all are listed
+        ("scope advancing", "yes", ("mucosa_visibility", "scope_forward_motion", "scope_motion")),
+        ("scope outside the patient", "yes", ("scope_outside",)),
+        ("fluid covers the view completely", "complete", ("fluid_occlusion_level",)),
+        ("tool none", "none", ()),  # the instrument, but no question of the 20 answers "none"
+    ],
+)
+def test_understood_as_from_the_grounding_and_the_answer(grounding, answer, types):
+    from app.asked import understood
+
+    assert understood(grounding, answer).types == types
+
+
+def test_understood_words_are_plain():
+    from app.asked import PLAIN, understood, what_can_be_asked
+
+    assert understood("nbi yes", "yes").words() == f"“{PLAIN['nbi_status']}”"
+    assert "the instrument in view" in understood("tool none", "none").words()
+    assert " or " in understood("scope advancing", "yes").words()
+    rows = what_can_be_asked()
+    assert len(rows) == 20 and all(r["for example"].endswith("?") for r in rows)
+
+
+def test_verdict_against_the_reference_understood_or_none():
+    from app.asked import judge
+
+    clip = [_rec("lesion_site", "rectum"), _rec("nbi_status", "yes")]
+    # asked about NBI: graded against the clip's NBI reference
+    v = judge(clip, "nbi yes", "yes")
+    assert [g["qtype"] for g in v.graded] == ["nbi_status"] and v.correct is True
+    v = judge(clip, "nbi no", "no")
+    assert v.correct is False
+    # a question the clip has no reference for: no verdict at all
+    v = judge(clip[:1], "nbi yes", "yes")
+    assert v.graded == [] and v.correct is None
+    assert v.understood.types == ("nbi_status",)
+    # the clip's own recording keeps its record's verdict whatever was understood
+    v = judge(clip, "nbi yes", "yes", asked=clip[0])
+    assert v.own and [g["qtype"] for g in v.graded] == ["lesion_site"] and v.correct is False
+
+
+def test_an_answer_at_odds_with_its_own_fact_is_still_graded():
+    """ "scope withdrawing: no" to "is the scope pulled back?" is wrong, not ungraded."""
+    from app.asked import judge
+
+    v = judge([_rec("scope_backward_motion", "yes")], "scope withdrawing", "no")
+    assert [g["qtype"] for g in v.graded] == ["scope_backward_motion"] and v.correct is False
+
+
+def test_answer_card_says_when_there_is_no_reference():
+    from app.ui import _reference_lines
+
+    assert "No reference for that question on this clip" in _reference_lines({"graded": []})
+    line = _reference_lines(
+        {
+            "graded": [
+                {
+                    "qtype": "nbi_status",
+                    "question": "Is <b>NBI</b> on?",
+                    "gold": "yes",
+                    "correct": True,
+                }
+            ]
+        }  # fmt: skip
+    )
+    assert "✓ correct" in line and "&lt;b&gt;NBI" in line
+
+
+def test_the_limit_is_the_loaded_processors():
+    from types import SimpleNamespace
+
+    from model.constants import MAX_AUDIO_SECONDS
+
+    assert capture.limit_seconds(None) == MAX_AUDIO_SECONDS
+    fake = SimpleNamespace(processor=SimpleNamespace(max_seconds=12.0))
+    assert capture.limit_seconds(fake) == 12.0
+    with pytest.raises(capture.QuestionError, match="under 12 s"):
+        capture.decode(wav_bytes(speech_like(13.0)), "q.wav", max_seconds=12.0)
+
+
+def test_weak_speech_is_kept_and_flagged():
+    noisy = speech_like(2.0) + 0.08 * np.random.default_rng(1).standard_normal(32_000)
+    q = capture.decode(wav_bytes(noisy.astype(np.float32)), "q.wav", trim=True)
+    assert q.weak and "dB louder than the background" in capture.weak_note(q)
+    clean = capture.decode(wav_bytes(speech_like(2.0)), "q.wav")
+    assert not clean.weak and capture.weak_note(clean) == ""
+
+
+def test_clips_are_eight_frames_with_their_questions(dataset):
+    recs = clips.read_dataset(dataset)
+    test = clips.select_clips(recs, "test")
+    assert sum(len(c) for c in test) == sum(r["split"] == "test" for r in recs)
+    assert all(len({tuple(r["frames"]) for r in c}) == 1 for c in test)
+    assert len({clips.clip_key(c[0]) for c in test}) == len(test)
+    counts = clips.clip_counts(recs, "split")
+    assert counts["test"] == len(test)
