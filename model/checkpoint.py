@@ -99,8 +99,8 @@ def load_encoder(ref: str, dtype: torch.dtype = torch.float32) -> WhisperEncoder
     """Whisper encoder from an encoder-only folder or a full Whisper checkpoint (id or path)."""
     wcfg = WhisperConfig.from_pretrained(ref)
     if "WhisperEncoder" in (wcfg.architectures or []):
-        return WhisperEncoder.from_pretrained(ref, dtype=dtype)
-    whisper = WhisperModel.from_pretrained(ref, dtype=dtype)
+        return WhisperEncoder.from_pretrained(ref, dtype=dtype, use_safetensors=True)
+    whisper = WhisperModel.from_pretrained(ref, dtype=dtype, use_safetensors=True)
     return whisper.get_encoder()
 
 
@@ -111,7 +111,7 @@ def load_base(
     if dtype is None:
         dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     if not quantize:
-        return AudioQwen2VL.from_pretrained(ref, dtype=dtype).to(device)
+        return AudioQwen2VL.from_pretrained(ref, dtype=dtype, use_safetensors=True).to(device)
     from transformers import BitsAndBytesConfig
 
     bnb = BitsAndBytesConfig(
@@ -122,7 +122,11 @@ def load_base(
         llm_int8_skip_modules=["model.visual", "lm_head"],  # vision tower and head stay exact
     )
     return AudioQwen2VL.from_pretrained(
-        ref, quantization_config=bnb, dtype=dtype, device_map={"": str(device)}
+        ref,
+        quantization_config=bnb,
+        dtype=dtype,
+        device_map={"": str(device)},
+        use_safetensors=True,  # never a pickle: loading one can run code
     )
 
 
@@ -190,6 +194,9 @@ def _fit_vocab(model: AudioQwen2VL, processor: GraftProcessor) -> None:
         model.resize_token_embeddings(n, pad_to_multiple_of=64)
 
 
+ADAPTER_WEIGHTS = "adapter_model.safetensors"  # PEFT's name; its pickled .bin is refused
+
+
 def load_checkpoint(
     folder: str | Path,
     device: str | torch.device | None = None,
@@ -218,6 +225,8 @@ def load_checkpoint(
         from peft import PeftModel
 
         with _naming(folder / ADAPTER_DIR):
+            if not (folder / ADAPTER_DIR / ADAPTER_WEIGHTS).is_file():  # PEFT would unpickle
+                raise FileNotFoundError(f"no {ADAPTER_WEIGHTS} (only safetensors load)")
             model = PeftModel.from_pretrained(
                 model, str(folder / ADAPTER_DIR), is_trainable=trainable
             )

@@ -65,6 +65,17 @@ class GraftConfig:
             )
         if self.audio_peak is not None and not 0 < self.audio_peak <= 1:
             raise ValueError(f"audio_peak {self.audio_peak}: expected a level in (0, 1] or None")
+        # NaN passes every comparison but the one that asks for it: `rms < nan` is never
+        # true, so silence_rms = NaN switched the silence check off
+        if not 0 <= self.silence_rms < 1:
+            raise ValueError(f"silence_rms {self.silence_rms}: expected a level in [0, 1)")
+        if not 0 <= self.lora_dropout < 1:
+            raise ValueError(f"lora_dropout {self.lora_dropout}: expected a rate in [0, 1)")
+        for name in ("image_max_side", "frames", "pos_max_side", "max_new_tokens", "lora_r",
+                     "lora_alpha"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} {value!r}: expected a positive integer")
         self.lora_targets = list(self.lora_targets)
 
     @property

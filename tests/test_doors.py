@@ -297,3 +297,45 @@ def test_a_huge_frame_is_refused_before_decoding(tmp_path, make, said):
     sheet = media.build_contact_sheet([[first]], ["clip"])  # a red tile, as for a broken frame
     assert sheet[:2] == b"\xff\xd8"
     assert time.perf_counter() - t < 5
+
+
+# --- checkpoints: values range-checked, safetensors only --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("silence_rms", float("nan")), ("silence_rms", -1.0), ("lora_dropout", float("inf")),
+     ("max_new_tokens", 0), ("frames", -8), ("image_max_side", True)],
+)  # fmt: skip
+def test_graft_config_values_are_range_checked_at_load(tiny_checkpoint, tmp_path, key, value):
+    """silence_rms = NaN in graft_config.json switched the silence check off."""
+    import shutil
+
+    from model import Predictor
+    from model.checkpoint import CheckpointError
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, ckpt)
+    cfg = json.loads((ckpt / "graft_config.json").read_text())
+    (ckpt / "graft_config.json").write_text(json.dumps({**cfg, key: value}))  # NaN written as NaN
+    with pytest.raises(CheckpointError, match=rf"graft_config\.json: {key} "):
+        Predictor.from_checkpoint(ckpt, device="cpu")
+
+
+def test_a_pickled_base_is_refused(tiny_checkpoint, tmp_path, capsys):
+    """A base/ holding only pytorch_model.bin loaded and answered: safetensors only."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from model import Predictor
+    from model.checkpoint import CheckpointError
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, ckpt)
+    weights = ckpt / "base" / "model.safetensors"
+    torch.save(load_file(str(weights)), ckpt / "base" / "pytorch_model.bin")
+    weights.unlink()
+    with pytest.raises(CheckpointError, match=r"base.*model\.safetensors"):
+        Predictor.from_checkpoint(ckpt, device="cpu")
