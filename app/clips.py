@@ -16,6 +16,7 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
+from app.settings import short_path
 from data.files import open_rgb
 from data.schema import DataError, frame_path, load_jsonl, record_key
 
@@ -48,8 +49,8 @@ def read_dataset(data_dir: str | Path) -> list[dict]:
     split_files = {s: data_dir / "splits" / f"{s}.jsonl" for s in SPLITS}
     if not samples.is_file() and not any(f.is_file() for f in split_files.values()):
         raise NoData(
-            f"No dataset in {data_dir} (no samples.jsonl or splits/). Build the demo data with "
-            "`make data`, or point the app at another folder with SURGVIVQA_DATA=... or "
+            f"No dataset in {short_path(data_dir)} (no samples.jsonl or splits/). Build the demo "
+            "data with `make data`, or point the app at another folder with SURGVIVQA_DATA=... or "
             "`-- --data DIR`."
         )
     split_of: dict[tuple[str, str], str] = {}
@@ -160,8 +161,8 @@ def frame_paths(data_dir: Path, rec: dict) -> list[Path]:
     if missing:
         raise ClipError(
             f"{len(missing)} of {len(paths)} frames of clip {rec['video_id']}/{rec['id']} are "
-            f"missing, first {missing[0]}. Frames live in <data>/frames/<video_id>/; for the "
-            "demo data run `make data`."
+            f"missing, first {short_path(missing[0])}. Frames live in <data>/frames/<video_id>/; "
+            "for the demo data run `make data`."
         )
     return paths
 
@@ -173,7 +174,7 @@ def load_frames(data_dir: Path, rec: dict) -> list[Image.Image]:
         try:
             images.append(open_rgb(path))
         except OSError as e:  # ImageTooLargeError too: bounded before decoding
-            raise ClipError(f"cannot read frame {path}: {e}") from e
+            raise ClipError(f"cannot read frame {short_path(path)}: {e}") from e
     return images
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import streamlit as st
 
+from app.settings import short_path
 from model.layout import CONFIG_NAME, is_checkpoint
 
 HOW_TO_GET_ONE = (
@@ -41,9 +42,9 @@ _LOADED: dict[str, Engine] = {}  # checkpoint -> engine, so the sidebar can repo
 def checkpoint_problem(path: Path) -> str | None:
     """Why `path` is not a usable checkpoint, or None when it looks like one."""
     if not path.exists():
-        return f"No checkpoint at {path}. {HOW_TO_GET_ONE}"
+        return f"No checkpoint at {short_path(path)}. {HOW_TO_GET_ONE}"
     if not is_checkpoint(path):
-        return f"{path} is not a checkpoint (no {CONFIG_NAME}). {HOW_TO_GET_ONE}"
+        return f"{short_path(path)} is not a checkpoint (no {CONFIG_NAME}). {HOW_TO_GET_ONE}"
     return None
 
 

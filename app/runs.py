@@ -92,6 +92,9 @@ def default_runs(found: list[Run], checkpoint: Path, k: int = 4) -> list[str]:
     mine = [r for r in own if split is None or r.summary.get("split") == split]
     # the model's own runs (answer, then its controls) before the baselines beside it
     picked = [r.name for r in sorted(mine, key=lambda r: bool(r.summary.get("baseline")))]
+    stranger = next((r for r in own if r.folder.name == HEADLINE_EVALS[0]), None)
+    if stranger is not None:  # the headline first, beside the held-out test answers
+        picked = [stranger.name, *(p for p in picked if p != stranger.name)]
     rest = sorted(
         (r for r in found if r.name not in picked),
         key=lambda r: str(r.summary.get("created", "")),
@@ -100,15 +103,20 @@ def default_runs(found: list[Run], checkpoint: Path, k: int = 4) -> list[str]:
     return (picked + [r.name for r in rest])[:k]
 
 
+HEADLINE_EVALS = ("eval-stranger", "eval")  # what a clinician brings first: a new voice and words
+
+
 def headline(checkpoint: Path) -> dict | None:
-    """The checkpoint's own evaluation summary (in its eval/ folder), or None."""
-    path = checkpoint / "eval" / SUMMARY_FILE
-    if not path.is_file():
-        return None
-    try:
-        return read_json(path)
-    except RunError:
-        return None
+    """The checkpoint's headline summary: the stranger's (hand-written wordings, an unheard
+    voice) when it has one, else its own eval/ summary; None without either."""
+    for name in HEADLINE_EVALS:
+        path = checkpoint / name / SUMMARY_FILE
+        if path.is_file():
+            try:
+                return read_json(path)
+            except RunError:
+                continue
+    return None
 
 
 def overall_rows(runs: list[Run]) -> list[dict]:

@@ -18,6 +18,18 @@ from model.layout import is_checkpoint
 ROOT = Path(__file__).resolve().parents[1]  # the repository root: defaults are relative to it
 
 
+def short_path(path: Path | str) -> str:
+    """A path as the pages show it: relative to the project or the working folder, else its
+    last two parts. A browser never sees the server's own folder layout."""
+    p = Path(path).expanduser().resolve()
+    for base in (ROOT, Path.cwd()):
+        try:
+            return str(p.relative_to(base.resolve()))
+        except ValueError:
+            pass
+    return str(Path(*p.parts[-2:])) if len(p.parts) > 2 else p.name
+
+
 @dataclass(frozen=True)
 class Settings:
     checkpoint: Path = ROOT / "checkpoints" / "demo"  # the shipped tiny demo model

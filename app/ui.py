@@ -15,7 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from app import clips, engine, runs
-from app.settings import ROOT, Settings
+from app.settings import ROOT, Settings, short_path
 from data.facts import grounding_kind
 from data.schema import DataError
 
@@ -76,10 +76,7 @@ def header(title: str, subtitle: str) -> None:
 
 
 def _short(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+    return short_path(path)
 
 
 def model_status(cfg: Settings) -> None:
@@ -120,16 +117,23 @@ def sidebar(cfg: Settings) -> None:
         if summary:
             strict = summary.get("strict") or {}
             prior = summary.get("prior") or {}
+            stranger = summary.get("split") == "stranger"
             st.metric(
-                f"Accuracy, {summary.get('split', 'test')} split (strict)",
+                "Right answers, a new voice asking" if stranger else "Right answers, test clips",
                 pct(strict.get("accuracy")),
                 delta=(
-                    f"{100 * (strict['accuracy'] - prior['accuracy']):+.1f} pts vs blind prior"
+                    f"{100 * (strict['accuracy'] - prior['accuracy']):+.1f} pts over guessing"
                     if prior.get("accuracy") is not None and "accuracy" in strict
                     else None
                 ),
-                help=f"n = {summary.get('n', '?')} questions; blind prior "
-                f"{pct(prior.get('accuracy'))} (each type's most frequent train answer).",
+                help=(
+                    "Held-out test clips, asked in hand-written wordings by a voice never heard "
+                    "in training. "
+                    if stranger
+                    else "Held-out test clips. "
+                )
+                + f"{summary.get('n', '?')} questions. Guessing: each question's most common "
+                f"training answer, without looking or listening ({pct(prior.get('accuracy'))}).",
             )
         elif not problem:
             st.caption("No evaluation yet (eval/summary.json).")

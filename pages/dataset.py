@@ -13,6 +13,7 @@ import streamlit as st
 
 from app import charts, clips, media, state, ui
 from app.clips import ALL
+from app.settings import short_path
 from data.catalog import CATALOG, TYPE_NAMES
 from data.schema import frame_path
 
@@ -20,7 +21,10 @@ SHEET_CLIPS = 8  # clips on the contact sheet: about one screen of 8-frame rows
 
 cfg = ui.settings()
 ss = st.session_state
-ui.header("Data", f"The dataset in {cfg.data}: question types, answers, videos and splits.")
+ui.header(
+    "Data",
+    f"The dataset in {short_path(cfg.data)}: question types, answers, videos and splits.",
+)
 
 records = ui.dataset(cfg)
 

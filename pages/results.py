@@ -13,6 +13,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import charts, runs, ui
+from app.settings import short_path
 from app.ui import pct
 from data.catalog import TYPE_NAMES
 from model.layout import PREDICTIONS_FILE, SUMMARY_FILE
@@ -27,7 +28,8 @@ for p in problems:  # they quote files and their contents
 if not found:
     st.info(
         "No evaluation runs yet. Evaluate a checkpoint with `python -m evaluation.evaluate "
-        f"--checkpoint {cfg.checkpoint} --data {cfg.data} --split test --out runs/NAME`, or build "
+        f"--checkpoint {short_path(cfg.checkpoint)} --data {short_path(cfg.data)} --split test "
+        "--out runs/NAME`, or build "
         "the demo checkpoint (evaluated into checkpoints/demo/eval) with `make demo-checkpoint`."
     )
     st.stop()
@@ -47,7 +49,7 @@ st.multiselect(
     names,
     key="w_runs",
     on_change=_keep_runs,
-    help=f"From {cfg.runs}/*/{SUMMARY_FILE} and <checkpoint>/eval/{SUMMARY_FILE}.",
+    help=f"From {short_path(cfg.runs)}/*/{SUMMARY_FILE} and <checkpoint>/eval*/{SUMMARY_FILE}.",
 )
 chosen = [r for r in found if r.name in (ss["w_runs"] or names[:1])]
 

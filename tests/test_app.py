@@ -644,3 +644,34 @@ def test_what_can_be_asked_sits_beside_the_recorder(env):
     table = next(d.value for d in at.dataframe if "for example" in d.value.columns)
     assert len(table) == len(TYPE_NAMES) == 20
     assert "_" not in "".join(table["question"])  # plain words, no type names
+
+
+@pytest.mark.parametrize("page", [ASK, RESULTS, DATA, TRAINING])
+def test_no_page_shows_the_servers_folders(env, dataset, runs_dir, page, tmp_path):
+    """Data, runs and checkpoint live in absolute temporary folders here: no page shows them."""
+    at = app()
+    if page != ASK:
+        run(at.switch_page(page))
+    everything = "\n".join(
+        texts(els)
+        for els in (at.markdown, at.caption, at.error, at.info, at.warning, at.sidebar.markdown)
+    )
+    everything += "\n".join(str(getattr(w, "help", "") or "") for w in at.multiselect)
+    for folder in (dataset, runs_dir, tmp_path):
+        assert str(folder) not in re.sub(r"\\(.)", r"\1", everything)
+
+
+def test_the_sidebar_headline_is_the_stranger(env, dataset, tmp_path):
+    import json
+
+    ckpt = tmp_path / "ckpts" / "demo"
+    make_run(ckpt / "eval", dataset, seed=1)
+    strange = make_run(ckpt / "eval-stranger", dataset, seed=2)
+    summary = json.loads((strange / "summary.json").read_text())
+    (strange / "summary.json").write_text(json.dumps(summary | {"split": "stranger"}))
+    (ckpt / "graft_config.json").write_text("{}")  # enough to count as a checkpoint
+    env(checkpoint=ckpt)
+    at = app()
+    metric = next(m for m in at.sidebar.metric)
+    assert metric.label == "Right answers, a new voice asking"
+    assert metric.value == f"{100 * summary['strict']['accuracy']:.1f}%"

@@ -209,6 +209,15 @@ def test_runs_are_found_and_read_in_the_summary_format(dataset, tmp_path):
     assert {r["metric"] for r in rows} == {"strict", "lenient", "prior"}
     assert all(r["lo"] <= r["accuracy"] <= r["hi"] for r in rows)
     assert runs.headline(ckpt)["n"] == len(load_jsonl(dataset / "splits" / "test.jsonl"))
+    # the stranger (an unheard voice, hand-written wordings) is the headline and shown first
+    strange = make_run(ckpt / "eval-stranger", dataset, seed=7)
+    summary = json.loads((strange / "summary.json").read_text())
+    (strange / "summary.json").write_text(json.dumps(summary | {"split": "stranger"}))
+    found, _ = runs.find_runs(tmp_path / "runs", ckpt)
+    assert runs.headline(ckpt)["split"] == "stranger"
+    assert runs.default_runs(found, ckpt, k=3) == [
+        "demo/eval-stranger", "demo/eval", "demo/eval-shuffled"
+    ]  # fmt: skip
 
 
 def test_confusion_and_errors_agree_with_the_scorer(dataset, tmp_path):
