@@ -32,6 +32,7 @@ from model.constants import (
 
 AudioSource = str | Path | bytes | bytearray | np.ndarray
 SILENCE_RMS = 1e-3  # about -60 dBFS: below this a recording holds no usable speech
+MAX_SAMPLE = 16.0  # 24 dB past full scale: a float file louder than this holds no recording
 TRIM_DB = 35  # quieter than the loudest frame by this much counts as silence
 TRIM_MARGIN_S = 0.1  # kept around the speech so no word onset is cut
 
@@ -122,6 +123,8 @@ def _decode(
     try:
         with sf.SoundFile(src) as f:  # opening reads the header only (what sf.info reports)
             check_shape(f.frames, f.samplerate, f.channels, name, max_seconds, limit)
+            if f.format == "FLAC":  # libsndfile stops where the header says: check it
+                _check_flac_length(src, f, name)
             cap = math.floor(max_seconds * f.samplerate)
             # a header can understate the data: read one frame past the cap to notice
             y = f.read(frames=cap + 1, dtype="float32", always_2d=True)
@@ -135,6 +138,37 @@ def _decode(
     if len(y) > cap:
         raise AudioShapeError(f"{name}: audio lasts over {limit} of {max_seconds:g} s")
     return y.mean(axis=1), sr
+
+
+def _check_flac_length(src: io.BytesIO | str, f, name: str) -> None:
+    """AudioShapeError when a FLAC holds more audio than its header's length (libsndfile would
+    decode only that much: part of a question, silently). FLAC never stores audio in many more
+    bytes than plain PCM (verbatim frames plus small headers), so the frame bytes bound it."""
+    width = {"PCM_S8": 1, "PCM_16": 2, "PCM_24": 3}.get(f.subtype, 4)
+    fh = open(src, "rb") if isinstance(src, str) else src  # noqa: SIM115
+    at, start = fh.tell(), None
+    try:
+        size = fh.seek(0, io.SEEK_END)
+        fh.seek(0)
+        start = 4 if fh.read(4) == b"fLaC" else None
+        while start is not None:  # metadata blocks: 1 byte (last flag, type), 3 bytes length
+            fh.seek(start)
+            head = fh.read(4)
+            if len(head) < 4:
+                return
+            start += 4 + int.from_bytes(head[1:], "big")
+            if head[0] & 0x80:
+                break
+    finally:
+        fh.seek(at)
+        if fh is not src:
+            fh.close()
+    pcm = f.frames * f.channels * width
+    if start is not None and size - start > pcm * 1.02 + 4096:
+        raise AudioShapeError(
+            f"{name}: its FLAC header says {f.frames / f.samplerate:.2f} s but the file holds "
+            "more audio (a damaged or doctored file)"
+        )
 
 
 def load_audio(
@@ -188,6 +222,9 @@ def load_audio(
         raise AudioError(f"{name}: empty audio (0 samples)")
     if not np.isfinite(y).all():
         raise AudioError(f"{name}: audio holds NaN or infinite samples")
+    peak = float(np.abs(y).max())
+    if peak > MAX_SAMPLE:  # float files may pass full scale a little; 1e30 is no recording
+        raise AudioError(f"{name}: samples reach {peak:.3g}, far past full scale (1.0)")
     if rate != SAMPLE_RATE:
         import librosa
 
@@ -219,7 +256,7 @@ def check(
     """Decoded 16 kHz samples that can be a question pass; else AudioLengthError (too short or
     too long) or SilentAudioError (RMS under `silence`: nothing but the noise floor)."""
     check_length(y, max_seconds, limit)
-    level = rms(y)
+    level = rms(y - np.mean(y, dtype=np.float64))  # a constant (DC) offset is no sound
     if level < silence:
         raise SilentAudioError(
             f"audio is silent (RMS {level:.2e} < {silence:.0e}, {y.size / SAMPLE_RATE:.1f} s)",

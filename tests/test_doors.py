@@ -339,3 +339,57 @@ def test_a_pickled_base_is_refused(tiny_checkpoint, tmp_path, capsys):
     weights.unlink()
     with pytest.raises(CheckpointError, match=r"base.*model\.safetensors"):
         Predictor.from_checkpoint(ckpt, device="cpu")
+
+
+# --- audio that holds no question ---------------------------------------------------------------
+
+
+def test_a_constant_signal_is_silent():
+    """A DC offset has an RMS of its level: 0.5 held for 2 s passed as speech."""
+    import numpy as np
+
+    from model.audio import SilentAudioError, check
+
+    with pytest.raises(SilentAudioError, match="silent"):
+        check(np.full(32_000, 0.5, dtype=np.float32))
+    t = np.arange(32_000) / 16_000
+    check((0.5 + 0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))  # speech on an offset
+
+
+def test_a_float_wav_far_past_full_scale_is_out_of_range_not_short():
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    from model.audio import AudioError, AudioLengthError, load_audio
+
+    buf = io.BytesIO()
+    sf.write(buf, np.full(32_000, 1e30, dtype=np.float32), 16_000, format="WAV", subtype="FLOAT")
+    with pytest.raises(AudioError, match="far past full scale") as e:
+        load_audio(buf.getvalue(), name="loud.wav")
+    assert not isinstance(e.value, AudioLengthError) and str(e.value).startswith("loud.wav: ")
+
+
+def test_a_flac_whose_header_understates_its_length_is_refused(tmp_path):
+    """libsndfile decodes only what STREAMINFO says: a 3 s question told it was 0.5 s."""
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    from model.audio import AudioShapeError, load_audio
+
+    t = np.arange(48_000) / 16_000
+    buf = io.BytesIO()
+    sf.write(buf, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16_000, format="FLAC")
+    raw = bytearray(buf.getvalue())
+    assert load_audio(bytes(raw)).size == 48_000
+    at = 8 + 10  # 'fLaC', the block header, then STREAMINFO's rate..total field (8 bytes)
+    field = int.from_bytes(raw[at : at + 8], "big")
+    raw[at : at + 8] = ((field & ~((1 << 36) - 1)) | 8_000).to_bytes(8, "big")
+    path = tmp_path / "q.flac"
+    path.write_bytes(bytes(raw))
+    for src in (bytes(raw), path):
+        with pytest.raises(AudioShapeError, match=r"header says 0\.50 s but the file holds more"):
+            load_audio(src)
