@@ -158,5 +158,6 @@ def loss_curves(
             )
         )
     fig.update_xaxes(title="step")
-    fig.update_yaxes(title="loss (log scale)", type="log")  # the first steps dwarf the rest
+    # the first steps dwarf the rest; plotly's default log ticks read "5, 2, 1, 5, 2, 0.1"
+    fig.update_yaxes(title="loss (log scale)", type="log", dtick="D1", tickformat=".2~g")
     return _layout(fig, 380)
