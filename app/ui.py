@@ -32,6 +32,18 @@ _AUTOLINK = re.compile(r"(?i)\b(https?|ftp|mailto|xmpp|www)(?=[:.])|(?=@)")
 JOINER = "\u2060"
 
 
+# Inside the app's own HTML: Markdown's punctuation as character references (never syntax)
+_MARKUP_IN_HTML = re.compile(r"[!\[\]()*_`$:~|\\{}]")
+
+
+def html_text(value: object) -> str:
+    """`value` as text inside the app's HTML: escaped and on one line. A blank line from a data
+    file would end the HTML block and let Markdown read the rest as links and images (an
+    image from any server inside the answer card); its punctuation goes as references too."""
+    escaped = html.escape(" ".join(str(value).split()))
+    return _MARKUP_IN_HTML.sub(lambda m: f"&#{ord(m.group())};", escaped)
+
+
 def plain(value: object, limit: int = 1000) -> str:
     """`value` as Markdown that shows its text: no link, image, HTML, colour or math from a
     URL, an uploaded file's name or a data file; one line, at most `limit` characters."""
@@ -158,12 +170,12 @@ def misheard_note(result: dict) -> str:
         return ""
     said, kind = verdict["grounding"], grounding_kind(verdict["grounding_expected"])
     if grounding_kind(said) == kind:  # the right fact, answered in another question's form
-        why = f"“{html.escape(result['text'])}” does not answer this question"
+        why = f"“{html_text(result['text'])}” does not answer this question"
     else:
-        why = f"this question is about the clip's {html.escape(kind)}"
+        why = f"this question is about the clip's {html_text(kind)}"
     return (
         f'<div class="svq-dim svq-misheard">Heard as another question? The answer rests on '
-        f"“{html.escape(said)}”, while {why}.</div>"
+        f"“{html_text(said)}”, while {why}.</div>"
     )
 
 
@@ -177,8 +189,8 @@ def _reference_lines(result: dict) -> str:
         )
     return "".join(
         f'<div class="svq-truth">{verdict_badge(g["correct"])} Reference answer: '
-        f"<b>{html.escape(g['gold'])}</b> · "
-        f'<span class="svq-dim">{html.escape(g["question"])}</span></div>'
+        f"<b>{html_text(g['gold'])}</b> · "
+        f'<span class="svq-dim">{html_text(g["question"])}</span></div>'
         for g in graded
     )
 
@@ -188,13 +200,13 @@ def answer_card(result: dict) -> None:
     the clip's reference of that question (or none); figures behind Details."""
     cls = {True: "svq-correct", False: "svq-wrong"}.get(result["correct"], "")
     seen = result.get("grounding") or ""
-    seen_html = f'<div class="svq-dim">Seen in the clip: {html.escape(seen)}</div>' if seen else ""
+    seen_html = f'<div class="svq-dim">Seen in the clip: {html_text(seen)}</div>' if seen else ""
     seen_html += misheard_note(result)
     st.markdown(
         f'<div class="svq-card {cls}">'
         f'<div class="svq-label">Model answer</div>'
-        f'<div class="svq-answer">{html.escape(result["text"]) or "<i>(empty answer)</i>"}</div>'
-        f'<div class="svq-understood">Understood as: {html.escape(result["understood"])}</div>'
+        f'<div class="svq-answer">{html_text(result["text"]) or "<i>(empty answer)</i>"}</div>'
+        f'<div class="svq-understood">Understood as: {html_text(result["understood"])}</div>'
         f"{seen_html}{_reference_lines(result)}</div>",
         unsafe_allow_html=True,
     )

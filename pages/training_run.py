@@ -121,8 +121,8 @@ with c1:
         note = f"From {source}."
         if graft.get("train") == "lora":
             note += (
-                f" The frozen base `{graft.get('base_model')}` and encoder "
-                f"`{graft.get('audio_encoder')}` are referenced, not stored."
+                f" The frozen base {ui.plain(graft.get('base_model'))} and encoder "
+                f"{ui.plain(graft.get('audio_encoder'))} are referenced, not stored."
             )
         if any(r["trainable"] == weights.WARMUP_ONLY for r in rows):
             note += " Warm-up: trained in the stage-0 warm-up, then frozen for the later stages."
@@ -171,4 +171,5 @@ if info:
 card = ckpt / CARD_NAME
 if card.is_file():
     with st.expander("Model card"):
-        st.markdown(card.read_text(encoding="utf-8"))
+        # as text: a checkpoint's card may hold links and images to any server
+        st.code(card.read_text(encoding="utf-8", errors="replace"), language=None, wrap_lines=True)

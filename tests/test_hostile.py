@@ -658,3 +658,48 @@ def test_rescore_names_a_damaged_run_file(
     capsys.readouterr()
     assert main(["--rescore", str(out)]) == 2
     one_error_line(capsys.readouterr().err, str(out / name), message)
+
+
+# --- 9. text from data files and checkpoints is shown as text ----------------------------------
+
+EVIL = "\n\n![x](http://evil.example/p.png) [y](http://evil.example/)"
+
+
+def test_a_blank_line_in_a_question_forms_no_image_in_the_answer_card():
+    """HTML escaping does not stop Markdown after a blank line: the browser fetched the image
+    inside the answer card."""
+    markdown_it = pytest.importorskip("markdown_it")
+    from app import ui
+
+    graded = [{"correct": False, "gold": "no" + EVIL, "question": "Is it?" + EVIL}]
+    result = {"text": "yes" + EVIL, "understood": "u" + EVIL, "grounding": "g" + EVIL,
+              "graded": graded}  # fmt: skip
+    card = ui._reference_lines(result) + ui.html_text(result["text"])
+    rendered = markdown_it.MarkdownIt("commonmark").render(card)
+    assert "<img" not in rendered and "<a " not in rendered, rendered
+    assert "evil.example/p.png" in rendered  # shown as the text it is
+    assert "\n\n" not in card
+
+
+def test_the_training_page_shows_a_checkpoints_card_and_base_as_text(
+    app_env, tiny_checkpoint, tmp_path
+):
+    """The Training page rendered links and images from a model card and base_model."""
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, ckpt)
+    (ckpt / "README.md").write_text("# card" + EVIL)
+    cfg = json.loads((ckpt / "graft_config.json").read_text())
+    evil_base = "q`](http://evil.example/) ![b](http://evil.example/b.png)"
+    (ckpt / "graft_config.json").write_text(json.dumps({**cfg, "train": "lora",
+                                                        "base_model": evil_base}))  # fmt: skip
+    app_env.setenv("SURGVIVQA_CHECKPOINT", str(ckpt))
+    at = app_test()
+    at.run()
+    at.switch_page("../pages/training_run.py").run()
+    assert not at.exception
+    shown = [e.value for e in (*at.markdown, *at.caption) if "evil" in e.value]
+    assert shown
+    for value in shown:  # the app's own HTML aside: what came from the files forms nothing
+        shows_only_text(value)
+    assert any("evil.example/p.png" in c.value for c in at.code)  # the card, as text
+    assert any(evil_base in unescape(c.value).replace("\u2060", "") for c in at.caption)
