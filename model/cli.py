@@ -44,7 +44,10 @@ def describe(e: BaseException) -> str:
         what = os.fsdecode(e.filename)
         if e.filename2 is not None:
             what += f" -> {os.fsdecode(e.filename2)}"
-        return f"{what}: {e.strerror or e}"
+        why = e.strerror or str(e)
+        if isinstance(e, FileExistsError) and os.path.isfile(e.filename):
+            why += " (a file, where a folder is needed)"  # mkdir's words alone puzzle
+        return f"{what}: {why}"
     if isinstance(e, UnicodeError) and not isinstance(e, InputError):
         return f"text that is not valid Unicode ({e})"
     text = " ".join(str(e).split()) or type(e).__name__

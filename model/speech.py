@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.cli import boundary
 from model.constants import SAMPLE_RATE
 
 FRAME_S = 0.025  # level frames
@@ -147,6 +148,7 @@ def analyse(samples: np.ndarray, sr: int = SAMPLE_RATE) -> SpeechCheck:
     return SpeechCheck(verdict, seconds, top, snr, voiced, rhythm)
 
 
+@boundary
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
         prog="python -m model.speech", description="Say whether audio files hold speech."

@@ -138,6 +138,11 @@ def test_split_and_stats_name_an_output_that_is_not_a_folder(tmp_path, capsys, o
     target = blocker if out == "file" else blocker / "sub"
     assert split.main([str(src), "--test-videos", "v1", "--out", str(target)]) == 2
     one_error_line(capsys.readouterr().err, str(blocker))
+    from evaluation import report
+
+    argv = ["--checkpoint", str(ROOT / "checkpoints" / "demo"), "--out", str(blocker / "r.md")]
+    assert report.main(argv) == 2
+    one_error_line(capsys.readouterr().err, str(blocker))
     assert stats.main([str(src), "--out-md", str(target / "x.md")]) == 2
     one_error_line(capsys.readouterr().err, str(blocker))
     assert blocker.read_text() == "mine"
@@ -290,7 +295,7 @@ def test_a_huge_frame_is_refused_before_decoding(tmp_path, make, said):
         open_rgb(first)
     with pytest.raises(DataError, match=rf"frame {first} .*unreadable.*{said}"):
         load_frames(tmp_path, rec)
-    with pytest.raises(clips.ClipError, match=rf"cannot read frame {first}.*{said}"):
+    with pytest.raises(clips.ClipError, match=rf"cannot read frame .*{said}"):
         clips.load_frames(tmp_path, rec)
     with pytest.raises(OSError, match=said):  # the flipbook's callers catch OSError
         media.build_flipbook([first], 2.0)
