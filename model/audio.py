@@ -277,6 +277,30 @@ def trim_silence(samples: np.ndarray) -> np.ndarray:
     return samples[max(0, start - margin) : min(len(samples), end + margin)]
 
 
+def windows(samples: np.ndarray, size: int, search: int) -> list[np.ndarray]:
+    """Consecutive pieces of at most `size` samples that together are `samples`. Each cut falls
+    at the quietest 10 ms of the last `search` samples before the window's end, so a boundary
+    lands between words where the speech allows (Whisper's encoder has absolute positions:
+    each piece is heard as a window of its own)."""
+    if size < 1 or not 0 < search <= size:
+        raise ValueError(f"window of {size} samples, search {search}: expected 0 < search <= size")
+    hop = SAMPLE_RATE // 100
+    out, start = [], 0
+    while samples.size - start > size:
+        frames = search // hop
+        if frames:
+            tail = samples[start + size - frames * hop : start + size].astype(np.float64)
+            energy = np.square(tail.reshape(frames, hop)).sum(1)
+            quiet = frames - 1 - int(np.argmin(energy[::-1]))  # the latest of equal minima
+            cut = start + size - frames * hop + quiet * hop + hop // 2
+        else:
+            cut = start + size
+        out.append(samples[start:cut])
+        start = cut
+    out.append(samples[start:])
+    return out
+
+
 def intake(
     src: AudioSource,
     sr: int = SAMPLE_RATE,

@@ -152,10 +152,14 @@ class AudioQwen2VL(Qwen2VLForConditionalGeneration):
         input_features: torch.Tensor | None,
         audio_lengths: torch.Tensor | None,
         audio_hidden: torch.Tensor | None = None,
+        audio_windows: torch.Tensor | None = None,
     ) -> list[torch.Tensor]:
-        """Mel features (B, mel, T) -> per-sample projected embeddings (k_i, text_dim).
+        """Mel windows (R, mel, T) -> per-sample projected embeddings (k_i, text_dim).
 
-        audio_hidden: the frozen encoder's outputs (B, P, d_audio) computed beforehand (the
+        Each of the R rows is one encoder window; audio_lengths (R,) keeps its first frames
+        (None: all); audio_windows (B,) says how many consecutive rows make each sample (None:
+        one each), and a sample's kept frames are joined in order before pooling.
+        audio_hidden: the frozen encoder's outputs (R, P, d_audio) computed beforehand (the
         training cache), used instead of running the encoder on input_features.
         """
         enc = self.audio_encoder
@@ -163,15 +167,25 @@ class AudioQwen2VL(Qwen2VLForConditionalGeneration):
             hidden = audio_hidden.to(enc.conv1.weight.device)
         else:
             feats = input_features.to(enc.conv1.weight.device, enc.conv1.weight.dtype)
-            hidden = enc(feats).last_hidden_state  # (B, P, d_audio)
-        pool = self.graft.pool
-        proj_dtype = next(self.projector.parameters()).dtype
-        out = []
+            hidden = enc(feats).last_hidden_state  # (R, P, d_audio)
+        rows = []
         for i in range(hidden.shape[0]):
             n = hidden.shape[1] if audio_lengths is None else int(audio_lengths[i])
             if not 0 < n <= hidden.shape[1]:
                 raise ValueError(f"audio_lengths[{i}]={n}: expected 1..{hidden.shape[1]}")
-            h = hidden[i, :n]
+            rows.append(hidden[i, :n])
+        counts = [1] * len(rows) if audio_windows is None else audio_windows.tolist()
+        if sum(counts) != len(rows) or min(counts, default=1) < 1:
+            raise ValueError(
+                f"audio_windows {counts} do not add up to the {len(rows)} windows given"
+            )
+        pool = self.graft.pool
+        proj_dtype = next(self.projector.parameters()).dtype
+        out, start = [], 0
+        for c in counts:
+            h = torch.cat(rows[start : start + c])
+            start += c
+            n = h.shape[0]
             if pool > 1:
                 k = audio_token_count(n, pool)
                 pad = k * pool - n
@@ -217,19 +231,21 @@ class AudioQwen2VL(Qwen2VLForConditionalGeneration):
         input_features: torch.Tensor | None = None,
         audio_lengths: torch.LongTensor | None = None,
         audio_hidden: torch.Tensor | None = None,
+        audio_windows: torch.LongTensor | None = None,
         **kwargs,
     ):
         r"""Stock Qwen2-VL forward plus audio.
 
-        input_features: (B, mel, T) Whisper log-mel features, one clip per sample.
-        audio_lengths: (B,) encoder frames to keep per sample (trim policy); None = all.
-        audio_hidden: (B, P, d_audio) a frozen encoder's outputs instead of input_features.
+        input_features: (R, mel, T) Whisper log-mel windows, `audio_windows[i]` per sample.
+        audio_lengths: (R,) encoder frames to keep per window (trim policy); None = all.
+        audio_hidden: (R, P, d_audio) a frozen encoder's outputs instead of input_features.
+        audio_windows: (B,) consecutive windows of each sample; None = one each.
         """
         if inputs_embeds is None and input_ids is not None:
             n_pad = input_ids == self.audio_token_id if self.audio_token_id is not None else None
             if input_features is not None or audio_hidden is not None:
                 inputs_embeds = self._merge_audio(
-                    input_ids, input_features, audio_lengths, audio_hidden
+                    input_ids, input_features, audio_lengths, audio_hidden, audio_windows
                 )
             elif n_pad is not None and n_pad.any():
                 past = 0 if past_key_values is None else past_key_values.get_seq_length()
@@ -259,16 +275,19 @@ class AudioQwen2VL(Qwen2VLForConditionalGeneration):
             **kwargs,
         )
 
-    def _merge_audio(self, input_ids, input_features, audio_lengths, audio_hidden=None):
+    def _merge_audio(
+        self, input_ids, input_features, audio_lengths, audio_hidden=None, audio_windows=None
+    ):
         if self.audio_encoder is None:
             raise ValueError("input_features given but no audio encoder attached (call attach)")
-        clips = (input_features if audio_hidden is None else audio_hidden).shape[0]
+        rows = (input_features if audio_hidden is None else audio_hidden).shape[0]
+        clips = rows if audio_windows is None else audio_windows.numel()
         if clips != input_ids.shape[0]:
             raise ValueError(
                 f"{clips} audio clips for a batch of {input_ids.shape[0]} "
                 "sequences: expected one clip per sequence"
             )
-        embeds = self.encode_audio(input_features, audio_lengths, audio_hidden)
+        embeds = self.encode_audio(input_features, audio_lengths, audio_hidden, audio_windows)
         mask = input_ids == self.audio_token_id
         for i, e in enumerate(embeds):
             n = int(mask[i].sum())

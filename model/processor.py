@@ -20,7 +20,7 @@ from PIL import Image
 from transformers import AutoTokenizer, WhisperFeatureExtractor
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-from model.audio import AudioSource, Checked, check_length, intake
+from model.audio import AudioSource, Checked, check_length, intake, windows
 from model.config import GraftConfig
 from model.constants import (
     AUDIO_END,
@@ -31,12 +31,15 @@ from model.constants import (
     IM_END,
     IM_START,
     IMAGE_PAD,
+    MAX_AUDIO_SECONDS,
     SAMPLE_RATE,
     SPECIAL_TOKENS,
     VISION_END,
     VISION_START,
 )
 from model.layout import FEATURE_DIR, IMAGE_DIR
+
+WINDOW_SEARCH_S = 1.0  # a window boundary moves up to this far back to fall in a pause
 
 
 class GraftProcessor:
@@ -82,8 +85,14 @@ class GraftProcessor:
         return self.tokenizer.encode(text, add_special_tokens=False)
 
     @property
-    def max_seconds(self) -> float:
+    def window_seconds(self) -> float:
+        """One encoder window: 5 s for the demo's cut Whisper, 30 s for stock Whisper."""
         return self.feature_extractor.n_samples / SAMPLE_RATE
+
+    @property
+    def max_seconds(self) -> float:
+        """The longest question heard: longer speech than one window is heard window by window."""
+        return MAX_AUDIO_SECONDS
 
     @property
     def audio_window(self) -> int:
@@ -92,31 +101,39 @@ class GraftProcessor:
 
     def audio_features(
         self, audio: AudioSource | Checked, sr: int = SAMPLE_RATE
-    ) -> tuple[torch.Tensor, int]:
-        """Audio -> (input_features (1, mel, T), encoder frames to keep). Raises AudioError.
+    ) -> tuple[torch.Tensor, list[int]]:
+        """Audio -> (input_features (W, mel, T), encoder frames to keep in each of its W windows).
+        Raises AudioError.
 
-        A `Checked` (the app's question) is used as it is, only measured against this encoder's
-        window; any other source goes through model.audio.intake with that window as the limit."""
+        Speech longer than one window is cut into consecutive windows (at quiet points,
+        model.audio.windows); each is encoded on its own and the kept frames are joined in order,
+        so audio tokens grow with the speech, not with the window. A `Checked` (the app's
+        question) is used as it is, only measured against max_seconds; any other source goes
+        through model.audio.intake with that limit."""
         most = self.max_seconds
         if isinstance(audio, Checked):
-            check_length(audio.samples, most, "the encoder window")
+            check_length(audio.samples, most, "the longest question")
         else:
             audio = intake(
                 audio,
                 sr,
                 max_seconds=most,
-                limit="the encoder window",
+                limit="the longest question",
                 silence=self.cfg.silence_rms,
             )
         y = audio.samples
         if self.cfg.audio_peak is not None:  # a quiet or loud microphone sounds like training
             y = y * (self.cfg.audio_peak / float(np.abs(y).max()))
-        feats = self.feature_extractor(y, sampling_rate=SAMPLE_RATE, return_tensors="pt")
+        size = self.feature_extractor.n_samples
+        pieces = windows(y, size, min(size, round(WINDOW_SEARCH_S * SAMPLE_RATE)))
+        feats = self.feature_extractor(pieces, sampling_rate=SAMPLE_RATE, return_tensors="pt")
         window = self.audio_window
-        n = window
+        hop2 = 2 * self.feature_extractor.hop_length  # samples per encoder frame
         if self.cfg.trim:  # 50 encoder frames a second of real speech
-            n = min(window, max(1, math.ceil(y.size / (2 * self.feature_extractor.hop_length))))
-        return feats["input_features"], n
+            lengths = [min(window, max(1, math.ceil(p.size / hop2))) for p in pieces]
+        else:
+            lengths = [window] * len(pieces)
+        return feats["input_features"], lengths
 
     def audio_tokens(self, length: int) -> int:
         return math.ceil(length / self.cfg.pool)
@@ -158,7 +175,8 @@ class GraftProcessor:
         vision: a previous `images(frames)` result for the same frames (skips pixel work).
 
         Returns input_ids, attention_mask, mm_token_type_ids (1, L); pixel_values,
-        image_grid_thw; in audio mode input_features (1, mel, T) and audio_lengths (1,);
+        image_grid_thw; in audio mode input_features (W, mel, T), audio_lengths (W,) (frames
+        kept per window) and audio_windows (1,) = W;
         with an answer, labels (1, L) = -100 except the answer and its <|im_end|>.
         """
         if (audio is None) == (question is None):
@@ -173,11 +191,12 @@ class GraftProcessor:
             types += [0, *[1] * n, 0]
         out: dict[str, torch.Tensor] = dict(vis)
         if audio is not None:
-            feats, length = self.audio_features(audio, sr)
-            k = self.audio_tokens(length)
+            feats, lengths = self.audio_features(audio, sr)
+            k = self.audio_tokens(sum(lengths))
             mid = [ids[AUDIO_START], *[ids[AUDIO_PAD]] * k, ids[AUDIO_END]]
             out["input_features"] = feats
-            out["audio_lengths"] = torch.tensor([length])
+            out["audio_lengths"] = torch.tensor(lengths)
+            out["audio_windows"] = torch.tensor([len(lengths)])
         else:
             mid = self._enc(question)
         tail = [ids[IM_END], *self._newline, ids[IM_START], *self._assistant]
@@ -217,7 +236,7 @@ class GraftProcessor:
 
 
 SEQ_KEYS = {"input_ids": None, "attention_mask": 0, "mm_token_type_ids": 0, "labels": IGNORE_INDEX}
-CAT_KEYS = ("pixel_values", "image_grid_thw", "input_features", "audio_lengths")
+CAT_KEYS = ("pixel_values", "image_grid_thw", "input_features", "audio_lengths", "audio_windows")
 
 
 def collate(samples: list[dict], pad_id: int, padding_side: str = "right") -> dict:

@@ -251,3 +251,24 @@ def test_generate_prefill_matches_training_forward(loaded):
         with torch.no_grad():
             for p in model.vision_pos.parameters():
                 p.zero_()
+
+
+def test_long_speech_is_heard_in_windows_joined_in_order(loaded):
+    """12 s through a 5 s encoder: the live path (windows encoded, each trimmed, joined, then
+    pooled) equals the training cache's path (the joined encoder outputs given as audio_hidden),
+    the model answers with one audio block, and windows that do not add up are refused."""
+    model, proc = loaded
+    inputs = proc(clip(3), audio=np.concatenate([tone(300, 6.0), tone(500, 6.0)]), answer="no")
+    lengths, windows = inputs["audio_lengths"], inputs["audio_windows"]
+    assert windows.tolist() == [inputs["input_features"].shape[0]] and windows.item() >= 3
+    with torch.no_grad():
+        live = model.encode_audio(inputs["input_features"], lengths, None, windows)
+        hidden = model.audio_encoder(inputs["input_features"]).last_hidden_state
+        joined = torch.cat([hidden[i, :n] for i, n in enumerate(lengths.tolist())])[None]
+        cached = model.encode_audio(None, torch.tensor([joined.shape[1]]), joined)
+        loss = model(**inputs).loss
+    assert len(live) == 1 and torch.allclose(live[0], cached[0], atol=1e-5)
+    assert live[0].shape[0] == int((inputs["input_ids"] == proc.ids[AUDIO_PAD]).sum())
+    assert torch.isfinite(loss)
+    with pytest.raises(ValueError, match="do not add up"):
+        model(**dict(inputs, audio_windows=windows - 1))

@@ -10,7 +10,7 @@ import soundfile as sf
 import torch
 from PIL import Image
 
-from model.audio import AudioError, load_audio
+from model.audio import AudioError, load_audio, windows
 from model.config import GraftConfig
 from model.constants import (
     AUDIO_END,
@@ -156,11 +156,39 @@ def test_bad_audio_errors(proc, tmp_path):
         proc(clip(), audio=np.zeros(16_000, dtype=np.float32))
     with pytest.raises(AudioError, match="silent"):
         proc(clip(), audio=tone(seconds=1.0) * 1e-4)  # -80 dBFS hiss
-    window = proc.max_seconds
-    assert window == 5  # the tiny encoder's short window
-    with pytest.raises(AudioError, match="over the encoder window of 5 s"):
-        proc(clip(), audio=tone(seconds=window + 0.5))
-    assert proc(clip(), audio=tone(seconds=window))["audio_lengths"].item() == 250
+    assert proc.window_seconds == 5 and proc.max_seconds == 30  # 5 s windows, 30 s heard
+    with pytest.raises(AudioError, match="over the longest question of 30 s"):
+        proc(clip(), audio=tone(seconds=30.5))
+    assert proc(clip(), audio=tone(seconds=5))["audio_lengths"].tolist() == [250]
+
+
+def test_speech_longer_than_the_window_is_heard_window_by_window(proc):
+    """12 s of speech: three windows of at most 5 s, cut in the pauses, whose kept frames add
+    up to the speech's 50 a second; the audio tokens grow with the speech, not the window."""
+    sr = 16_000
+    word = tone(seconds=0.8)
+    pause = np.zeros(int(0.4 * sr), dtype=np.float32)
+    y = np.concatenate([word, pause] * 10)  # 12 s: a pause every 1.2 s
+    out = proc(clip(), audio=y)
+    lengths = out["audio_lengths"].tolist()
+    assert out["input_features"].shape[0] == len(lengths) == out["audio_windows"].item() == 3
+    assert all(n <= 250 for n in lengths) and abs(sum(lengths) - 600) <= len(lengths)
+    assert int((out["input_ids"] == proc.ids[AUDIO_PAD]).sum()) == proc.audio_tokens(sum(lengths))
+    short = proc(clip(), audio=y[: 3 * sr])
+    assert short["audio_windows"].item() == 1 and short["audio_lengths"].tolist() == [150]
+
+
+def test_windows_cut_in_pauses_and_lose_nothing():
+    sr = 16_000
+    y = np.concatenate([tone(seconds=4.5), np.zeros(sr // 2, "f4"), tone(seconds=4.0)])
+    pieces = windows(y, 5 * sr, sr)
+    assert [p.size for p in pieces][0] > 4.5 * sr  # the cut falls in the pause, not a word
+    assert np.array_equal(np.concatenate(pieces), y) and all(p.size <= 5 * sr for p in pieces)
+    assert len(windows(y[: 5 * sr], 5 * sr, sr)) == 1
+    loud = tone(seconds=12.0)  # no pause: cut anyway, never longer than a window
+    assert all(p.size <= 5 * sr for p in windows(loud, 5 * sr, sr))
+    with pytest.raises(ValueError, match="search"):
+        windows(y, 5 * sr, 6 * sr)
 
 
 def test_collate_padding_sides(proc):
@@ -177,6 +205,7 @@ def test_collate_padding_sides(proc):
     assert right["pixel_values"].shape[0] == a["pixel_values"].shape[0] * 2
     assert right["image_grid_thw"].shape == (16, 3)
     assert right["input_features"].shape[0] == 2 and right["audio_lengths"].tolist() == [50, 100]
+    assert right["audio_windows"].tolist() == [1, 1]
     left = proc.collate([a, b], padding_side="left")
     assert torch.equal(left["input_ids"][0, lb - la :], a["input_ids"][0])
     assert (left["attention_mask"][0, : lb - la] == 0).all()
