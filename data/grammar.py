@@ -671,6 +671,63 @@ def draw(qtype: str, key: str, seed: int = 0) -> str:
     return group[int.from_bytes(h[8:16], "little") % len(group)]
 
 
+# What people say around a question. Each kind has train phrases and a held-out slice that no
+# training question carries (the clinic-conditions test speaks those: data.conditions).
+LEAD_INS = ("Right,", "So,", "Alright, next one.", "While we are here,", "Okay,", "Now,", "And")
+LEAD_INS_HELD = ("Okay team, quick question before we move on.", "Let me ask you something.")
+FILLERS = ("um", "uh", "er")
+FILLERS_HELD = ("hmm", "you know")
+POLITE = ("Could you tell me", "Please tell me", "Can you tell me")
+TWO_PART = ("Look at the frames.", "Have a look at this clip.", "Check the image.")
+TAGS = ("right?", "yeah?")
+NATURAL_KINDS = ("bare", "lead_in", "filler", "polite", "two_part", "tag", "false_start")
+YES_NO_START = ("is", "are", "do", "does", "has", "have", "can", "was", "were", "any")
+
+
+def _pick(options: tuple[str, ...], h: bytes, at: int) -> str:
+    return options[int.from_bytes(h[at : at + 4], "little") % len(options)]
+
+
+def say(question: str, kind: str, h: bytes = bytes(16), held: bool = False) -> str:
+    """`question` as a person says it: with a lead-in, a filler, politeness, a two-part form, a
+    tag or a false start (`kind`, one of NATURAL_KINDS; `h` picks the phrase). held: the
+    held-out lead-ins and fillers, never used in training."""
+    words = question.split()
+    first = words[0].lower()
+    body = first + (" " + " ".join(words[1:]) if len(words) > 1 else "")
+    if kind == "bare":
+        return question
+    if kind == "lead_in":  # a lead-in that ends a sentence leaves the question capitalised
+        lead = _pick(LEAD_INS_HELD if held else LEAD_INS, h, 0)
+        return f"{lead} {question if lead.endswith('.') else body}"
+    if kind == "filler":  # "Um, is the scope ..." or "Is the, uh, scope ..."
+        fill = _pick(FILLERS_HELD if held else FILLERS, h, 0)
+        cut = 1 + int.from_bytes(h[4:8], "little") % max(1, min(3, len(words) - 1))
+        if h[8] % 2 or len(words) < 2:
+            return f"{fill.capitalize()}, {body}"
+        return f"{' '.join(words[:cut])}, {fill}, {' '.join(words[cut:])}"
+    if kind == "polite" and words[0] in IMPERATIVE:  # "Grade the fluid, please."
+        return f"{question.rstrip('?.')}, please."
+    if kind == "polite":  # "Could you tell me, is the scope moving?"
+        return f"{_pick(POLITE, h, 0)}, {body}"
+    if kind == "two_part":
+        return f"{_pick(TWO_PART, h, 0)} {question}"
+    if kind == "tag" and first in YES_NO_START:  # only a yes/no question takes a tag
+        return f"{question.rstrip('?.')}, {_pick(TAGS, h, 0)}"
+    if kind == "false_start" and len(words) >= 3:  # "Is the, is the scope moving?"
+        return f"{words[0]} {words[1].rstrip(',')}, {body}"
+    return question
+
+
+def natural(question: str, key: str, seed: int = 0) -> str:
+    """A training question as people say it: bare half the time, else one natural kind drawn
+    for the record key (a pure function of question, key and seed)."""
+    h = hashlib.sha256(f"{seed}|natural|{key}".encode()).digest()
+    if h[0] % 2 == 0:
+        return question
+    return say(question, NATURAL_KINDS[1 + h[1] % (len(NATURAL_KINDS) - 1)], h[2:18])
+
+
 def phrasing_index(qtype: str, text: str) -> int:
     """The catalog phrasing `text` is (case and punctuation ignored), else GRAMMAR_PHRASING."""
     phrasings = [norm(p) for p in CATALOG[qtype].phrasings]

@@ -10,7 +10,8 @@ drawn at random. One clip = 8 frames shared by all its records, so all records o
 the same split (they share frames: the split keeps them together). The last video is the
 held-out test video and is asked with the catalog's phrasing 3 only; the others are asked in
 wordings drawn from data.grammar (hundreds per type, never phrasing 3 nor a near copy of it),
-keyed by the record. Deterministic from the seed.
+keyed by the record, half of them said the way people talk (grammar.natural: a lead-in, a
+filler, a tag...). Deterministic from the seed.
 """
 
 from __future__ import annotations
@@ -201,8 +202,9 @@ def build_records(cfg: Config) -> tuple[list[dict], list[dict]]:
                 if test:
                     question, ph = qt.phrasings[TEST_PHRASING], TEST_PHRASING
                 else:
-                    question = grammar.draw(qtype, f"{vid}/{rid}", cfg.seed)
-                    ph = grammar.phrasing_index(qtype, question)  # -1 unless a catalog one
+                    bare = grammar.draw(qtype, f"{vid}/{rid}", cfg.seed)
+                    ph = grammar.phrasing_index(qtype, bare)  # -1 unless a catalog one
+                    question = grammar.natural(bare, f"{vid}/{rid}", cfg.seed)  # as people say it
                 records.append(
                     {
                         "id": rid,

@@ -169,8 +169,12 @@ class Flite:
             raise TTSError(f"flite has no voice {voice.name!r}; it lists {flite_voices()}")
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "q.wav"
+            # a rate other than 100% stretches flite's durations (140%: 1/1.4 as long)
+            stretch = (
+                [] if voice.rate == 100 else ["--setf", f"duration_stretch={100 / voice.rate}"]
+            )
             run = subprocess.run(
-                ["flite", "-voice", voice.name, "-t", text, "-o", str(out)],
+                ["flite", "-voice", voice.name, *stretch, "-t", text, "-o", str(out)],
                 capture_output=True,
                 text=True,
                 timeout=60,
@@ -186,8 +190,8 @@ class Flite:
         return wav.mean(axis=1), sr
 
 
-def voice_of(name: str) -> Voice:
-    return Voice(ENGINE, name, 100, 0)  # flite's own rate (100%) and pitch
+def voice_of(name: str, rate: int = 100) -> Voice:
+    return Voice(ENGINE, name, rate, 0)  # flite's own pitch; rate in percent of its own
 
 
 def stranger_records(test: list[dict]) -> list[dict]:
@@ -215,7 +219,7 @@ def _speak(job: tuple[Path, Voice, str]) -> None:
     write_wav(path, to_16k(wav, sr))
 
 
-def build(data: Path, *, workers: int = 2, max_seconds: float = 5.0) -> int:
+def build(data: Path, *, workers: int = 2, max_seconds: float = 30.0) -> int:
     """Write <data>/splits/stranger.jsonl and its recordings; returns the files written."""
     data = Path(data)
     test_path = data / "splits" / "test.jsonl"
@@ -249,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=Path("data/demo"))
     p.add_argument("--workers", type=int_in(1, 256), default=2)
-    p.add_argument("--max-seconds", type=positive_float, default=5.0, help="the encoder's window")
+    p.add_argument(
+        "--max-seconds", type=positive_float, default=30.0, help="longest recording allowed"
+    )
     a = p.parse_args(argv)
     try:
         n = build(a.data, workers=a.workers, max_seconds=a.max_seconds)

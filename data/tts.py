@@ -363,9 +363,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engine", choices=sorted(ENGINES), default="espeak")
     p.add_argument("--workers", type=int_in(1, 256), default=2)
     p.add_argument("--seed", type=int, default=0)
-    # The demo encoder hears 5 s (model.tiny); a longer question would stop training at its
-    # first batch, so it stops here. 30 for a stock Whisper.
-    p.add_argument("--max-seconds", type=positive_float, default=5.0)
+    # Every checkpoint hears up to 30 s (model.constants.MAX_AUDIO_SECONDS; speech longer than
+    # the encoder's window is heard window by window): a longer recording stops here.
+    p.add_argument(
+        "--max-seconds", type=positive_float, default=30.0, help="longest recording allowed"
+    )
     a = p.parse_args(argv)
     try:
         n = speak(a.data, engine=a.engine, workers=a.workers, seed=a.seed)

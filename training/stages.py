@@ -137,7 +137,10 @@ def captions(run: Run, cfg: Captions) -> None:
         run.seconds_per_step = marker(out).get("seconds_per_step")
         return
     args = run.args
-    ds = QADataset(run.train, run.opts.data, run.proc, target="caption", mode=run.recipe.data.mode)
+    data = run.recipe.data
+    ds = QADataset(
+        run.train, run.opts.data, run.proc, "caption", data.mode, room_copies=data.room_copies
+    )
     cap = time.time() + 60 * cfg.minutes if cfg.minutes else None
     ends = [d for d in (run.deadline, cap) if d is not None]
     sargs = stage_args(
@@ -210,7 +213,8 @@ def questions(run: Run, cfg: Questions) -> None:
     fmt = "grounded" if cfg.target == "grounded" else "plain"
     graft_modules(run.model).graft.answer_format = proc.cfg.answer_format = fmt
     mode, data = run.recipe.data.mode, run.opts.data
-    train_ds = QADataset(run.train, data, proc, target=cfg.target, mode=mode)
+    copies = run.recipe.data.room_copies
+    train_ds = QADataset(run.train, data, proc, cfg.target, mode, room_copies=copies)
     eval_ds = QADataset(run.eval, data, proc, target=cfg.target, mode=mode)
     over: dict = {"max_steps": steps}
     if overfit:  # feasibility: no early stopping, until the loss is ~0
