@@ -98,12 +98,15 @@ def test_the_processor_takes_a_checked_as_it_is(tiny_checkpoint, monkeypatch):
     monkeypatch.setattr(processor_module, "intake", no_second_intake)
     again = proc.audio_features(checked)
     assert torch.equal(again[0], raw[0]) and again[1] == raw[1]
-    with pytest.raises(AudioLengthError, match="over the encoder window of 5 s"):
-        proc.audio_features(intake(tone(6.0)))  # checked for 30 s, longer than this encoder
+    assert proc.window_seconds == 5 and len(proc.audio_features(intake(tone(6.0)))[1]) == 2
+    with pytest.raises(AudioLengthError, match="over the longest question of 30 s"):
+        proc.audio_features(Checked(tone(31.0), "long.wav"))  # a Checked made for a longer limit
 
 
 def test_the_app_question_is_a_checked():
     from app import capture
 
-    q = capture.decode(wav(tone(1.0)), "q.wav", "microphone")
+    from tests.e2e.support import speech_like
+
+    q = capture.decode(wav(speech_like(1.0)), "q.wav", "microphone")  # a tone is no voice
     assert isinstance(q, Checked) and q.source == "microphone" and q.name == "q.wav"
