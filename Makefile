@@ -6,7 +6,7 @@ DATA   ?= data/demo
 CKPT   ?= checkpoints/demo
 PORT   ?= 8501
 
-.PHONY: demo test setup setup-dev data stranger demo-checkpoint ablations baselines bench report lint e2e screenshots clean
+.PHONY: demo test setup setup-dev data stranger conditions clinic demo-checkpoint ablations baselines bench report lint e2e screenshots clean
 
 $(VENV)/.runtime: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,19 @@ data: $(VENV)/.runtime
 # training never hears (apt-get install -y flite).
 stranger: $(DATA)/splits/test.jsonl
 	$(PY) -m data.stranger --data $(DATA)
+
+# The clinic-conditions test: the stranger split under held-out noise (10 and 0 dB), a 0.9 s
+# room, a lead-in, fillers, fast and slow speech (data.conditions), then the checkpoint's
+# answers under each (about 3 min each on 2 cores) and the report.
+CONDITIONS := noise-10db noise-0db reverb lead-in fillers fast slow
+conditions: stranger
+	$(PY) -m data.conditions --data $(DATA)
+
+clinic: conditions
+	for c in $(CONDITIONS); do \
+	  $(PY) -m evaluation.evaluate --checkpoint $(CKPT) --data $(DATA) --split stranger-$$c \
+	    --out $(CKPT)/eval-stranger-$$c || exit 1; done
+	$(MAKE) report
 
 demo: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	test -f $(CKPT)/graft_config.json || $(MAKE) demo-checkpoint

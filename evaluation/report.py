@@ -21,6 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from evaluation import clinic
 from model.cli import boundary
 from model.layout import (
     READOUT_FILE,
@@ -78,12 +79,13 @@ def label(s: dict) -> str:
     if s.get("audio_tokens"):  # evaluated under another policy than the checkpoint's
         text += f", audio tokens `{s['audio_tokens']}`"
     split = s.get("split", "test")
-    text += f", {SPLITS.get(split, split + ' split')}"
+    text += f", {SPLITS.get(split) or clinic.label(split) or split + ' split'}"
     return text
 
 
 def order(s: dict) -> tuple:
     return (
+        not str(s.get("split")).startswith(STRANGER),
         s.get("split") != STRANGER,
         s.get("split") != "test",
         bool(s.get("baseline")),
@@ -201,6 +203,7 @@ def targets(main: dict, runs: dict[str, dict]) -> list[tuple[str, str, bool]]:
     strict = main["strict"]["accuracy"]
     stranger = stranger_run(runs)
     out = lift_targets(stranger, "stranger") if stranger else []
+    out += clinic.targets(runs)
     bw = main.get("by_wording") or {}
     spread = (
         f" (95% over the {bw['wordings']} wordings {pct(bw['strict'][0])} to "
@@ -344,6 +347,8 @@ def render(ckpt: Path, runs: dict[str, dict]) -> str:
         lines += ["", h]
     if o := oracle_line(main, runs):
         lines += ["", o]
+    if rows := clinic.table(runs):
+        lines += ["", "## In a clinic's conditions", "", clinic.headline(runs), "", *rows]
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
     for name, got, ok in targets(main, runs):
         lines.append(f"| {name} | {got} | {'yes' if ok else '**no**'} |")
@@ -377,6 +382,8 @@ def short(ckpt: Path, runs: dict[str, dict]) -> str:
     ]
     if head := stranger_line(runs):
         lines[1:1] = ["", head]
+    if rows := clinic.table(runs):  # the headline: the worst way the stranger was heard
+        lines[1:1] = ["", clinic.headline(runs), "", *rows]
     for s in sorted(runs.values(), key=order):
         lines.append(
             f"| {label(s)} | {pct(s['strict']['accuracy'])} | {pct(s['lenient']['accuracy'])} | "
