@@ -13,7 +13,9 @@ order alternates per sample) so that load from other processes hits both sides a
    samples/s, p50/p95 latency; then both sides answering `--batch` questions per call;
 2. audio-token policies full / trim / trim+pool:N: tokens per query, latency, accuracy, at the
    checkpoint's own encoder window AND with a 30 s (1,500-position) encoder like real Whisper;
-3. a second question on the same clip with the cached vision prefix vs recomputing it.
+3. a second question on the same clip with the cached vision prefix vs recomputing it;
+4. latency against speech length (1, 3, 5, 10, 20 s: each sample's own recording said again
+   after a 0.3 s pause until that long), heard window by window.
 Answer length: an untrained model never stops, so each answer's decode budget is set per
 question type: `--answer short` (default; the demo recipe trains short answers, grounded)
 allows the type's longest short answer, `long` its longest long answer, `checkpoint` the
@@ -63,7 +65,9 @@ TARGETS = {  # name: (threshold, comparison) from the project's targets at demo 
     "grafted_vs_asr_speedup": (3.0, ">="),
     "prefix_cache_speedup": (2.0, ">="),  # cache on vs off, same question
     "prefix_cache_first_vs_second": (2.0, ">="),  # the same question asked first vs second
+    "length_10s_vs_3s_latency_ratio": (2.0, "<="),  # 10 s of speech vs 3 s, p50
 }
+LENGTHS_S = (1, 3, 5, 10, 20)  # section 4's speech lengths
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -337,7 +341,7 @@ class Bench:
         full, trim = out["full"], out["trim"]
         return {
             "window_positions": window,
-            "window_s": pred.processor.max_seconds,
+            "window_s": pred.processor.window_seconds,
             "policies": out,
             "trim_token_reduction": ratio(full["audio_tokens"], trim["audio_tokens"]),
             "trim_vs_full_latency_ratio": ratio(trim["p50_ms"], full["p50_ms"]),
@@ -379,6 +383,41 @@ class Bench:
             out["first_vs_second" + tag] = ratio(out["first" + tag]["p50_ms"], s2)
         out |= {"cache_hits": hits, "clips": len(self.pairs), "same_answer_as_recomputed": same}
         return out
+
+
+def repeated(y: np.ndarray, seconds: float, sr: int = 16_000) -> np.ndarray:
+    """`y` said again after a 0.3 s pause until it lasts `seconds` (cut there)."""
+    unit = np.concatenate([y, np.zeros(int(0.3 * sr), dtype=np.float32)])
+    return np.tile(unit, math.ceil(seconds * sr / unit.size))[: int(seconds * sr)]
+
+
+def lengths(b: Bench, seconds: tuple[float, ...] = LENGTHS_S) -> dict:
+    """Section 4: the grafted answer's latency against speech length, the same decode budget
+    at every length, the order of lengths rotating per sample (prefix cache off)."""
+    from model.audio import load_audio
+
+    p = b.pred
+    ms: dict[float, list[float]] = {s: [] for s in seconds}
+    tokens: dict[float, list[int]] = {s: [] for s in seconds}
+    speech = {id(r): load_audio(audio_path(b.data, r)) for r in b.samples}
+    rec0 = b.samples[0]
+    p.answer(b.frames[id(rec0)], repeated(speech[id(rec0)], 3.0), use_cache=False)  # warm-up
+    for i, rec in enumerate(tqdm(b.samples, desc="speech length", unit="q")):
+        for s in seconds[i % len(seconds) :] + seconds[: i % len(seconds)]:
+            y = repeated(speech[id(rec)], s)
+            b.cap(p, rec)
+            best = min(
+                (p.answer(b.frames[id(rec)], y, use_cache=False) for _ in range(b.repeat)),
+                key=lambda a: a.latency_ms,
+            )
+            ms[s].append(best.latency_ms)
+            tokens[s].append(best.audio_tokens)
+    rows = {f"{s:g}": {"audio_tokens": float(np.mean(tokens[s])), **stats(ms[s])} for s in seconds}
+    return {
+        "window_s": p.processor.window_seconds,
+        "lengths": rows,
+        "ratio_10_vs_3": ratio(rows["10"]["p50_ms"], rows["3"]["p50_ms"]),
+    }
 
 
 def run(
@@ -431,6 +470,8 @@ def run(
         windows["whisper_30s"] = b.policies(with_window(pred, WHISPER_WINDOW_S), accuracy=False)
     res["policies"] = windows
     res["prefix_cache"] = b.prefix_cache()
+    res["speech_length"] = lengths(b)
+    res["length_10s_vs_3s_latency_ratio"] = res["speech_length"]["ratio_10_vs_3"]
     real = windows.get("whisper_30s", windows["checkpoint"])
     res["grafted_vs_asr_speedup"] = res["grafted_vs_asr"]["speedup"]
     res["audio_tokens"] = {k: v["audio_tokens"] for k, v in real["policies"].items()}

@@ -69,6 +69,13 @@ def table(res: dict) -> str:
         f"{c['second_recomputed_ttft']['p50_ms']:.0f} ms: {c['speedup_ttft']:.2f}x",
         "",
     ]
+    if sl := res.get("speech_length"):
+        lines.append(f"{'speech length':28} {'tokens':>7} {'p50 ms':>8} {'p95 ms':>8}")
+        for sec, d in sl["lengths"].items():
+            lines.append(
+                f"{sec + ' s':28} {d['audio_tokens']:7.1f} {d['p50_ms']:8.0f} {d['p95_ms']:8.0f}"
+            )
+        lines += [f"10 s / 3 s latency p50: {sl['ratio_10_vs_3']:.2f}", ""]
     for name, t in res["targets"].items():
         lines.append(
             f"target {name:28} {t['target']:>7}  measured {t['measured']:.2f}  "
@@ -88,6 +95,30 @@ def batched_rows(b: dict | None) -> list[str]:
         f"{b['asr_samples_per_s']:.2f} samples/s, ratio {b['speedup']:.2f}x.",
         "",
     ]
+
+
+def length_rows(sl: dict | None) -> list[str]:
+    """Section 4: latency against speech length ([] for reports made before it existed)."""
+    if not sl:
+        return []
+    rows = [
+        "## 4. Speech length",
+        "",
+        "| speech | audio tokens | p50 ms | p95 ms |",
+        "|---|---|---|---|",
+    ]
+    for sec, d in sl["lengths"].items():
+        rows.append(
+            f"| {sec} s | {d['audio_tokens']:.1f} | {d['p50_ms']:.0f} | {d['p95_ms']:.0f} |"
+        )
+    rows += [
+        "",
+        f"Speech longer than the encoder's {sl['window_s']:g} s window is heard window by window "
+        "(each window encoded on its own, cut in a pause, the trimmed outputs joined), so audio "
+        f"tokens grow with the speech. 10 s against 3 s: {sl['ratio_10_vs_3']:.2f}x at p50.",
+        "",
+    ]
+    return rows
 
 
 def markdown(res: dict) -> str:
@@ -145,6 +176,7 @@ def markdown(res: dict) -> str:
         "grafted_vs_asr_speedup": "throughput, grafted / ASR cascade",
         "prefix_cache_speedup": "second question: cache off / cache on, p50",
         "prefix_cache_first_vs_second": "same question asked first / asked second, p50",
+        "length_10s_vs_3s_latency_ratio": "latency p50, 10 s of speech / 3 s",
     }
     for k, t in res["targets"].items():
         rows.append(
@@ -225,6 +257,7 @@ def markdown(res: dict) -> str:
         f"processor alone takes {c['image_preprocess']['p50_ms']:.0f} ms at p50 for 8 frames).",
         "",
     ]
+    rows += length_rows(res.get("speech_length"))
     if res.get("notes"):
         rows += ["## Notes", "", *[f"- {n}" for n in res["notes"]], ""]
     return "\n".join(rows)

@@ -39,7 +39,20 @@ def test_quick_json_has_the_headline_figures(bench):
         "grafted_vs_asr_speedup",
         "prefix_cache_speedup",
         "prefix_cache_first_vs_second",
+        "length_10s_vs_3s_latency_ratio",
     }
+
+
+def test_audio_tokens_grow_with_the_speech_not_the_window(bench):
+    """Section 4: 1 to 20 s of speech are all heard (the demo window is 5 s); the audio tokens
+    grow with the speech and the 10 s / 3 s ratio is measured."""
+    res, out = bench
+    sl = res["speech_length"]
+    assert list(sl["lengths"]) == ["1", "3", "5", "10", "20"] and sl["window_s"] == 5
+    tokens = [d["audio_tokens"] for d in sl["lengths"].values()]
+    assert tokens == sorted(tokens) and tokens[-1] > 3 * tokens[1]
+    assert math.isfinite(sl["ratio_10_vs_3"]) and sl["ratio_10_vs_3"] > 0
+    assert "## 4. Speech length" in out.read_text()
 
 
 def test_the_cascade_transcribes_with_the_pretrained_whisper(bench, whisper_tiny_en):
