@@ -139,7 +139,7 @@ def test_true_widths_build_nf4_train_one_step_and_generate(standins):
     assert (cfg.audio_dim, cfg.text_dim) == (1280, 3584)
     enc = model.audio_encoder
     assert enc.config.num_mel_bins == proc.feature_extractor.feature_size == 128
-    assert model.audio_window == proc.audio_window == 1500 and proc.max_seconds == 30
+    assert model.audio_window == proc.audio_window == 1500 and proc.window_seconds == 30
     assert len(enc.layers) == 2
     assert len(proc.tokenizer) == 151_660  # audio tokens added, inside the 152,064 rows
     assert model.get_input_embeddings().num_embeddings == 152064

@@ -111,7 +111,7 @@ def test_tiny_build_hears_with_the_pretrained_encoder_cut_to_5_s(converted, tmp_
     model, proc = load_checkpoint(path, "cpu")
     enc = model.audio_encoder
     assert enc.config.max_source_positions == 250 and enc.config.d_model == 384
-    assert proc.max_seconds == 5 and not proc.cfg.audio_trainable
+    assert proc.window_seconds == 5 and not proc.cfg.audio_trainable
     assert model.projector.in_features == 384
     from safetensors import safe_open
 
