@@ -8,8 +8,9 @@ and four sessions asking at once.
 
 The server runs `python -m streamlit run app/main.py -- --checkpoint C --data D --runs R` on a
 free port against a tmp tiny checkpoint and dataset (or the ones named above). Chromium's fake
-microphone plays a spoken question of the dataset (offline espeak-ng speech). Screenshots go to
-tests/e2e/artifacts/ unless SURGVIVQA_SCREENSHOTS names another folder; timings go beside them.
+microphone plays a voiced, syllable-paced signal (support.speech_like), which the app's speech
+check takes for a voice. Screenshots go to tests/e2e/artifacts/ unless SURGVIVQA_SCREENSHOTS
+names another folder; timings go beside them.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.e2e.support import make_dataset, make_trainer_state, write_wav
+from tests.e2e.support import SR, make_dataset, make_trainer_state, speech_like, write_wav
 
 pytestmark = pytest.mark.e2e
 
@@ -150,14 +151,12 @@ def serving(cmd: list[str], cwd: Path, env: dict, log: Path, ready) -> Iterator[
 
 
 @pytest.fixture(scope="module")
-def question_wav(stack, tmp_path_factory) -> Path:
-    """What the fake microphone plays: a spoken question of the dataset, then 2 s of quiet."""
-    import soundfile as sf
-
-    rec = next(r for r in _records(stack["data"]) if r.get("audio"))
-    y, sr = sf.read(str(stack["data"] / rec["audio"]), dtype="float32")
-    y = np.concatenate([y, np.zeros(2 * sr, dtype=np.float32)])
-    return write_wav(tmp_path_factory.mktemp("mic") / "question.wav", y, sr)
+def question_wav(tmp_path_factory) -> Path:
+    """What the fake microphone plays (in a loop): 2 s of a voiced, syllable-paced signal that
+    the app's speech check takes for a voice (noise, music and silence are refused), then 2 s
+    of quiet."""
+    y = np.concatenate([speech_like(2.0, seed=3), np.zeros(2 * SR, dtype=np.float32)])
+    return write_wav(tmp_path_factory.mktemp("mic") / "question.wav", y, SR)
 
 
 @pytest.fixture(scope="module")
@@ -215,6 +214,26 @@ def shoot(page, name: str, charts: int = 0) -> Path:
     return path
 
 
+def answer_button(page):
+    """The page's Answer button (key "answer"; the sidebar's help buttons have "answer" in
+    their names)."""
+    return page.locator(".st-key-answer").get_by_role("button", name="Answer")
+
+
+def open_details(page):
+    """The answer card's Details expander (latency, tokens, vision prefix), opened; a rerun may
+    draw it closed again."""
+    label = page.get_by_test_id("stMarkdownContainer").get_by_text("Details", exact=True)
+    summary = page.locator("[data-testid='stMain'] [data-testid='stExpander'] summary").filter(
+        has=label
+    )
+    summary.wait_for()
+    details = summary.locator("xpath=..")
+    if details.get_attribute("open") is None:
+        summary.click()
+    return details
+
+
 def norm(text: str) -> str:
     """Letters and digits only: the untrained model emits control characters the DOM drops."""
     return re.sub(r"[^0-9A-Za-z]+", "", text)
@@ -244,39 +263,51 @@ def test_every_page_and_a_spoken_question(server, browser, stack, timings):
     rec.get_by_role("button", name=re.compile("Record question")).click()
     page.wait_for_timeout(3500)
     rec.get_by_role("button", name=re.compile("Stop recording")).click()
-    page.get_by_text(re.compile(r"Recorded \d+\.\d s")).wait_for(timeout=60_000)
+    heard = re.compile(r"Heard (\d+\.\d) s of speech")
+    errors_shown = page.locator("[data-testid='stMain'] [data-testid='stAlertContentError']")
+    page.get_by_text(heard).or_(errors_shown).first.wait_for(timeout=60_000)
     settle(page)
-    seconds = float(re.search(r"Recorded (\d+\.\d) s", page.content()).group(1))
+    assert errors_shown.count() == 0, errors_shown.all_inner_texts()  # taken for a voice
+    seconds = float(heard.search(page.get_by_text(heard).inner_text()).group(1))
     assert 1.0 <= seconds <= 5.0  # the spoken question, its silences trimmed
 
     t0 = time.perf_counter()
-    page.get_by_role("button", name="Answer").click()
+    answer_button(page).click()
     page.locator(".svq-card").wait_for(timeout=240_000)
     settle(page)
     timings["first_answer_with_model_load_s"] = round(time.perf_counter() - t0, 2)
     card = page.locator(".svq-card").inner_text()
-    assert "model answer" in card.lower() and "Ground truth" in card
-    assert "Judged against the clip" in card  # a microphone question is not the clip's own
-    assert page.get_by_text("computed", exact=True).count() == 1  # vision prefix, first time
+    assert "model answer" in card.lower() and "Understood as:" in card
+    # graded only against the clip's reference of what it was understood as, or said to have none
+    assert "Reference answer:" in card or "No reference for that question on this clip" in card
+    details = open_details(page)
+    details.get_by_text("computed", exact=True).wait_for()  # vision prefix, first time
+    # a microphone question is not the clip's own recording: not graded as its question
+    assert "the clip's own recording" not in details.inner_text()
+    assert page.locator("[data-testid='stException']").count() == 0
     shoot(page, "ask_microphone")
 
     # the clip's own recorded question on the same clip: the vision prefix is reused
     page.get_by_text("Clip's recording", exact=True).click()
     settle(page)
     t0 = time.perf_counter()
-    page.get_by_role("button", name="Answer").click()
-    page.get_by_text("cached", exact=True).wait_for(timeout=120_000)
+    answer_button(page).click()
+    page.locator(".svq-card").wait_for(timeout=120_000)
     settle(page)
     timings["second_answer_same_clip_s"] = round(time.perf_counter() - t0, 2)
+    details = open_details(page)
+    details.get_by_text("cached", exact=True).wait_for(timeout=10_000)  # the vision prefix
     latencies = [
         int(x)
         for x in re.findall(
-            r"(\d+) ms",
-            page.locator("[data-testid='stMain'] [data-testid='stMetric']").first.inner_text(),
+            r"(\d+) ms", details.locator("[data-testid='stMetric']").first.inner_text()
         )
     ]
     timings["second_answer_model_latency_ms"] = latencies[0] if latencies else None
-    assert "Judged against the clip" not in page.locator(".svq-card").inner_text()
+    # the clip's own recording is graded against its own question
+    assert "Reference answer:" in page.locator(".svq-card").inner_text()
+    assert "the clip's own recording is graded against its own question" in details.inner_text()
+    assert page.locator("[data-testid='stException']").count() == 0
     shoot(page, "ask")
 
     for name, title, charts in (
@@ -318,22 +349,35 @@ def test_four_sessions_asking_at_once_get_their_own_answers(server, browser, sta
     for page, rec in zip(pages, chosen, strict=True):
         page.goto(f"{server}/?clip={rec['video_id']}/{rec['id']}")
         settle(page)
-        assert f"id {rec['id']}" in page.locator(".svq-clip").inner_text()
+        page.locator(".svq-clip").wait_for()
+        assert_opened(page, rec)
     t0 = time.perf_counter()
     for page in pages:
-        page.get_by_role("button", name="Answer").click(no_wait_after=True)
+        answer_button(page).click(no_wait_after=True)
     for page in pages:
         page.locator(".svq-card").wait_for(timeout=300_000)
     timings["four_sessions_all_answered_s"] = round(time.perf_counter() - t0, 2)
     for page, rec, want in zip(pages, chosen, expected, strict=True):
         settle(page)
-        assert f"id {rec['id']}" in page.locator(".svq-clip").inner_text()
+        assert_opened(page, rec)
         got = page.locator(".svq-answer").inner_text()
         assert norm(got) == norm(want), (rec["id"], got, want)
         assert rec["short_answer"] in page.locator(".svq-truth").inner_text()
     shoot(pages[0], "session")
     for c in contexts:
         c.close()
+
+
+def assert_opened(page, rec: dict) -> None:
+    """The page shows `rec`'s clip (video and frames) with its recorded question ready."""
+    line = page.locator(".svq-clip").inner_text()
+    frames = rec["frame_numbers"]
+    assert f"video {rec['video_id']}" in line and f"frames {frames[0]}–{frames[-1]}" in line, (
+        line,
+        rec["id"],
+    )
+    recorded = page.get_by_text(re.compile(r"^Recorded question: ")).inner_text()
+    assert norm(rec["question"]) in norm(recorded), (recorded, rec["question"])
 
 
 # --- hostile input: a server started from another folder, links and data nobody should trust ---
