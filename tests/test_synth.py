@@ -10,6 +10,7 @@ from PIL import Image
 
 from data import facts, grammar, plan, synth
 from data.catalog import CATALOG, TYPE_NAMES
+from data.grammar import TEST_PHRASING
 from data.schema import frame_path, load_jsonl
 
 SMALL = dict(videos=3, samples_per_video=60, size=48, workers=2)  # 180 records, seconds
@@ -38,10 +39,14 @@ def test_layout_and_schema(ds):
                 assert im.size == (48, 48) and im.format == "JPEG"
         qt = CATALOG[r["question_type"]]
         assert r["answer"] == qt.answers[r["short_answer"]]
-        if r["phrasing"] == grammar.GRAMMAR_PHRASING:  # a wording of the grammar's own
-            assert r["question"] in grammar.wordings(r["question_type"])
-        else:
-            assert r["question"] == qt.phrasings[r["phrasing"]]
+        key = f"{r['video_id']}/{r['id']}"
+        if r["phrasing"] == TEST_PHRASING:  # the test video: the held-out phrasing as written
+            assert r["question"] == qt.phrasings[TEST_PHRASING]
+        else:  # a grammar or catalog train wording, said as people say it half the time
+            bare = grammar.draw(r["question_type"], key)
+            assert bare in grammar.wordings(r["question_type"])
+            assert r["phrasing"] == grammar.phrasing_index(r["question_type"], bare)
+            assert r["question"] == grammar.natural(bare, key)
         # the answer is what the clip's scene shows, and the caption describes that scene
         assert facts.answer_of(r["question_type"], r["scene"]) == r["short_answer"]
         assert r["caption"] == facts.caption(r["scene"])
@@ -96,10 +101,11 @@ def test_heldout_video_and_phrasing(ds):
         assert test_video not in {r["video_id"] for r in splits[s]}
         assert plan.TEST_PHRASING not in {r["phrasing"] for r in splits[s]}
         assert not {grammar.norm(r["question"]) for r in splits[s]} & held
-        # the grammar's draw for the record's key, so mostly wordings of its own
+        # the grammar's draw for the record's key (said naturally half the time)
         for r in splits[s]:
             key = f"{r['video_id']}/{r['id']}"
-            assert r["question"] == grammar.draw(r["question_type"], key, seed=0)
+            bare = grammar.draw(r["question_type"], key, seed=0)
+            assert r["question"] == grammar.natural(bare, key, seed=0)
     asked = [r for s in ("train", "eval") for r in splits[s]]
     assert len({r["question"] for r in asked}) > 0.9 * len(asked)  # hardly a wording twice
 
