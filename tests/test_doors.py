@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from model.cli import InputError, OutputFolderError, boundary, claim_folder
+from tests.test_hostile import record  # one valid SurgViVQA record, shared
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,17 +110,6 @@ def test_claim_folder_refuses_foreign_files_and_keeps_them(tmp_path):
 
 
 # --- commands whose inputs or outputs are not what they say ----------------------------------
-
-
-def record(i: int, video: str = "v1") -> dict:
-    numbers = [100 * i + 4 * k for k in range(8)]
-    return {
-        "id": f"qa_{i:04d}", "video_id": video, "frames": [f"{video}_{n}" for n in numbers],
-        "frame_numbers": numbers, "question": "Is the scope outside the patient?",
-        "question_type": "scope_outside", "support_frames": 8, "total_frames": 8,
-        "support_ratio": 1.0, "support_percentage": 100.0,
-        "answer": "No, the scope stays within the patient.", "short_answer": "no",
-    }  # fmt: skip
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
