@@ -433,6 +433,9 @@ class RealBench:
 
         def nf4_serving() -> None:
             model, proc, res["weights_nf4_gb"] = self.build(quantize=True)
+            from model.checkpoint import keep_trainable_layout
+
+            keep_trainable_layout(model)  # the QLoRA step trains this model after serving
             held["nf4"] = model, proc
             self.progress("built NF4")
             res["nf4"] = self.batch1(fixed_predictor(model, proc, n), self.audio)

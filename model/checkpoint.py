@@ -130,6 +130,18 @@ def load_base(
     )
 
 
+def keep_trainable_layout(model: torch.nn.Module) -> None:
+    """NF4 layers keep the layout they train in. On a CPU with AVX512-BF16, bitsandbytes repacks
+    a layer's weights for its inference kernel the first time it runs in eval mode, and that
+    layout cannot train (its bias is added in place): a model that trains after an evaluation,
+    as the Trainer's does, must never be repacked."""
+    from bitsandbytes.nn import Linear4bit
+
+    for m in model.modules():
+        if isinstance(m, Linear4bit):
+            m.support_avx512bf16_for_cpu = False
+
+
 def load_projector(folder: Path, model: AudioQwen2VL, cfg: GraftConfig) -> None:
     """Load projector (+ vision_pos) weights; a shape mismatch names both shapes."""
     path = folder / PROJECTOR_FILE
@@ -221,6 +233,8 @@ def load_checkpoint(
         model, processor = build_model(cfg, dev, q, folder=folder)
     with torch.no_grad():
         load_projector(folder, model, cfg)
+    if q and trainable:
+        keep_trainable_layout(model)
     if (folder / ADAPTER_DIR).is_dir():
         from peft import PeftModel
 
