@@ -353,6 +353,7 @@ def summary(rec: Recipe, opts, args) -> dict:
         "overfit": opts.overfit,
         "eval_samples": d.eval_samples,
         "train_samples": d.train_samples,
+        "room_copies": d.room_copies,
         "preset": rec.name,
         "vision_warmup_steps": 0 if overfit else warm.steps,
         "vision_warmup_lr": warm.lr,
