@@ -328,6 +328,15 @@ def _check(rec: Recipe, where: str) -> None:
         raise RecipeError(f"{where}: [model] tiny = true and checkpoint: choose one start")
 
 
+def shown(path: Path) -> str:
+    """A recipe's path as the project names it (relative to the project), never the server's."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path)
+
+
 def summary(rec: Recipe, opts, args) -> dict:
     """What recipe.json keeps of the recipe: the flat keys the report and the app read (the
     shape of the old presets), then the stages as the file gave them."""
@@ -366,6 +375,6 @@ def summary(rec: Recipe, opts, args) -> dict:
             k: getattr(args, k)
             for k in ("learning_rate", "per_device_train_batch_size", "lr_scheduler_type", "seed")
         },  # fmt: skip
-        "recipe_file": str(rec.path),
+        "recipe_file": shown(rec.path),
         "stages": [{"kind": kind_of(s), **dataclasses.asdict(s)} for s in rec.stages],
     }
