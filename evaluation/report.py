@@ -21,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from evaluation import clinic
+from data import clinic
 from model.cli import boundary
 from model.layout import (
     READOUT_FILE,

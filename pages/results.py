@@ -10,11 +10,14 @@ clip in Ask.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from app import charts, runs, ui
 from app.settings import short_path
 from app.ui import pct
+from data import clinic
 from data.catalog import TYPE_NAMES
 from model.layout import PREDICTIONS_FILE, SUMMARY_FILE
 
@@ -95,6 +98,32 @@ st.caption(
     "answers): the caption segment said is of the asked question's kind and the answer is one "
     "of its options; below it, the model answered another question."
 )
+
+# --- clinic conditions --------------------------------------------------------------------------
+ckpt = Path(cfg.checkpoint).resolve()
+own = {r.name: r.summary for r in found if r.folder.resolve().parent == ckpt}
+if clinic_rows := clinic.rows(own):
+    st.subheader("In a clinic's conditions")
+    st.markdown(ui.plain(clinic.headline(own).replace("**", "")))
+    st.dataframe(
+        [
+            {
+                "how the question was heard": r["condition"],
+                "right answers": pct(r["strict"]),
+                "95% over wordings": "–".join(pct(x, 0) for x in r["over wordings"] or []),
+                "vs quiet": "–" if r["vs quiet"] is None else f"{100 * r['vs quiet']:+.1f} pts",
+                "types below guessing": len(r["below prior"]),
+            }
+            for r in clinic_rows
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption(
+        "The stranger's questions (a voice and wordings training never met) asked again: under "
+        "noise kinds training never hears, in an echoing room, after a lead-in sentence, with "
+        "fillers, fast and slow (`make clinic`). The worst row is what to count on."
+    )
 
 # --- per type -----------------------------------------------------------------------------------
 st.subheader("Per question type")

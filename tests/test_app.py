@@ -441,6 +441,28 @@ def test_results_page_charts_confusion_and_errors(env, runs_dir, dataset):
     assert f"video <b>{key.split('/')[0]}</b>" in clip_line(at)
 
 
+def test_results_page_shows_the_clinic_conditions_of_the_checkpoint(env, runs_dir, tmp_path):
+    """The checkpoint's stranger runs under the clinic conditions: one row each, the worst named
+    in the line above the table (data.clinic, as the README's headline)."""
+    import json
+
+    base = json.loads((runs_dir / "guess" / "summary.json").read_text())
+    ckpt = tmp_path / "ckpt"
+    for name, split, acc in (("eval-stranger", "stranger", 0.8), ("eval-stranger-reverb",
+                             "stranger-reverb", 0.6)):  # fmt: skip
+        (ckpt / name).mkdir(parents=True)
+        summary = {**base, "split": split, "strict": {**base["strict"], "accuracy": acc}}
+        (ckpt / name / "summary.json").write_text(json.dumps(summary))
+    env(checkpoint=ckpt)
+    at = app()
+    run(at.switch_page(RESULTS))
+    table = next(d.value for d in at.dataframe if "how the question was heard" in d.value.columns)
+    assert list(table["how the question was heard"]) == ["quiet", "reverberant room (0.9 s)"]
+    assert list(table["vs quiet"]) == ["–", "-20.0 pts"]
+    shown = [m.value.replace("\\", "") for m in at.markdown]  # plain() escapes Markdown
+    assert any("the worst is reverberant room (0.9 s) at 60.0%" in m for m in shown)
+
+
 def test_results_without_runs_explains(env, monkeypatch, tmp_path):
     monkeypatch.setenv("SURGVIVQA_RUNS", str(tmp_path / "no-runs"))
     at = app()

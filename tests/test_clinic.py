@@ -3,8 +3,9 @@ the headline, the targets against quiet (summaries made here, shaped like evalua
 
 from __future__ import annotations
 
+from data import clinic
 from data.conditions import CONDITIONS, split_name
-from evaluation import clinic, report
+from evaluation import report
 
 
 def summary(split: str, acc: float, low: tuple[str, ...] = (), **kw) -> dict:

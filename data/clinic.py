@@ -1,12 +1,12 @@
 """The clinic-conditions table: the stranger split asked quiet, in noise, in an echoing room,
 with a lead-in, with fillers, fast and slow (data.conditions), one row each.
 
-    python -m evaluation.evaluate --checkpoint C --data D --split stranger-noise-10db \
-        --out C/eval-stranger-noise-10db          # one per condition (make conditions-eval)
+    make clinic      # each condition evaluated into checkpoints/demo/eval-stranger-<condition>
 
 Each row: strict accuracy, its 95% interval over the spoken wordings (what two checkpoints
 differ by), the change against quiet, and the types below their blind prior. The headline is
-the worst row: what a clinician in a room can count on. evaluation.report renders it.
+the worst row: what a clinician in a room can count on. evaluation.report and the Results
+page render it (no torch here).
 """
 
 from __future__ import annotations
@@ -53,24 +53,45 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def table(runs: dict[str, dict]) -> list[str]:
-    """Markdown rows of the conditions evaluated ([] when only quiet or none is)."""
-    rows = condition_runs(runs)
-    if len(rows) < 2 or QUIET not in rows:
+def rows(runs: dict[str, dict]) -> list[dict]:
+    """One dict per condition evaluated ([] when only quiet or none is): condition, strict,
+    its 95% interval over wordings, the change against quiet, the types below prior."""
+    found = condition_runs(runs)
+    if len(found) < 2 or QUIET not in found:
         return []
-    quiet = rows[QUIET]["strict"]["accuracy"]
+    quiet = found[QUIET]["strict"]["accuracy"]
+    out = []
+    for c, s in found.items():
+        acc = s["strict"]["accuracy"]
+        out.append(
+            {
+                "condition": LABELS[c],
+                "strict": acc,
+                "over wordings": (s.get("by_wording") or {}).get("strict"),
+                "vs quiet": None if c == QUIET else acc - quiet,
+                "below prior": below(s),
+            }
+        )
+    return out
+
+
+def table(runs: dict[str, dict]) -> list[str]:
+    """Markdown rows of rows(runs)."""
+    found = rows(runs)
+    if not found:
+        return []
     out = [
         "| how the stranger's question was heard | strict | 95% over wordings | vs quiet | "
         "types below prior |",
         "|---|---|---|---|---|",
     ]
-    for c, s in rows.items():
-        acc, bw = s["strict"]["accuracy"], (s.get("by_wording") or {}).get("strict")
+    for r in found:
+        bw = r["over wordings"]
         spread = f"{_pct(bw[0])} to {_pct(bw[1])}" if bw else "-"
-        gap = "-" if c == QUIET else f"{100 * (acc - quiet):+.1f} pts"
-        low = below(s)
+        gap = "-" if r["vs quiet"] is None else f"{100 * r['vs quiet']:+.1f} pts"
+        low = r["below prior"]
         out.append(
-            f"| {LABELS[c]} | {_pct(acc)} | {spread} | {gap} | "
+            f"| {r['condition']} | {_pct(r['strict'])} | {spread} | {gap} | "
             f"{len(low)}{' (' + ', '.join(low) + ')' if low else ''} |"
         )
     return out
