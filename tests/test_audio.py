@@ -105,7 +105,6 @@ def test_the_processor_takes_a_checked_as_it_is(tiny_checkpoint, monkeypatch):
 
 def test_the_app_question_is_a_checked():
     from app import capture
-
     from tests.e2e.support import speech_like
 
     q = capture.decode(wav(speech_like(1.0)), "q.wav", "microphone")  # a tone is no voice
