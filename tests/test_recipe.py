@@ -183,7 +183,7 @@ def test_values_are_checked_by_type_and_range_naming_the_key(value, says):
 def test_the_same_checks_hold_in_the_file_and_on_the_command_line(tmp_path, capsys):
     from training.train import main
 
-    path = write(tmp_path, "[trainer]\nlearning_rate = nan\n[[stage]]\nkind = \"questions\"")
+    path = write(tmp_path, '[trainer]\nlearning_rate = nan\n[[stage]]\nkind = "questions"')
     with pytest.raises(RecipeError, match=r"bad\.toml: \[trainer\].*learning_rate"):
         load(path)
     out = tmp_path / "out"
