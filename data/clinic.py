@@ -15,8 +15,8 @@ from data.conditions import CONDITIONS, QUIET, split_name
 
 LABELS = {
     QUIET: "quiet",
-    "noise-10db": "held-out noise, 10 dB",
-    "noise-0db": "held-out noise, 0 dB",
+    "noise-10db": "held-out noise at 10 dB",
+    "noise-0db": "held-out noise at 0 dB",
     "reverb": "reverberant room (0.9 s)",
     "lead-in": "with a lead-in sentence",
     "fillers": "with fillers",
@@ -38,6 +38,11 @@ def condition_runs(runs: dict[str, dict]) -> dict[str, dict]:
     """{condition: summary} of the conditions evaluated, in the test's order."""
     by_split = {s.get("split"): s for s in runs.values() if _own(s)}
     return {c: by_split[split_name(c)] for c in CONDITIONS if split_name(c) in by_split}
+
+
+def rank(split: str) -> int:
+    """A split's place in the test's order (other splits after the conditions)."""
+    return next((i for i, c in enumerate(CONDITIONS) if split_name(c) == split), len(CONDITIONS))
 
 
 def label(split: str) -> str | None:
@@ -107,14 +112,14 @@ def headline(runs: dict[str, dict]) -> str:
     worst_held = min(held, key=lambda c: held[c]["strict"]["accuracy"])
     text = (
         f"**In a clinic's conditions.** The stranger's questions asked {len(rows)} ways "
-        f"({', '.join(LABELS[c] for c in rows)}): the worst is {LABELS[worst]} at "
+        f"({'; '.join(LABELS[c] for c in rows)}). The worst is {LABELS[worst]}: "
         f"{_pct(rows[worst]['strict']['accuracy'])} strict against a blind prior of "
         f"{_pct(rows[worst]['prior']['accuracy'])}"
     )
     if worst_held != worst:
         text += (
-            f"; the worst apart from {', '.join(LABELS[c] for c in REPORTED_ONLY)} is "
-            f"{LABELS[worst_held]} at {_pct(held[worst_held]['strict']['accuracy'])}"
+            f"; apart from {', '.join(LABELS[c] for c in REPORTED_ONLY)}, "
+            f"{LABELS[worst_held]}: {_pct(held[worst_held]['strict']['accuracy'])}"
         )
     return text + "."
 

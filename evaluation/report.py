@@ -87,6 +87,7 @@ def order(s: dict) -> tuple:
     return (
         not str(s.get("split")).startswith(STRANGER),
         s.get("split") != STRANGER,
+        clinic.rank(str(s.get("split"))),
         s.get("split") != "test",
         bool(s.get("baseline")),
         s.get("mode") != "audio",

@@ -460,7 +460,7 @@ def test_results_page_shows_the_clinic_conditions_of_the_checkpoint(env, runs_di
     assert list(table["how the question was heard"]) == ["quiet", "reverberant room (0.9 s)"]
     assert list(table["vs quiet"]) == ["–", "-20.0 pts"]
     shown = [m.value.replace("\\", "") for m in at.markdown]  # plain() escapes Markdown
-    assert any("the worst is reverberant room (0.9 s) at 60.0%" in m for m in shown)
+    assert any("The worst is reverberant room (0.9 s): 60.0%" in m for m in shown)
 
 
 def test_results_without_runs_explains(env, monkeypatch, tmp_path):

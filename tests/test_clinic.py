@@ -29,15 +29,15 @@ def test_a_row_per_condition_the_worst_as_headline_and_targets_against_quiet():
     assert "| reverberant room (0.9 s) | 66.0% | 59.0% to 73.0% | -8.0 pts | 0 |" in rows
     assert "1 (b)" in rows[2]
     head = clinic.headline(runs)
-    assert "worst is held-out noise, 0 dB at 52.0%" in head
-    assert "worst apart from held-out noise, 0 dB is reverberant room (0.9 s) at 66.0%" in head
+    assert "The worst is held-out noise at 0 dB: 52.0%" in head
+    assert "apart from held-out noise at 0 dB, reverberant room (0.9 s): 66.0%" in head
     met = {name: ok for name, _, ok in clinic.targets(runs)}
     assert (
         met["stranger quiet: strict >= 70%"] and not met["stranger quiet: no type below its prior"]
     )
     assert not met["stranger reverberant room (0.9 s): within 5 pts of quiet"]
     assert met["stranger fast speech (140%): within 5 pts of quiet"]
-    assert not any(", 0 dB" in name for name in met)  # reported, held to no target
+    assert not any("at 0 dB" in name for name in met)  # reported, held to no target
     assert report.label(runs["eval-stranger-reverb"]).endswith("stranger, reverberant room (0.9 s)")
 
 
