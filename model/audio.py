@@ -278,25 +278,27 @@ def trim_silence(samples: np.ndarray) -> np.ndarray:
 
 
 def windows(samples: np.ndarray, size: int, search: int) -> list[np.ndarray]:
-    """Consecutive pieces of at most `size` samples that together are `samples`. Each cut falls
-    at the quietest 10 ms of the last `search` samples before the window's end, so a boundary
-    lands between words where the speech allows (Whisper's encoder has absolute positions:
-    each piece is heard as a window of its own)."""
+    """Consecutive pieces of at most `size` samples that together are `samples`: as few as can
+    hold them (every window costs the encoder the same), each cut at the quietest 10 ms of the
+    last `search` samples before the window's end that still leaves the rest room enough, so a
+    boundary lands between words where the speech allows (Whisper's encoder has absolute
+    positions: each piece is heard as a window of its own)."""
     if size < 1 or not 0 < search <= size:
         raise ValueError(f"window of {size} samples, search {search}: expected 0 < search <= size")
     hop = SAMPLE_RATE // 100
+    left = max(1, math.ceil(samples.size / size))  # windows still to fill
     out, start = [], 0
-    while samples.size - start > size:
-        frames = search // hop
+    while left > 1:
+        lo = max(start + size - search, samples.size - (left - 1) * size)  # the rest must fit
+        frames = (start + size - lo) // hop
+        cut = start + size
         if frames:
-            tail = samples[start + size - frames * hop : start + size].astype(np.float64)
+            tail = samples[cut - frames * hop : cut].astype(np.float64)
             energy = np.square(tail.reshape(frames, hop)).sum(1)
             quiet = frames - 1 - int(np.argmin(energy[::-1]))  # the latest of equal minima
-            cut = start + size - frames * hop + quiet * hop + hop // 2
-        else:
-            cut = start + size
+            cut = cut - frames * hop + quiet * hop + hop // 2
         out.append(samples[start:cut])
-        start = cut
+        start, left = cut, left - 1
     out.append(samples[start:])
     return out
 

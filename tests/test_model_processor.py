@@ -187,6 +187,9 @@ def test_windows_cut_in_pauses_and_lose_nothing():
     assert len(windows(y[: 5 * sr], 5 * sr, sr)) == 1
     loud = tone(seconds=12.0)  # no pause: cut anyway, never longer than a window
     assert all(p.size <= 5 * sr for p in windows(loud, 5 * sr, sr))
+    # as few windows as hold the speech: 10 s is two (a pause-first cut would make three)
+    assert [p.size for p in windows(tone(seconds=10.0), 5 * sr, sr)] == [5 * sr, 5 * sr]
+    assert len(windows(tone(seconds=12.0), 5 * sr, sr)) == 3
     with pytest.raises(ValueError, match="search"):
         windows(y, 5 * sr, 6 * sr)
 
