@@ -38,7 +38,7 @@ from data.files import audio_path, load_frames
 from data.schema import DataError, load_jsonl, record_key, write_jsonl
 from data.score import blind_prior, format_table, is_correct_lenient, is_correct_strict, summarize
 from evaluation.runfolder import check_run, checkpoint_id, dated, earlier, holding, rescoring
-from model.cli import boundary, int_in
+from model.cli import boundary, describe, int_in
 from model.config import GraftConfig
 from model.constants import SAMPLE_RATE
 from model.layout import CONFIG_NAME, PREDICTIONS_FILE, SUMMARY_FILE, is_checkpoint, write_json
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             skip_bad=args.skip_bad,
         )
     except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {describe(e)}", file=sys.stderr)
         return 2
     print(format_table(s))
     skipped = f", {len(s['skipped'])} skipped" if s["skipped"] else ""
@@ -340,7 +340,7 @@ def _rescore_all(folders: list[Path]) -> int:
         try:
             s = rescore(out)
         except DataError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {describe(e)}", file=sys.stderr)
             failed += 1
             continue
         heard = (s.get("heard") or {}).get("rate")

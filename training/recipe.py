@@ -163,7 +163,7 @@ def load(recipe: str | Path, overrides: list[str] = ()) -> Recipe:
             for i, st in enumerate(value, 1):
                 st = dict(_table(st, f"{path}: stage {i}"))
                 kind = st.pop("kind", None)
-                if kind not in STAGES:
+                if not isinstance(kind, str) or kind not in STAGES:
                     raise RecipeError(f"{path}: stage {i}: unknown kind {kind!r}; known: "
                                       f"{', '.join(STAGES)}")  # fmt: skip
                 rec.stages.append(_build(STAGES[kind], st, f"{path}: [[stage]] {kind}"))
