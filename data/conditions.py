@@ -32,8 +32,8 @@ from tqdm import tqdm
 
 from data import grammar, room
 from data.schema import DataError, load_jsonl, write_jsonl
-from data.stranger import SPLIT, Flite, flite_voices, voice_of
-from data.tts import audio_ok, to_16k, write_wav
+from data.stranger import SPLIT, flite_voices, speak_file, voice_of
+from data.tts import audio_ok, write_wav
 from model.cli import boundary, int_in
 
 QUIET = "quiet"
@@ -98,8 +98,7 @@ def condition_records(stranger: list[dict], condition: str) -> list[dict]:
 def _make(job: tuple[Path, dict, str, Path]) -> None:
     data, rec, condition, path = job
     if condition in SPOKEN:
-        wav, sr = Flite().synth(rec["question"], voice_of(*_voice(rec)))
-        write_wav(path, to_16k(wav, sr))
+        speak_file((path, voice_of(*_voice(rec)), rec["question"]))
         return
     src = data / rec["source"]
     y, sr = sf.read(str(src), dtype="float32")

@@ -15,16 +15,14 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
+from model.audio import rms  # the intake's own level measure
+
 SR = 16_000
 TRAIN_NOISES = ("babble", "hiss", "hum", "beeps", "suction")
 EVAL_NOISES = ("pink", "alarm")  # held out: never in a training copy (a test checks)
 TRAIN_RT60 = (0.1, 0.6)  # seconds; the conditions test's room (EVAL_RT60) is longer
 EVAL_RT60 = 0.9
 SNR_DB = (0.0, 20.0)  # training copies' speech-to-noise range
-
-
-def rms(y: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if y.size else 0.0
 
 
 def _colored(n: int, rng: np.random.Generator, power: float) -> np.ndarray:

@@ -213,7 +213,8 @@ def stranger_records(test: list[dict]) -> list[dict]:
     return out
 
 
-def _speak(job: tuple[Path, Voice, str]) -> None:
+def speak_file(job: tuple[Path, Voice, str]) -> None:
+    """(path, voice, text): flite says the text into a 16 kHz WAV at path."""
     path, voice, text = job
     wav, sr = Flite().synth(text, voice)
     write_wav(path, to_16k(wav, sr))
@@ -240,7 +241,7 @@ def build(data: Path, *, workers: int = 2, max_seconds: float = 30.0) -> int:
             )
     jobs = sorted(todo.values(), key=lambda j: str(j[0]))
     with ThreadPoolExecutor(max(1, workers)) as ex:  # flite runs as subprocesses
-        list(tqdm(ex.map(_speak, jobs), total=len(jobs), desc="speech (flite)", unit="wav"))
+        list(tqdm(ex.map(speak_file, jobs), total=len(jobs), desc="speech (flite)", unit="wav"))
     if long := too_long(data, max_seconds, recs):
         shown = "; ".join(f"{said!r} {d:.2f} s" for d, _, said in long[:5])
         raise TTSError(f"{len(long)} stranger recording(s) over {max_seconds:g} s: {shown}")

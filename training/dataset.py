@@ -52,7 +52,7 @@ class CachedProcessor(GraftProcessor):
     def __init__(self, base: GraftProcessor, encoder: torch.nn.Module | None = None, seed: int = 0):
         super().__init__(base.tokenizer, base.image_processor, base.feature_extractor, base.cfg)
         self.clips: dict[ClipKey, dict[str, torch.Tensor]] = {}
-        self.sounds: dict[str, list[tuple[torch.Tensor, list[int]]]] = {}
+        self.sounds: dict[str, list[Take]] = {}
         self.encoder = encoder
         self.rng = random.Random(seed)
 
@@ -63,9 +63,7 @@ class CachedProcessor(GraftProcessor):
             x = feats.to(enc.conv1.weight.device, enc.conv1.weight.dtype)
             return enc.eval()(x).last_hidden_state.float().cpu()
 
-    def heard(
-        self, batch: list[tuple[torch.Tensor, list[int]]]
-    ) -> list[tuple[torch.Tensor, list[int]]]:
+    def heard(self, batch: list[Take]) -> list[Take]:
         """(mel windows, frames kept per window) takes -> with a frozen encoder, its outputs
         trimmed and joined: (1, L, d) and [L]; without one, the takes as they are."""
         if self.encoder is None:
