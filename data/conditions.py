@@ -7,7 +7,8 @@ never trained on) once more, changed in one way a clinic changes speech:
 
     noise-10db, noise-0db   held-out noise (pink hiss + a two-tone alarm: data.room.EVAL_NOISES,
                             kinds no training copy carries) at 10 and 0 dB speech-to-noise
-    reverb                  a room of 0.9 s reverberation time, longer than any training room
+    reverb                  a shoebox suite of 0.9 s reverberation time by image sources, a kind
+                            of room training never hears (data.room.shoebox)
     lead-in                 a held-out lead-in sentence before the question (flite)
     fillers                 a held-out filler ("hmm", "you know") in the question (flite)
     fast, slow              flite speaking at 140% and 70% of its own rate
@@ -20,6 +21,7 @@ stranger recording (or wording) and the condition. Idempotent: valid WAVs are ke
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import sys
 import zlib
@@ -62,11 +64,19 @@ def held_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     return pink / (room.rms(pink) + 1e-12) + 0.5 * alarm / (room.rms(alarm) + 1e-12)
 
 
+HELD_ROOMS = 6  # talker and microphone placements, each simulated once (~0.4 s apiece)
+
+
+@functools.cache
+def held_room(placement: int) -> np.ndarray:
+    return room.shoebox(np.random.default_rng(placement))
+
+
 def mixed(y: np.ndarray, condition: str, key: str) -> np.ndarray:
     """A stranger recording in a noisy or echoing room (MIXED)."""
     rng = np.random.default_rng(_seed(condition, key))
     if condition == "reverb":
-        out = room.reverb(y, room.EVAL_RT60, rng)
+        out = room.echo(y, held_room(_seed(condition, key) % HELD_ROOMS))
     else:
         out = room.mix(y, held_noise(y.size, rng), MIXED[condition])
     return (out * (0.9 / max(1e-9, float(np.abs(out).max())))).astype(np.float32)

@@ -4,10 +4,11 @@
 
 Training hears copies of each recording passed through `augment` (a random chain of the pieces
 below); the clinic-conditions test (data.conditions) uses `EVAL_NOISES`, kinds that no training
-copy ever carries, and a reverberation time longer than any training room. Everything is
-generated here from numpy/scipy (nothing downloaded): noise kinds are shaped spectra and
-envelopes, rooms are synthetic impulse responses (exponentially decaying noise after a direct
-path, the usual stand-in for a measured one).
+copy ever carries, and a room of another kind than any training room. Everything is
+generated here (nothing downloaded): noise kinds are shaped spectra and envelopes; training
+rooms are synthetic impulse responses (exponentially decaying noise after a direct path, the
+usual stand-in for a measured one); the test's room is a shoebox simulated by image sources
+(pyroomacoustics): walls, distances and discrete early echoes that no training room has.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from model.audio import rms  # the intake's own level measure
 SR = 16_000
 TRAIN_NOISES = ("babble", "hiss", "hum", "beeps", "suction")
 EVAL_NOISES = ("pink", "alarm")  # held out: never in a training copy (a test checks)
-TRAIN_RT60 = (0.1, 0.6)  # seconds; the conditions test's room (EVAL_RT60) is longer
-EVAL_RT60 = 0.9
+TRAIN_RT60 = (0.1, 1.2)  # seconds, diffuse rooms; the test's room is a shoebox (held out)
+EVAL_ROOM = (6.0, 5.0, 3.0)  # metres: an endoscopy suite
+EVAL_SABINE_S = 0.65  # Sabine's estimate; the simulated decay measures 0.9 s (a test checks)
 SNR_DB = (0.0, 20.0)  # training copies' speech-to-noise range
 
 
@@ -91,10 +93,35 @@ def room(rt60: float, rng: np.random.Generator) -> np.ndarray:
     return tail / np.abs(tail).max()
 
 
-def reverb(y: np.ndarray, rt60: float, rng: np.random.Generator) -> np.ndarray:
-    """y heard in a room of reverberation time rt60 (the tail kept, the level kept)."""
-    wet = signal.fftconvolve(y, room(rt60, rng))[: y.size + int(0.3 * rt60 * SR)]
+def shoebox(rng: np.random.Generator) -> np.ndarray:
+    """The held-out room: EVAL_ROOM's impulse response between a talker and a microphone
+    1-3 m apart at random places (pyroomacoustics' image sources, ~0.4 s to compute)."""
+    import pyroomacoustics as pra
+
+    absorption, order = pra.inverse_sabine(EVAL_SABINE_S, list(EVAL_ROOM))
+    box = pra.ShoeBox(list(EVAL_ROOM), fs=SR, materials=pra.Material(absorption), max_order=order)
+    dims = np.array(EVAL_ROOM)
+    talker = np.array([*rng.uniform(1.0, dims[:2] - 1.0), 1.6])
+    while True:
+        mic = np.array([*rng.uniform(0.5, dims[:2] - 0.5), 1.2])
+        if 1.0 <= np.linalg.norm(mic - talker) <= 3.0:
+            break
+    box.add_source(talker.tolist())
+    box.add_microphone(mic.tolist())
+    box.compute_rir()
+    rir = np.asarray(box.rir[0][0], dtype=np.float64)
+    return rir / np.abs(rir).max()
+
+
+def echo(y: np.ndarray, rir: np.ndarray) -> np.ndarray:
+    """y heard through the impulse response `rir` (the tail kept up to 0.3 s, the level kept)."""
+    wet = signal.fftconvolve(y, rir)[: y.size + int(0.3 * SR)]
     return (wet * (rms(y) / (rms(wet) + 1e-12))).astype(np.float32)
+
+
+def reverb(y: np.ndarray, rt60: float, rng: np.random.Generator) -> np.ndarray:
+    """y heard in a training room of reverberation time rt60."""
+    return echo(y, room(rt60, rng))
 
 
 def telephone(y: np.ndarray) -> np.ndarray:
