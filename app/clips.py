@@ -2,8 +2,9 @@
 
     python -c "from app.clips import read_dataset; print(len(read_dataset('data/demo')))"
 
-Reads <data>/samples.jsonl (or the union of <data>/splits/*.jsonl) through data.schema, so a bad
-line is an error naming file:line, never a silent drop.
+Reads through data.files, the one reader of a data folder (records, frames, recordings, each
+path held inside the folder): a bad line is an error naming file:line, never a silent drop.
+This module adds the cache, the filters and the app's own words for what is missing.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import streamlit as st
 from PIL import Image
 
 from app.settings import short_path
-from data.files import open_rgb
-from data.schema import DataError, frame_path, load_jsonl, record_key
+from data import files
+from data.schema import DataError, record_key
+from model.layout import SPLITS
 
-SPLITS = ("train", "eval", "test")
 ALL = "All"  # the filter value meaning "no filter"
 
 
@@ -32,38 +33,21 @@ class ClipError(ValueError):
     """A clip whose frames or audio cannot be read; the message names the file."""
 
 
-def _sources(data_dir: Path) -> list[Path]:
-    files = [data_dir / "samples.jsonl"] + [data_dir / "splits" / f"{s}.jsonl" for s in SPLITS]
-    return [f for f in files if f.is_file()]
-
-
 def stamp(data_dir: Path) -> tuple[tuple[str, float], ...]:
     """File names and mtimes: a new dataset in the same folder invalidates the cache."""
-    return tuple((f.name, f.stat().st_mtime) for f in _sources(data_dir))
+    return tuple((f.name, f.stat().st_mtime) for f in files.sources(data_dir))
 
 
 def read_dataset(data_dir: str | Path) -> list[dict]:
     """Every record, each with a `split` field ("train", "eval", "test" or "-" when unsplit)."""
-    data_dir = Path(data_dir)
-    samples = data_dir / "samples.jsonl"
-    split_files = {s: data_dir / "splits" / f"{s}.jsonl" for s in SPLITS}
-    if not samples.is_file() and not any(f.is_file() for f in split_files.values()):
+    try:
+        return files.read_dataset(data_dir)
+    except files.NoDataset:
         raise NoData(
             f"No dataset in {short_path(data_dir)} (no samples.jsonl or splits/). Build the demo "
             "data with `make data`, or point the app at another folder with SURGVIVQA_DATA=... or "
             "`-- --data DIR`."
-        )
-    split_of: dict[tuple[str, str], str] = {}
-    by_split: dict[str, list[dict]] = {}
-    for name, path in split_files.items():
-        if path.is_file():
-            by_split[name] = load_jsonl(path)
-            split_of.update({record_key(r): name for r in by_split[name]})
-    if samples.is_file():
-        records = load_jsonl(samples)
-    else:
-        records = [r for rs in by_split.values() for r in rs]
-    return [{**r, "split": split_of.get(record_key(r), "-")} for r in records]
+        ) from None
 
 
 @st.cache_data(show_spinner="Loading the dataset…", max_entries=4)
@@ -156,37 +140,32 @@ def step(index: int, n: int, move: str, rng: random.Random | None = None) -> int
 
 def frame_paths(data_dir: Path, rec: dict) -> list[Path]:
     """The clip's frame files; ClipError names the first missing one."""
-    paths = [frame_path(data_dir / "frames", rec["video_id"], f) for f in rec["frames"]]
-    missing = [p for p in paths if not p.is_file()]
-    if missing:
+    try:
+        return files.frame_paths(data_dir, rec)
+    except files.RecordFileError as e:
         raise ClipError(
-            f"{len(missing)} of {len(paths)} frames of clip {rec['video_id']}/{rec['id']} are "
-            f"missing, first {short_path(missing[0])}. Frames live in <data>/frames/<video_id>/; "
+            f"{e.missing} of {len(rec['frames'])} frames of clip {rec['video_id']}/{rec['id']} "
+            f"are missing, first {short_path(e.path)}. Frames live in <data>/frames/<video_id>/; "
             "for the demo data run `make data`."
-        )
-    return paths
+        ) from None
 
 
 def load_frames(data_dir: Path, rec: dict) -> list[Image.Image]:
     """The clip's 8 frames as RGB images; ClipError on a missing or unreadable file."""
-    images = []
-    for path in frame_paths(data_dir, rec):
-        try:
-            images.append(open_rgb(path))
-        except OSError as e:  # ImageTooLargeError too: bounded before decoding
-            raise ClipError(f"cannot read frame {short_path(path)}: {e}") from e
-    return images
+    frame_paths(data_dir, rec)  # a missing frame in the app's words
+    try:
+        return files.load_frames(data_dir, rec)
+    except files.RecordFileError as e:  # ImageTooLargeError too: bounded before decoding
+        raise ClipError(f"cannot read frame {short_path(e.path)}: {e.__cause__ or e}") from e
 
 
 def audio_path(data_dir: Path, rec: dict) -> Path | None:
-    """The clip's recorded question, or None when the record has none or the file is missing."""
-    if not rec.get("audio"):
+    """The clip's recorded question, or None when the record has none, the file is missing or
+    its path leads out of the data folder (data.files refuses it)."""
+    try:
+        return files.audio_path(data_dir, rec)
+    except DataError:
         return None
-    root = data_dir.resolve()
-    path = (root / rec["audio"]).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        return None
-    return path
 
 
 def find(records: Sequence[dict], key: tuple[str, str]) -> dict | None:

@@ -37,6 +37,7 @@ from data.schema import DataError, load_jsonl, write_jsonl
 from data.stranger import SPLIT, flite_voices, speak_file, voice_of
 from data.tts import audio_ok, write_wav
 from model.cli import boundary, int_in
+from model.layout import split_file
 
 QUIET = "quiet"
 MIXED = {"noise-10db": 10.0, "noise-0db": 0.0, "reverb": None}  # from the stranger's WAV
@@ -125,7 +126,7 @@ def _voice(rec: dict) -> tuple[str, int]:
 def build(data: Path, conditions: tuple[str, ...] = CONDITIONS, workers: int = 2) -> int:
     """Write each condition's split and recordings; returns the recordings written."""
     data = Path(data)
-    path = data / "splits" / f"{SPLIT}.jsonl"
+    path = split_file(data, SPLIT)
     if not path.is_file():
         raise DataError(f"{path} is missing: build the stranger split first (make stranger)")
     stranger = load_jsonl(path)
@@ -145,7 +146,7 @@ def build(data: Path, conditions: tuple[str, ...] = CONDITIONS, workers: int = 2
         jobs = sorted(todo.values(), key=lambda j: str(j[3]))
         with ThreadPoolExecutor(max(1, workers)) as ex:
             list(tqdm(ex.map(_make, jobs), total=len(jobs), desc=condition, unit="wav"))
-        write_jsonl(data / "splits" / f"{split_name(condition)}.jsonl", recs)
+        write_jsonl(split_file(data, split_name(condition)), recs)
         written += len(jobs)
     return written
 

@@ -25,8 +25,7 @@ from data.leakage import frame_range
 from data.schema import DataError, load_jsonl, record_key, write_jsonl
 from data.stats import stats
 from model.cli import boundary
-
-SPLITS = ("train", "eval", "test")
+from model.layout import SPLITS, SPLITS_DIR, split_file
 
 
 def groups(records: list[dict], gap: int = 0) -> list[list[dict]]:
@@ -160,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for name, recs in splits.items():
-        write_jsonl(out / "splits" / f"{name}.jsonl", recs)
-    print(f"wrote {out / 'splits'}/{{{','.join(SPLITS)}}}.jsonl (seed {args.seed})")
+        write_jsonl(split_file(out, name), recs)
+    print(f"wrote {out / SPLITS_DIR}/{{{','.join(SPLITS)}}}.jsonl (seed {args.seed})")
     print(report(splits))
     return 0
 

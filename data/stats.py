@@ -20,6 +20,7 @@ from data.catalog import CATALOG, TYPE_NAMES, YES_NO
 from data.leakage import check_leakage
 from data.schema import DataError, load_jsonl, write_text
 from model.cli import boundary
+from model.layout import SPLITS_DIR
 
 SPLIT_ORDER = ("train", "eval", "val", "test", "samples")
 
@@ -34,7 +35,7 @@ def resolve_inputs(inputs: list[Path]) -> dict[str, Path]:
     files: list[Path] = []
     for p in inputs:
         if p.is_dir():
-            found = sorted((p / "splits").glob("*.jsonl")) or sorted(p.glob("samples.jsonl"))
+            found = sorted((p / SPLITS_DIR).glob("*.jsonl")) or sorted(p.glob("samples.jsonl"))
             if not found:
                 raise DataError(f"{p}: no splits/*.jsonl and no samples.jsonl")
             files += found

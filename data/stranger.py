@@ -32,6 +32,7 @@ from data.catalog import TYPE_NAMES
 from data.schema import DataError, load_jsonl, write_jsonl
 from data.tts import TTSError, Voice, audio_ok, to_16k, too_long, write_wav
 from model.cli import boundary, int_in, positive_float
+from model.layout import split_file
 
 SPLIT = "stranger"
 STRANGER_PHRASING = -2  # a record's `phrasing`: a hand-written stranger's wording
@@ -223,7 +224,7 @@ def speak_file(job: tuple[Path, Voice, str]) -> None:
 def build(data: Path, *, workers: int = 2, max_seconds: float = 30.0) -> int:
     """Write <data>/splits/stranger.jsonl and its recordings; returns the files written."""
     data = Path(data)
-    test_path = data / "splits" / "test.jsonl"
+    test_path = split_file(data, "test")
     if not test_path.is_file():
         raise DataError(f"{test_path} is missing: build the dataset first (python -m data.synth)")
     recs = stranger_records(load_jsonl(test_path))
@@ -245,7 +246,7 @@ def build(data: Path, *, workers: int = 2, max_seconds: float = 30.0) -> int:
     if long := too_long(data, max_seconds, recs):
         shown = "; ".join(f"{said!r} {d:.2f} s" for d, _, said in long[:5])
         raise TTSError(f"{len(long)} stranger recording(s) over {max_seconds:g} s: {shown}")
-    write_jsonl(data / "splits" / f"{SPLIT}.jsonl", recs)
+    write_jsonl(split_file(data, SPLIT), recs)
     return len(jobs)
 
 
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     except (TTSError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = a.data / "splits" / f"{SPLIT}.jsonl"
+    out = split_file(a.data, SPLIT)
     print(f"{n} audio files written; {out}", file=sys.stderr)
     return 0
 

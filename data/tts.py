@@ -35,9 +35,9 @@ from tqdm import tqdm
 
 from data.schema import DataError, load_jsonl, record_key, write_jsonl
 from model.cli import InputError, boundary, int_in, positive_float
+from model.layout import SPLITS, split_file
 
 SR = 16_000
-SPLITS = ("train", "eval", "test")
 
 
 class TTSError(InputError, RuntimeError):
@@ -328,7 +328,7 @@ def speak(data: Path, *, engine: str = "espeak", workers: int = 2, seed: int = 0
         raise ValueError(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
     data = Path(data)
     samples = load_jsonl(data / "samples.jsonl")
-    splits = {s: load_jsonl(data / "splits" / f"{s}.jsonl") for s in SPLITS}
+    splits = {s: load_jsonl(split_file(data, s)) for s in SPLITS}
     where = {record_key(r): s for s, recs in splits.items() for r in recs}
     missing = [record_key(r) for r in samples if record_key(r) not in where]
     if missing:
@@ -352,7 +352,7 @@ def speak(data: Path, *, engine: str = "espeak", workers: int = 2, seed: int = 0
             r["audio"], r["voice"] = v.file(r["question"]), v.id
     write_jsonl(data / "samples.jsonl", samples)
     for s, recs in splits.items():
-        write_jsonl(data / "splits" / f"{s}.jsonl", recs)
+        write_jsonl(split_file(data, s), recs)
     return len(todo)
 
 

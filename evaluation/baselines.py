@@ -34,7 +34,8 @@ from pathlib import Path
 
 import torch
 
-from data.schema import DataError, load_jsonl
+from data.files import read_split
+from data.schema import DataError
 from data.score import blind_prior, format_table
 from evaluation.asr import AsrError, check_folder
 from evaluation.evaluate import evaluate
@@ -144,8 +145,8 @@ def _finish(out: Path, name: str, detail: str, summary: dict) -> dict:
 
 
 def run_prior(data: Path, split: str, out: Path, limit: int = 0) -> dict:
-    records = load_jsonl(data / "splits" / f"{split}.jsonl")
-    prior = blind_prior(load_jsonl(data / "splits" / "train.jsonl"))
+    records = read_split(data, split)
+    prior = blind_prior(read_split(data, "train"))
     pred = BlindPrior(prior, records)
     s = evaluate("baseline:prior", data, split, out, mode="text", limit=limit, predictor=pred)
     return _finish(out, "prior", "most frequent train answer per question type", s)

@@ -47,8 +47,8 @@ import torch
 from tqdm import tqdm
 
 from data.catalog import CATALOG
-from data.files import audio_path, load_frames
-from data.schema import load_jsonl, write_text
+from data.files import audio_path, load_frames, read_split
+from data.schema import write_text
 from data.score import summarize
 from evaluation.asr import AsrError, check_folder
 from evaluation.bench_report import markdown, stats, table
@@ -147,7 +147,7 @@ def fixture_checkpoint(root: Path, data: Path, policy: str | None = None, **spec
     training recipe's own starting point does; `policy` sets its audio-token policy."""
     from model.tiny import build
 
-    recs = load_jsonl(data / "splits" / "train.jsonl")
+    recs = read_split(data, "train")
     texts = {r["question"] for r in recs} | {r["answer"] for r in recs}
     texts |= {r.get("caption", "") for r in recs}
     kw = {"audio_tokens": policy} if policy else {}
@@ -442,7 +442,7 @@ def run(
     pred = Predictor.from_checkpoint(checkpoint, device=device)
     if policy_name:  # the grafted path's policy in sections 1 and 3
         pred.cfg.audio_tokens = policy_name
-    pairs = pick(load_jsonl(data / "splits" / f"{split}.jsonl"), samples)
+    pairs = pick(read_split(data, split), samples)
     asr = Transcriber.from_pretrained(asr_ref, device=str(pred.device))
     rpred = Predictor.from_checkpoint(reader, device=device) if reader else None
     b = Bench(pred, data, pairs, answer, asr, repeat, reader=rpred)

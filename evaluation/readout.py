@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from data.schema import load_jsonl
+from data.files import read_split
 from evaluation.evaluate import write_json
 from model.cli import boundary
 from training.warmup import KINDS
@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(0)
     model, proc = load_checkpoint(args.checkpoint, "cpu")
-    train = load_jsonl(args.data / "splits" / "train.jsonl")
-    held = load_jsonl(args.data / "splits" / f"{args.split}.jsonl")
+    train = read_split(args.data, "train")
+    held = read_split(args.data, args.split)
     info = fit_heads(model, CachedProcessor(proc), args.data, train, held, args.steps,
                      tower=False, lr=3e-3, desc="read-out", kind=args.kind)  # fmt: skip
     info |= {"checkpoint": str(args.checkpoint), "split": args.split, "kind": args.kind}

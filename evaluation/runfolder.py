@@ -21,7 +21,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from data.schema import DataError, json_lines, load_jsonl, record_key, write_jsonl
+from data.files import read_split
+from data.schema import DataError, json_lines, record_key, write_jsonl
 from model import runfiles
 from model.layout import LOCK_FILE, PREDICTIONS_FILE, RUN_FILE, SUMMARY_FILE, write_json
 
@@ -196,7 +197,7 @@ def rescoring(out: Path) -> Iterator[tuple[dict, int, bool]]:
         if bad:
             raise DataError(f"{run}: no {', '.join(bad)}")
         skipped = set(skipped_of(summary, read_json(summary)))
-        records = load_jsonl(Path(meta["data"]) / "splits" / f"{meta['split']}.jsonl")
+        records = read_split(meta["data"], meta["split"])
         done, _ = read_done(out / PREDICTIONS_FILE)
         answered = [record_key(r) in done or record_key(r) in skipped for r in records]
         n = sum(answered)  # a --limit run answered (or skipped) the first n

@@ -1,9 +1,14 @@
-"""The on-disk layout of checkpoints and training runs: every file and folder name, the
-completion marker, checkpoint-N folders, and the atomic writes that make them. Standard library
-only, so the app, the report and data tools read run folders without importing torch.
+"""The on-disk layout of data folders, checkpoints and training runs: every file and folder
+name, the completion marker, checkpoint-N folders, and the atomic writes that make them.
+Standard library only, so the app, the report and data tools read run folders without torch.
 
     python -c "from model.layout import finished_checkpoints; print(finished_checkpoints('runs/x'))"
 
+A data folder (data.synth and data.split write it; data.files reads it):
+  samples.jsonl                     every record, unsplit
+  splits/NAME.jsonl                 a split's records: train, eval, test, stranger, ...
+  frames/<video_id>/<frame>.jpg     the clips' frames
+  audio/                            the spoken questions (each record names its own file)
 A checkpoint folder (model.checkpoint writes it):
   graft_config.json                 GraftConfig
   README.md                         short model card
@@ -38,6 +43,10 @@ import tempfile
 import time
 from pathlib import Path
 
+SAMPLES_FILE = "samples.jsonl"
+SPLITS_DIR = "splits"
+SPLITS = ("train", "eval", "test")  # the splits data.split writes; others sit beside them
+FRAMES_DIR = "frames"
 CONFIG_NAME = "graft_config.json"
 CARD_NAME = "README.md"
 PROJECTOR_FILE = "projector.safetensors"
@@ -114,6 +123,11 @@ def install(tmp: Path, out: Path) -> None:
 
 def write_json(path: str | Path, obj: dict, indent: int = 1) -> Path:
     return write_text(path, json.dumps(obj, indent=indent, default=str) + "\n")
+
+
+def split_file(data: str | Path, split: str) -> Path:
+    """A split's record file in a data folder (data.files.split_path checks the name)."""
+    return Path(data) / SPLITS_DIR / f"{split}.jsonl"
 
 
 def is_checkpoint(folder: str | Path) -> bool:

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import torch
 
-from data.schema import DataError, load_jsonl
+from data.files import read_split, split_path
+from data.schema import DataError
 from model.cli import boundary
 from model.graft import graft_modules
 from model.layout import (
@@ -50,16 +51,16 @@ from training.trainer import TrainArguments, load_model, start_checkpoint
 def split_records(data: str, d: DataSettings, overfit: int) -> tuple[list[dict], list[dict]]:
     """(train, eval) records; with overfit the first N train records are both."""
     data = Path(data)
-    train = load_jsonl(data / "splits" / f"{d.train_split}.jsonl")
+    train = read_split(data, d.train_split)
     if d.train_samples:
         train = train[: d.train_samples]
     if overfit:
         train = train[:overfit]
         return train, list(train)
-    ev = load_jsonl(data / "splits" / f"{d.eval_split}.jsonl")
+    ev = read_split(data, d.eval_split)
     for name, recs in ((d.train_split, train), (d.eval_split, ev)):
         if not recs:
-            raise DataError(f"{data / 'splits' / name}.jsonl is empty")
+            raise DataError(f"{split_path(data, name)} is empty")
     if d.eval_samples:
         ev = ev[: d.eval_samples]
     return train, ev

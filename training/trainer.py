@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from data.schema import DataError, load_jsonl
+from data.files import read_split
+from data.schema import DataError
 from model.layout import (
     COMPLETE,
     INIT_DIR,
@@ -199,7 +200,7 @@ def start_checkpoint(start: ModelStart, data: str, splits: DataSettings, out: Pa
             whisper = str(out / WHISPER_DIR)
             if not (out / WHISPER_DIR / "config.json").is_file():
                 convert(None, whisper)
-        recs = load_jsonl(Path(data) / "splits" / f"{splits.train_split}.jsonl")
+        recs = read_split(data, splits.train_split)
         texts = sorted(
             {r["question"] for r in recs}
             | {r["answer"] for r in recs}
