@@ -38,7 +38,7 @@ from data.files import read_split
 from data.schema import DataError
 from data.score import blind_prior, format_table
 from evaluation.asr import AsrError, check_folder
-from evaluation.evaluate import evaluate
+from evaluation.evaluate import EvalOptions, evaluate
 from evaluation.runfolder import checkpoint_id, read_json
 from model.cli import boundary, int_in
 from model.layout import RUN_FILE, SUMMARY_FILE, write_json
@@ -148,7 +148,9 @@ def run_prior(data: Path, split: str, out: Path, limit: int = 0) -> dict:
     records = read_split(data, split)
     prior = blind_prior(read_split(data, "train"))
     pred = BlindPrior(prior, records)
-    s = evaluate("baseline:prior", data, split, out, mode="text", limit=limit, predictor=pred)
+    s = evaluate(
+        EvalOptions("baseline:prior", data, split, out, mode="text", limit=limit), predictor=pred
+    )
     return _finish(out, "prior", "most frequent train answer per question type", s)
 
 
@@ -157,8 +159,12 @@ def run_zero_shot(
 ) -> dict:
     pred = zero_shot_predictor(checkpoint, device)
     ref = f"baseline:zero-shot:{checkpoint}"
-    s = evaluate(ref, data, split, out, mode="text", limit=limit, predictor=pred,
-                 ident=checkpoint_id(checkpoint))  # fmt: skip
+    s = evaluate(
+        EvalOptions(
+            ref, data, split, out, mode="text", limit=limit, ident=checkpoint_id(checkpoint)
+        ),
+        predictor=pred,
+    )
     kind = "pretrained base, no adapter" if pred.cfg.train == "lora" else "untrained tiny base"
     return _finish(out, "zero-shot", f"{kind}; question as text", s)
 
@@ -183,14 +189,16 @@ def run_asr(
     pred = Predictor.from_checkpoint(checkpoint, device=dev)
     cas = Cascade(pred, asr)
     s = evaluate(
-        f"baseline:asr:{checkpoint}:{asr_ref}",
-        data,
-        split,
-        out,
-        mode="audio",
-        limit=limit,
+        EvalOptions(
+            f"baseline:asr:{checkpoint}:{asr_ref}",
+            data,
+            split,
+            out,
+            mode="audio",
+            limit=limit,
+            ident=f"{checkpoint_id(checkpoint)}:{checkpoint_id(asr_ref)}",
+        ),
         predictor=cas,
-        ident=f"{checkpoint_id(checkpoint)}:{checkpoint_id(asr_ref)}",
     )
     _append_transcripts(out, data, cas.transcripts)
     run = read_json(out / RUN_FILE)
@@ -205,8 +213,18 @@ def run_oracle(
     from model import Predictor
 
     pred = Predictor.from_checkpoint(reader, device=device)
-    s = evaluate(f"baseline:oracle:{reader}", data, split, out, mode="text", limit=limit,
-                 predictor=pred, ident=checkpoint_id(reader))  # fmt: skip
+    s = evaluate(
+        EvalOptions(
+            f"baseline:oracle:{reader}",
+            data,
+            split,
+            out,
+            mode="text",
+            limit=limit,
+            ident=checkpoint_id(reader),
+        ),
+        predictor=pred,
+    )
     return _finish(out, "oracle", f"perfect ASR: {reader} reading the reference question", s)
 
 

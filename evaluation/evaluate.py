@@ -28,14 +28,15 @@ import random
 import sys
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from data.facts import heard
-from data.files import audio_path, load_frames
-from data.schema import DataError, load_jsonl, record_key, write_jsonl
+from data.files import audio_path, load_frames, read_split, split_path
+from data.schema import DataError, record_key, write_jsonl
 from data.score import blind_prior, format_table, is_correct_lenient, is_correct_strict, summarize
 from evaluation.runfolder import check_run, checkpoint_id, dated, earlier, holding, rescoring
 from model.cli import boundary, describe, int_in
@@ -103,106 +104,114 @@ def predict(predictor, data: Path, rec: dict, src: dict | None, mode: str):
     return predictor.answer(frames, audio)
 
 
-def evaluate(
-    checkpoint: str | Path,
-    data: str | Path,
-    split: str,
-    out: str | Path,
-    mode: str = "audio",
-    ablation: str = "none",
-    limit: int = 0,
-    seed: int = 0,
-    device: str | None = None,
-    predictor=None,
-    quiet: bool = False,
-    ident: str | None = None,
-    audio_tokens: str | None = None,
-    skip_bad: bool = False,
-) -> dict:
-    """Evaluate and return the summary (also written into out). ident: what the
-    answers come from, when `checkpoint` is a name rather than a folder (the baselines).
-    audio_tokens: another audio-token policy than the checkpoint's (full, trim, trim+pool:N).
-    skip_bad: bad split lines and samples whose frames or recording cannot be read are
-    reported and left out (listed in the summary's `skipped`) instead of stopping the run.
-    Raises DataError for bad data and when another process writes `out`."""
-    if mode not in MODES:
-        raise ValueError(f"mode {mode!r} is not one of {MODES}")
-    if ablation not in ABLATIONS:
-        raise ValueError(f"ablation {ablation!r} is not one of {ABLATIONS}")
-    if mode == "text" and ablation != "none":
-        raise ValueError("audio ablations apply to --mode audio only")
-    if audio_tokens is not None:
-        if mode == "text":
-            raise ValueError("--audio-tokens applies to --mode audio only")
-        GraftConfig(audio_tokens=audio_tokens)  # a bad policy fails here, naming the valid ones
-    data, out = Path(data), Path(out)
-    split_file = data / "splits" / f"{split}.jsonl"
-    records = load_jsonl(split_file, skip_bad=skip_bad)
-    if limit:
-        records = records[:limit]
+@dataclass(frozen=True)
+class EvalOptions:
+    """One evaluation: what answers (a checkpoint folder, or a baseline's name), on which split
+    of which data folder, into which folder, and how. Checked when made: a bad mode, ablation
+    or audio-token policy is a ValueError before anything is read."""
+
+    checkpoint: str | Path
+    data: Path
+    split: str
+    out: Path
+    mode: str = "audio"  # audio: hear the question; text: read it (baseline)
+    ablation: str = "none"  # shuffled: another sample's audio; silent: no speech
+    limit: int = 0  # the split's first N samples only (0: all)
+    seed: int = 0  # of the shuffled ablation
+    device: str | None = None  # torch device of a predictor loaded here
+    quiet: bool = False  # no progress bar
+    ident: str | None = None  # what the answers come from when `checkpoint` is a name
+    audio_tokens: str | None = None  # another audio-token policy than the checkpoint's
+    skip_bad: bool = False  # bad lines and unreadable samples reported and left out
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data", Path(self.data))
+        object.__setattr__(self, "out", Path(self.out))
+        if self.mode not in MODES:
+            raise ValueError(f"mode {self.mode!r} is not one of {MODES}")
+        if self.ablation not in ABLATIONS:
+            raise ValueError(f"ablation {self.ablation!r} is not one of {ABLATIONS}")
+        if self.mode == "text" and self.ablation != "none":
+            raise ValueError("audio ablations apply to --mode audio only")
+        if self.audio_tokens is not None:
+            if self.mode == "text":
+                raise ValueError("--audio-tokens applies to --mode audio only")
+            GraftConfig(audio_tokens=self.audio_tokens)  # a bad policy fails here, naming the valid
+
+    def meta(self) -> dict:
+        """What the answers come from, as run.json and the summary keep it."""
+        return {
+            "checkpoint": str(self.checkpoint),
+            "data": str(self.data),
+            "split": self.split,
+            "mode": self.mode,
+            "ablation": self.ablation,
+            **({"audio_tokens": self.audio_tokens} if self.audio_tokens else {}),
+        }
+
+
+def evaluate(opts: EvalOptions, predictor=None) -> dict:
+    """Evaluate and return the summary (also written into opts.out). predictor: a live one to
+    answer with (else the checkpoint's is loaded, only when a sample is left to answer).
+    With opts.skip_bad, bad split lines and samples whose frames or recording cannot be read
+    are reported and left out (listed in the summary's `skipped`) instead of stopping the run.
+    Raises DataError for bad data and when another process writes opts.out."""
+    records = read_split(opts.data, opts.split, skip_bad=opts.skip_bad)
+    if opts.limit:
+        records = records[: opts.limit]
     if not records:
-        raise DataError(f"{split_file}: no records to evaluate")
-    train_file = data / "splits" / "train.jsonl"
-    train = load_jsonl(train_file, skip_bad=skip_bad)
+        raise DataError(f"{split_path(opts.data, opts.split)}: no records to evaluate")
+    train = read_split(opts.data, "train", skip_bad=opts.skip_bad)
     if not train:
-        raise DataError(f"{train_file}: no records, so no blind prior to judge against")
+        raise DataError(
+            f"{split_path(opts.data, 'train')}: no records, so no blind prior to judge against"
+        )
     prior = blind_prior(train)
-    sources = audio_sources(records, ablation, seed)
-    meta = {
-        "checkpoint": str(checkpoint),
-        "data": str(data),
-        "split": split,
-        "mode": mode,
-        "ablation": ablation,
-        **({"audio_tokens": audio_tokens} if audio_tokens else {}),
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    with holding(out):
-        check_run(out, {**meta, "checkpoint_id": ident or checkpoint_id(checkpoint)})
-        return _run(
-            predictor, checkpoint, device, data, out, records, sources, prior, meta, mode,
-            split, audio_tokens, quiet, skip_bad,
-        )  # fmt: skip
+    sources = audio_sources(records, opts.ablation, opts.seed)
+    opts.out.mkdir(parents=True, exist_ok=True)
+    with holding(opts.out):
+        ident = opts.ident or checkpoint_id(opts.checkpoint)
+        check_run(opts.out, {**opts.meta(), "checkpoint_id": ident})
+        return _run(opts, predictor, records, sources, prior)
 
 
-def _run(
-    predictor, checkpoint, device, data: Path, out: Path, records: list[dict], sources: list,
-    prior: dict, meta: dict, mode: str, split: str, audio_tokens: str | None, quiet: bool,
-    skip_bad: bool,
-) -> dict:  # fmt: skip
+def _run(opts: EvalOptions, predictor, records: list[dict], sources: list, prior: dict) -> dict:
     """evaluate's answering and summary, under the folder's lock."""
     from model import AudioError, Predictor  # torch-heavy: imported only when evaluating
     from model.checkpoint import CheckpointError
 
+    out = opts.out
     pred_path = out / PREDICTIONS_FILE
     done, was, skipped = earlier(out)
     rejudge(pred_path, done, records)
     todo = [
         (r, s)
         for r, s in zip(records, sources, strict=True)
-        if record_key(r) not in done and (not skip_bad or record_key(r) not in skipped)
+        if record_key(r) not in done and (not opts.skip_bad or record_key(r) not in skipped)
     ]
-    if not skip_bad:
+    if not opts.skip_bad:
         skipped = {}
     if predictor is None and todo:
         try:
-            predictor = Predictor.from_checkpoint(checkpoint, device=device)
+            predictor = Predictor.from_checkpoint(opts.checkpoint, device=opts.device)
         except (CheckpointError, FileNotFoundError) as e:  # they name the file at fault
             raise DataError(str(e)) from e
-    policy = predictor.audio_policy(audio_tokens) if audio_tokens and todo else nullcontext()
+    policy = (
+        predictor.audio_policy(opts.audio_tokens) if opts.audio_tokens and todo else nullcontext()
+    )
     bar = tqdm(
         total=len(records),
         initial=len(records) - len(todo),
-        desc=f"eval {split}",
+        desc=f"eval {opts.split}",
         unit="q",
-        disable=quiet,
+        disable=opts.quiet,
     )
     with pred_path.open("a", encoding="utf-8") as fh, policy, bar:  # an error starts a new line
         for rec, src in todo:
             try:
-                ans = predict(predictor, data, rec, src, mode)
+                ans = predict(predictor, opts.data, rec, src, opts.mode)
             except (DataError, AudioError) as e:  # a broken frame or recording of this sample
-                if not skip_bad:
+                if not opts.skip_bad:
                     raise DataError(f"sample {record_key(rec)}: {e} (--skip-bad skips it)") from e
                 skipped[record_key(rec)] = str(e)
                 bar.write(f"skipping sample {record_key(rec)}: {e}", file=sys.stderr)
@@ -231,7 +240,7 @@ def _run(
         raise DataError(f"{out}: no sample could be answered ({len(skipped)} skipped)")
     summary = summarize(rows, prior)
     lat = [r["latency_ms"] for r in rows]
-    summary.update(meta)
+    summary.update(opts.meta())
     summary["skipped"] = [[list(k), why] for k, why in skipped.items()]
     dated(summary, was, answered=bool(todo))
     summary["latency_ms"] = {"median": float(np.median(lat)), "p90": float(np.percentile(lat, 90))}
@@ -245,11 +254,12 @@ def rescore(out: str | Path) -> dict:
     Keys the summary gained besides evaluate's own (a baseline's name) are kept by evaluate."""
     out = Path(out)
     with rescoring(out) as (meta, n, skip_bad):
-        return evaluate(
+        opts = EvalOptions(
             meta["checkpoint"], meta["data"], meta["split"], out, meta["mode"], meta["ablation"],
             limit=n, quiet=True, ident=meta.get("checkpoint_id"),
             audio_tokens=meta.get("audio_tokens"), skip_bad=skip_bad,
         )  # fmt: skip
+        return evaluate(opts)
 
 
 @boundary
@@ -306,21 +316,14 @@ def main(argv: list[str] | None = None) -> int:
     if not is_checkpoint(args.checkpoint):
         print(f"error: {args.checkpoint}: not a checkpoint (no {CONFIG_NAME})", file=sys.stderr)
         return 2
+    opts = EvalOptions(
+        args.checkpoint, args.data, args.split, args.out, args.mode, args.audio_ablation,
+        args.limit, args.seed, args.device, audio_tokens=args.audio_tokens,
+        skip_bad=args.skip_bad,
+    )  # fmt: skip
     t0 = time.time()
     try:
-        s = evaluate(
-            args.checkpoint,
-            args.data,
-            args.split,
-            args.out,
-            args.mode,
-            args.audio_ablation,
-            args.limit,
-            args.seed,
-            args.device,
-            audio_tokens=args.audio_tokens,
-            skip_bad=args.skip_bad,
-        )
+        s = evaluate(opts)
     except DataError as e:
         print(f"error: {describe(e)}", file=sys.stderr)
         return 2

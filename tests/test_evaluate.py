@@ -16,7 +16,7 @@ from data.score import (
     load_predictions,
     summarize,
 )
-from evaluation.evaluate import audio_sources, evaluate, main
+from evaluation.evaluate import EvalOptions, audio_sources, evaluate, main
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,9 @@ def lines(path: Path) -> list[dict]:
 
 def test_rows_and_summary_match_the_scoring_module(spoken, predictor, tiny_checkpoint, tmp_path):
     out = tmp_path / "eval"
-    s = evaluate(tiny_checkpoint, spoken, "test", out, limit=8, predictor=predictor, quiet=True)
+    s = evaluate(
+        EvalOptions(tiny_checkpoint, spoken, "test", out, limit=8, quiet=True), predictor=predictor
+    )
     rows = lines(out / "predictions.jsonl")
     test = load_jsonl(spoken / "splits" / "test.jsonl")[:8]
     assert [(r["video_id"], r["id"]) for r in rows] == [record_key(r) for r in test]
@@ -75,13 +77,17 @@ def test_rows_and_summary_match_the_scoring_module(spoken, predictor, tiny_check
 
 def test_killed_run_resumes_without_duplicates(spoken, predictor, tiny_checkpoint, tmp_path):
     out = tmp_path / "eval"
-    evaluate(tiny_checkpoint, spoken, "test", out, limit=6, predictor=predictor, quiet=True)
+    evaluate(
+        EvalOptions(tiny_checkpoint, spoken, "test", out, limit=6, quiet=True), predictor=predictor
+    )
     path = out / "predictions.jsonl"
     full = path.read_text().splitlines(keepends=True)
     # killed after 3 rows, in the middle of writing the 4th
     path.write_text("".join(full[:3]) + full[3][:25])
     again = Counting(predictor)
-    s = evaluate(tiny_checkpoint, spoken, "test", out, limit=6, predictor=again, quiet=True)
+    s = evaluate(
+        EvalOptions(tiny_checkpoint, spoken, "test", out, limit=6, quiet=True), predictor=again
+    )
     assert again.calls == 3  # only the missing samples were answered
     rows = lines(path)
     keys = [(r["video_id"], r["id"]) for r in rows]
@@ -89,7 +95,9 @@ def test_killed_run_resumes_without_duplicates(spoken, predictor, tiny_checkpoin
     assert path.read_text().splitlines(keepends=True)[:3] == full[:3]
     # a finished run answers nothing new
     third = Counting(predictor)
-    evaluate(tiny_checkpoint, spoken, "test", out, limit=6, predictor=third, quiet=True)
+    evaluate(
+        EvalOptions(tiny_checkpoint, spoken, "test", out, limit=6, quiet=True), predictor=third
+    )
     assert third.calls == 0 and len(lines(path)) == 6
 
 
@@ -99,7 +107,9 @@ def test_a_finished_run_is_judged_again_by_the_current_scorer_without_the_model(
     from data.facts import grounding
 
     out = tmp_path / "eval"
-    evaluate(tiny_checkpoint, spoken, "test", out, limit=4, predictor=predictor, quiet=True)
+    evaluate(
+        EvalOptions(tiny_checkpoint, spoken, "test", out, limit=4, quiet=True), predictor=predictor
+    )
     path = out / "predictions.jsonl"
     rows = lines(path)
     test = load_jsonl(spoken / "splits" / "test.jsonl")[:4]
@@ -114,7 +124,9 @@ def test_a_finished_run_is_judged_again_by_the_current_scorer_without_the_model(
     summary["created"] = "2000-01-01T00:00:00+00:00"  # when the predictions were made
     (out / "summary.json").write_text(json.dumps(summary))
     again = Counting(predictor)
-    s = evaluate(tiny_checkpoint, spoken, "test", out, limit=4, predictor=again, quiet=True)
+    s = evaluate(
+        EvalOptions(tiny_checkpoint, spoken, "test", out, limit=4, quiet=True), predictor=again
+    )
     assert again.calls == 0
     fixed = lines(path)
     assert [r["prediction"] for r in fixed] == [r["prediction"] for r in rows]
@@ -139,28 +151,57 @@ def test_shuffled_audio_comes_from_other_samples(spoken):
 
 def test_ablation_runs_feed_the_swapped_audio(spoken, predictor, tiny_checkpoint, tmp_path):
     pred = Counting(predictor)
-    evaluate(tiny_checkpoint, spoken, "test", tmp_path / "shuf", ablation="shuffled", limit=4,
-             predictor=pred, quiet=True)  # fmt: skip
+    evaluate(
+        EvalOptions(
+            tiny_checkpoint,
+            spoken,
+            "test",
+            tmp_path / "shuf",
+            ablation="shuffled",
+            limit=4,
+            quiet=True,
+        ),
+        predictor=pred,
+    )
     rows = lines(tmp_path / "shuf" / "predictions.jsonl")
     test = {record_key(r): r for r in load_jsonl(spoken / "splits" / "test.jsonl")}
     for row, audio in zip(rows, pred.audio, strict=True):
         donor = test[tuple(row["audio_from"])]
         assert donor["id"] != row["id"] and audio == spoken / donor["audio"]
     silent = Counting(predictor)
-    evaluate(tiny_checkpoint, spoken, "test", tmp_path / "sil", ablation="silent", limit=2,
-             predictor=silent, quiet=True)  # fmt: skip
+    evaluate(
+        EvalOptions(
+            tiny_checkpoint,
+            spoken,
+            "test",
+            tmp_path / "sil",
+            ablation="silent",
+            limit=2,
+            quiet=True,
+        ),
+        predictor=silent,
+    )
     assert all(float(abs(a).max()) < 0.05 for a in silent.audio)  # no speech: noise floor only
 
 
 def test_text_mode_and_run_mixing(spoken, predictor, tiny_checkpoint, tmp_path):
     out = tmp_path / "text"
-    s = evaluate(tiny_checkpoint, spoken, "test", out, mode="text", limit=2, predictor=predictor,
-                 quiet=True)  # fmt: skip
+    s = evaluate(
+        EvalOptions(tiny_checkpoint, spoken, "test", out, mode="text", limit=2, quiet=True),
+        predictor=predictor,
+    )
     assert s["mode"] == "text" and s["n"] == 2
     with pytest.raises(SystemExit, match="another run"):
-        evaluate(tiny_checkpoint, spoken, "test", out, mode="audio", limit=2, predictor=predictor)
+        evaluate(
+            EvalOptions(tiny_checkpoint, spoken, "test", out, mode="audio", limit=2),
+            predictor=predictor,
+        )
     with pytest.raises(ValueError, match="audio ablations"):
-        evaluate(tiny_checkpoint, spoken, "test", tmp_path / "x", mode="text", ablation="silent")
+        evaluate(
+            EvalOptions(
+                tiny_checkpoint, spoken, "test", tmp_path / "x", mode="text", ablation="silent"
+            )
+        )
 
 
 def test_rescore_judges_finished_folders_again_from_their_run_json_alone(
@@ -169,7 +210,9 @@ def test_rescore_judges_finished_folders_again_from_their_run_json_alone(
     from model import Predictor
 
     out = tmp_path / "eval"
-    evaluate(tiny_checkpoint, spoken, "test", out, limit=4, predictor=predictor, quiet=True)
+    evaluate(
+        EvalOptions(tiny_checkpoint, spoken, "test", out, limit=4, quiet=True), predictor=predictor
+    )
     path, summary = out / "predictions.jsonl", out / "summary.json"
     rows = lines(path)
     rows[0]["strict"] = not rows[0]["strict"]  # as an older scorer judged it
@@ -189,7 +232,9 @@ def test_rescore_judges_finished_folders_again_from_their_run_json_alone(
 
     # a killed run (no summary yet) or a gap in the answers is refused; the others still go
     gap = tmp_path / "gap"
-    evaluate(tiny_checkpoint, spoken, "test", gap, limit=3, predictor=predictor, quiet=True)
+    evaluate(
+        EvalOptions(tiny_checkpoint, spoken, "test", gap, limit=3, quiet=True), predictor=predictor
+    )
     kept = lines(gap / "predictions.jsonl")
     (gap / "predictions.jsonl").write_text(json.dumps(kept[0]) + "\n" + json.dumps(kept[2]) + "\n")
     summary.unlink()
@@ -204,24 +249,52 @@ def test_another_audio_token_policy_is_recorded_and_never_mixed_with_the_checkpo
 ):
     own = predictor.cfg.audio_tokens
     assert own != "full"
-    evaluate(tiny_checkpoint, spoken, "test", tmp_path / "own", limit=3, predictor=predictor,
-             quiet=True)  # fmt: skip
+    evaluate(
+        EvalOptions(tiny_checkpoint, spoken, "test", tmp_path / "own", limit=3, quiet=True),
+        predictor=predictor,
+    )
     out = tmp_path / "full"
-    s = evaluate(tiny_checkpoint, spoken, "test", out, limit=3, predictor=predictor, quiet=True,
-                 audio_tokens="full")  # fmt: skip
+    s = evaluate(
+        EvalOptions(tiny_checkpoint, spoken, "test", out, limit=3, quiet=True, audio_tokens="full"),
+        predictor=predictor,
+    )
     assert predictor.cfg.audio_tokens == own  # switched for the run only
     full, trimmed = lines(out / "predictions.jsonl"), lines(tmp_path / "own" / "predictions.jsonl")
     assert all(f["audio_tokens"] > t["audio_tokens"] for f, t in zip(full, trimmed, strict=True))
     assert s["audio_tokens"] == json.loads((out / "run.json").read_text())["audio_tokens"] == "full"
     with pytest.raises(SystemExit, match="audio_tokens='full'"):  # the checkpoint's own policy
-        evaluate(tiny_checkpoint, spoken, "test", out, limit=4, predictor=predictor, quiet=True)
+        evaluate(
+            EvalOptions(tiny_checkpoint, spoken, "test", out, limit=4, quiet=True),
+            predictor=predictor,
+        )
     assert main(["--rescore", str(out)]) == 0  # rescoring keeps the policy it ran under
     with pytest.raises(ValueError, match="expected full, trim or trim"):
-        evaluate(tiny_checkpoint, spoken, "test", tmp_path / "bad", limit=1, predictor=predictor,
-                 quiet=True, audio_tokens="half")  # fmt: skip
+        evaluate(
+            EvalOptions(
+                tiny_checkpoint,
+                spoken,
+                "test",
+                tmp_path / "bad",
+                limit=1,
+                quiet=True,
+                audio_tokens="half",
+            ),
+            predictor=predictor,
+        )
     with pytest.raises(ValueError, match="--mode audio only"):
-        evaluate(tiny_checkpoint, spoken, "test", tmp_path / "bad", limit=1, predictor=predictor,
-                 quiet=True, mode="text", audio_tokens="full")  # fmt: skip
+        evaluate(
+            EvalOptions(
+                tiny_checkpoint,
+                spoken,
+                "test",
+                tmp_path / "bad",
+                limit=1,
+                quiet=True,
+                mode="text",
+                audio_tokens="full",
+            ),
+            predictor=predictor,
+        )
 
 
 def test_a_checkpoint_retrained_in_place_is_not_resumed(spoken, predictor, tiny_checkpoint,
@@ -233,19 +306,19 @@ def test_a_checkpoint_retrained_in_place_is_not_resumed(spoken, predictor, tiny_
     ckpt, out = tmp_path / "ckpt", tmp_path / "eval"
     shutil.copytree(tiny_checkpoint, ckpt)
     first = Counting(predictor)
-    evaluate(ckpt, spoken, "test", out, limit=2, predictor=first, quiet=True)
+    evaluate(EvalOptions(ckpt, spoken, "test", out, limit=2, quiet=True), predictor=first)
     run = json.loads((out / "run.json").read_text())
     assert run["checkpoint_id"] and first.calls == 2
     # an evaluation written before identities were kept is adopted, not refused
     legacy = {k: v for k, v in run.items() if k != "checkpoint_id"}
     (out / "run.json").write_text(json.dumps(legacy))
     again = Counting(predictor)
-    evaluate(ckpt, spoken, "test", out, limit=2, predictor=again, quiet=True)
+    evaluate(EvalOptions(ckpt, spoken, "test", out, limit=2, quiet=True), predictor=again)
     assert again.calls == 0  # same state: everything resumed, nothing answered twice
     assert json.loads((out / "run.json").read_text()) == run
     (ckpt / "trainer_state.json").write_text('{"global_step": 10}\n')  # retrained in place
     with pytest.raises(SystemExit, match="earlier state"):
-        evaluate(ckpt, spoken, "test", out, limit=2, predictor=predictor, quiet=True)
+        evaluate(EvalOptions(ckpt, spoken, "test", out, limit=2, quiet=True), predictor=predictor)
 
 
 def test_cli_prints_the_table(spoken, tiny_checkpoint, tmp_path, capsys):

@@ -57,7 +57,7 @@ def test_shipped_checkpoint_scores_its_summary_on_regenerated_clips(tmp_path):
     from data.split import split_records
     from data.synth import Config, build_records, render_frames, video_ids
     from data.tts import assign_voice, synthesize
-    from evaluation.evaluate import evaluate
+    from evaluation.evaluate import EvalOptions, evaluate
     from model import Predictor
 
     torch.set_num_threads(1)
@@ -84,7 +84,7 @@ def test_shipped_checkpoint_scores_its_summary_on_regenerated_clips(tmp_path):
 
     shipped = {(r["video_id"], r["id"]): r for r in rows(SHIPPED / "eval" / "predictions.jsonl")}
     pred = Predictor.from_checkpoint(SHIPPED, device="cpu")
-    s = evaluate(SHIPPED, data, "test", tmp_path / "eval", predictor=pred, quiet=True)
+    s = evaluate(EvalOptions(SHIPPED, data, "test", tmp_path / "eval", quiet=True), predictor=pred)
     fresh = rows(tmp_path / "eval" / "predictions.jsonl")
     assert len(fresh) == N_REGEN
     # Frames and speech regenerate bit-exactly (data.tts: each utterance in a fresh espeak-ng

@@ -72,12 +72,12 @@ def stack(tmp_path_factory, request) -> dict:
     if data is None:
         data = make_dataset(tmp / "data")
     if ckpt is None:
-        from evaluation.evaluate import evaluate
+        from evaluation.evaluate import EvalOptions, evaluate
 
         ckpt = tmp / "checkpoints" / "demo"
         shutil.copytree(request.getfixturevalue("tiny_checkpoint"), ckpt)
         make_trainer_state(ckpt)  # loss curves for the Training page (untrained weights)
-        evaluate(ckpt, data, "test", ckpt / "eval", limit=16, device="cpu", quiet=True)
+        evaluate(EvalOptions(ckpt, data, "test", ckpt / "eval", limit=16, device="cpu", quiet=True))
     return {"checkpoint": ckpt, "data": data, "runs": runs}
 
 
