@@ -32,12 +32,9 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from data.files import read_split
 from data.schema import DataError
 from data.score import blind_prior, format_table
-from evaluation.asr import AsrError, check_folder
 from evaluation.evaluate import EvalOptions, evaluate
 from evaluation.runfolder import checkpoint_id, read_json
 from model.cli import boundary, int_in
@@ -111,6 +108,7 @@ class Cascade:
 
 def zero_shot_predictor(checkpoint: str | Path, device: str | None = None, seed: int = 0):
     """The base model without fine-tuning, with the checkpoint's tokenizer and processor."""
+    import torch
     from transformers import AutoConfig, WhisperConfig
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
@@ -263,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int_in(1), default=1, help="torch threads (shared CPU: 1)")
     args = ap.parse_args(argv)
+    from evaluation.asr import AsrError, check_folder  # torch: not for --help
+
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     bad = sorted(set(names) - set(NAMES))
     if bad:
@@ -276,8 +276,10 @@ def main(argv: list[str] | None = None) -> int:
             check_folder(args.asr)
         except AsrError as e:
             ap.exit(2, f"error: --asr {e}\n")
-    torch.set_num_threads(args.threads)
+    import torch
     from transformers.utils import logging as hf_logging
+
+    torch.set_num_threads(args.threads)
 
     hf_logging.set_verbosity_error()  # generate's per-call notes would bury the progress bars
     try:

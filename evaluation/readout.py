@@ -15,12 +15,11 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
-from data.files import read_split
-from evaluation.evaluate import write_json
 from model.cli import boundary
-from training.warmup import KINDS
+from model.layout import write_json
+
+# training.warmup.KINDS, spelled here so that --help loads no torch (a test keeps them equal)
+KINDS = ("attention", "mean", "flat")
 
 
 @boundary
@@ -28,13 +27,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m evaluation.readout", description=__doc__.split("\n")[0]
     )
-    ap.add_argument("--checkpoint", type=Path, required=True)
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--checkpoint", type=Path, required=True, help="graft checkpoint folder")
+    ap.add_argument("--data", type=Path, required=True, help="dataset folder (splits/, frames/)")
+    ap.add_argument("--out", type=Path, required=True, help="the read-out's JSON file to write")
+    ap.add_argument("--steps", type=int, default=150, help="training steps of the heads")
     ap.add_argument("--split", default="test", help="held-out clips to score the heads on")
     ap.add_argument("--kind", default="attention", choices=KINDS, help="how a head pools a frame")
     args = ap.parse_args(argv)
+    import torch
+
+    from data.files import read_split
     from model.checkpoint import load_checkpoint
     from training.dataset import CachedProcessor
     from training.warmup import fit_heads

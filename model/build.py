@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from model.checkpoint import build_model, save_checkpoint
 from model.cli import boundary
 from model.config import PROJECTORS, GraftConfig
 
@@ -27,6 +26,8 @@ def build(
     **overrides,
 ) -> Path:
     """Join base + audio encoder with a new projector and save the checkpoint to `out`."""
+    from model.checkpoint import build_model, save_checkpoint  # torch: not for --help
+
     cfg = GraftConfig(base_model=base, audio_encoder=audio, origin="model.build", **overrides)
     model, processor = build_model(cfg, device)
     return save_checkpoint(model, processor, out)

@@ -24,25 +24,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from safetensors.torch import save_file
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import (
-    GenerationConfig,
-    PreTrainedTokenizerFast,
-    Qwen2VLConfig,
-    Qwen2VLForConditionalGeneration,
-    WhisperConfig,
-    WhisperFeatureExtractor,
-    WhisperForConditionalGeneration,
-)
-from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-from transformers.models.whisper.modeling_whisper import sinusoids
+from typing import TYPE_CHECKING
 
 from model.cli import boundary
 from model.constants import CHAT_TEMPLATE
 from model.layout import COMPLETE
+
+if TYPE_CHECKING:  # torch, tokenizers and transformers load where used: --help stays instant
+    import torch
+    from transformers import PreTrainedTokenizerFast, Qwen2VLConfig, WhisperConfig
 
 SHAPES = Path(__file__).with_name("shapes")
 QWEN_JSON = SHAPES / "qwen2-vl-7b-instruct.json"
@@ -115,15 +105,21 @@ def whisper_dict(depth: Depth = FULL, over: dict | None = None) -> dict:
 
 
 def qwen_config(depth: Depth = FULL) -> Qwen2VLConfig:
+    from transformers import Qwen2VLConfig
+
     return Qwen2VLConfig.from_dict(qwen_dict(depth))
 
 
 def whisper_config(depth: Depth = FULL) -> WhisperConfig:
+    from transformers import WhisperConfig
+
     return WhisperConfig.from_dict(whisper_dict(depth))
 
 
 def _bpe_parts() -> tuple[dict[str, int], list[tuple[str, str]]]:
     """A small byte-level BPE trained on the project's text: (vocab, merges)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
     from model.tiny import CORPUS
 
     tok = Tokenizer(models.BPE())
@@ -142,6 +138,9 @@ def padded_tokenizer(
 ) -> PreTrainedTokenizerFast:
     """BPE with exactly `ordinary` entries (fillers after the trained ones), then `specials`,
     then filler specials up to `total`: the real tokenizer's size and special ids."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
     vocab, merges = _bpe_parts()
     if len(vocab) > ordinary:
         raise ValueError(f"trained BPE has {len(vocab)} entries, over {ordinary}")
@@ -184,11 +183,15 @@ class _Filler:
     (drawing 8 B normals one by one takes minutes; a copy takes seconds)."""
 
     def __init__(self, seed: int, dtype: torch.dtype):
+        import torch
+
         self.gen = torch.Generator().manual_seed(seed)
         self.pool = (torch.randn(POOL, generator=self.gen) * INIT_STD).to(dtype)
         self.dtype = dtype
 
     def __call__(self, name: str, shape: torch.Size) -> torch.Tensor:
+        import torch
+
         n = shape.numel()
         leaf = name.rsplit(".", 1)[-1]
         parent = name.rsplit(".", 2)[-2] if name.count(".") >= 1 else ""
@@ -210,6 +213,8 @@ def write_weights(model: torch.nn.Module, folder: Path, fill, skip: tuple[str, .
     """Random safetensors shards for a meta-device model's state dict; returns bytes written.
 
     One shard is in memory at a time, so a 7B writes with ~2 GB of RAM."""
+    from safetensors.torch import save_file
+
     shards: list[list[str]] = []
     cur: dict[str, torch.Tensor] = {}
     cur_bytes = total = 0
@@ -244,6 +249,12 @@ def write_weights(model: torch.nn.Module, folder: Path, fill, skip: tuple[str, .
 
 
 def write_qwen(folder: Path, depth: Depth = FULL, seed: int = 0, over: dict | None = None) -> int:
+    import torch
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+        Qwen2VLImageProcessorPil,
+    )
+
     d = qwen_dict(depth, over)
     folder.mkdir(parents=True, exist_ok=True)
     with torch.device("meta"):
@@ -258,6 +269,15 @@ def write_qwen(folder: Path, depth: Depth = FULL, seed: int = 0, over: dict | No
 def write_whisper(
     folder: Path, depth: Depth = FULL, seed: int = 1, over: dict | None = None
 ) -> int:
+    import torch
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+    )
+    from transformers.models.whisper.modeling_whisper import sinusoids
+
     d = whisper_dict(depth, over)
     folder.mkdir(parents=True, exist_ok=True)
     cfg = WhisperConfig.from_dict(d)
@@ -318,9 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m model.standin", description=__doc__.splitlines()[0]
     )
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True, help="folder for the two stand-ins")
     ap.add_argument("--cut", action="store_true", help="2 layers per stack (the CPU test's depth)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     a = ap.parse_args(argv)
     t = time.perf_counter()
     qwen, whisper = write_standins(a.out, CUT if a.cut else FULL, a.seed)

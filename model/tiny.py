@@ -15,19 +15,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import (
-    PreTrainedTokenizerFast,
-    Qwen2VLConfig,
-    WhisperConfig,
-    WhisperFeatureExtractor,
-)
-from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-from transformers.models.whisper.modeling_whisper import WhisperEncoder
-
-from model.checkpoint import load_encoder, save_checkpoint
 from model.cli import boundary
 from model.config import GraftConfig
 from model.constants import (
@@ -41,9 +30,10 @@ from model.constants import (
     VISION_END,
     VISION_START,
 )
-from model.graft import AudioQwen2VL, cut_window
 from model.layout import AUDIO_DIR, BASE_DIR
-from model.processor import GraftProcessor
+
+if TYPE_CHECKING:  # torch, tokenizers and transformers load where used: --help stays instant
+    from transformers import PreTrainedTokenizerFast
 
 # The project's answer, caption and question wording, so BPE merges fit it (byte-level BPE
 # still encodes any other text, only in more tokens). Callers add more through `texts`.
@@ -112,6 +102,9 @@ def tokenizer(
     texts: Iterable[str] = (), vocab: int = 1024, specials: tuple[str, ...] = SPECIAL_TOKENS
 ) -> PreTrainedTokenizerFast:
     """Byte-level BPE on CORPUS + texts, with Qwen's special tokens and the audio tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -153,6 +146,13 @@ def build(
     whisper: a WhisperForConditionalGeneration folder whose encoder, frozen and cut to
     `audio_positions`, is the ear (the audio_* spec fields then come from it); None: random.
     """
+    import torch
+    from transformers import Qwen2VLConfig, WhisperConfig
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    from model.checkpoint import load_encoder
+    from model.graft import AudioQwen2VL, cut_window
+
     out = Path(out)
     spec_keys = {f.name for f in fields(TinySpec)}
     cfg_keys = {f.name for f in fields(GraftConfig)}
@@ -245,6 +245,14 @@ def build(
 
 
 def _save(model, encoder, tok, cfg: GraftConfig, ids: dict, spec: TinySpec, mels: int, out: Path):
+    from transformers import WhisperFeatureExtractor
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+        Qwen2VLImageProcessorPil,
+    )
+
+    from model.checkpoint import save_checkpoint
+    from model.processor import GraftProcessor
+
     ip = Qwen2VLImageProcessorPil(
         size={"shortest_edge": 28 * 28, "longest_edge": spec.image_side**2}
     )
@@ -255,19 +263,20 @@ def _save(model, encoder, tok, cfg: GraftConfig, ids: dict, spec: TinySpec, mels
 
 
 @boundary
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--seed", type=int, default=0)
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m model.tiny", description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     ap.add_argument("--text-file", type=Path, help="extra tokenizer training text, one per line")
     ap.add_argument("--whisper", type=Path, help="pretrained Whisper folder (model.whisper_ct2)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     texts = args.text_file.read_text().splitlines() if args.text_file else ()
     t = time.perf_counter()
     path = build(args.out, seed=args.seed, texts=texts, whisper=args.whisper)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     print(f"{path}: {size / 1e6:.1f} MB in {time.perf_counter() - t:.1f} s")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

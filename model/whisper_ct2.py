@@ -25,7 +25,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from model.cli import InputError, boundary, claim_folder
 from model.layout import install, umask
@@ -249,6 +248,7 @@ def _parent(out: Path) -> Path:
 def _whisper(v: dict, extra: dict, tok, ids: dict) -> tuple:
     """(model, generation config, config) built from the CTranslate2 variables; KeyError,
     ValueError, RuntimeError... where a variable is missing or has a shape no Whisper has."""
+    import torch  # here, with transformers: --help stays instant
     from transformers import GenerationConfig, WhisperConfig, WhisperForConditionalGeneration
 
     vocab, d_model = v["decoder/embeddings/weight"].shape

@@ -21,14 +21,16 @@ import shutil
 import sys
 from pathlib import Path
 
-import torch
-
 from data.schema import DataError
-from model.checkpoint import ADAPTER_DIR, load_checkpoint, save_checkpoint
 from model.cli import boundary
-from model.layout import TRAINER_STATE, checkpoint_step, finished_checkpoints, mark_complete
+from model.layout import (
+    ADAPTER_DIR,
+    TRAINER_STATE,
+    checkpoint_step,
+    finished_checkpoints,
+    mark_complete,
+)
 from model.runfiles import RunFileError, best_checkpoint_step
-from training.trainer import load_weights
 
 
 def tail(run: str | Path, k: int) -> list[Path]:
@@ -45,23 +47,27 @@ def tail(run: str | Path, k: int) -> list[Path]:
     return folders[-k:]
 
 
-@torch.no_grad()
 def average_into(model, folders: list[Path]) -> None:
     """Set the model's floating-point weights to the mean over the checkpoints' weights."""
+    import torch  # here, not at the top: --help stays instant
+
+    from training.trainer import load_weights
+
     if not folders:
         raise ValueError("no checkpoints to average")
     for f in folders:
         if (f / ADAPTER_DIR).is_dir():
             raise DataError(f"{f}: a LoRA checkpoint; averaging applies to full-weight runs")
     total: dict[str, torch.Tensor] = {}
-    for f in folders:
-        load_weights(model, f)
-        for k, v in model.state_dict().items():
-            if v.is_floating_point():
-                total[k] = total[k] + v.double() if k in total else v.double().clone()
-    own = model.state_dict()
-    for k, v in total.items():
-        own[k].copy_((v / len(folders)).to(own[k].dtype))
+    with torch.no_grad():
+        for f in folders:
+            load_weights(model, f)
+            for k, v in model.state_dict().items():
+                if v.is_floating_point():
+                    total[k] = total[k] + v.double() if k in total else v.double().clone()
+        own = model.state_dict()
+        for k, v in total.items():
+            own[k].copy_((v / len(folders)).to(own[k].dtype))
 
 
 @boundary
@@ -71,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--last", type=int, default=4, help="how many, ending at the best")
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args(argv)
+    from model.checkpoint import load_checkpoint, save_checkpoint
+
     try:
         folders = tail(a.run, a.last)
         model, processor = load_checkpoint(folders[-1], device="cpu")
