@@ -32,7 +32,7 @@ from model.layout import (
     checkpoint_dir,
     write_text,
 )
-from model.runfiles import RunFileError, kept_step, read_json
+from model.runfiles import RunFileError, kept_step, read_json, recipe_stage, run_recipe
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 TARGET_LIFT = 0.20  # the stranger's strict accuracy over the blind prior
@@ -257,24 +257,29 @@ def training_lines(ckpt: Path) -> list[str]:
     state = ckpt / TRAINER_STATE
     if recipe.is_file():
         r = _read(recipe)
-        rc = r.get("recipe", {})
+        rc, command = run_recipe(r)  # an old run's flat keys converted
+        m, t = rc.get("model", {}), rc.get("trainer", {})
+        warm, caps = recipe_stage(rc, "vision_warmup"), recipe_stage(rc, "captions")
+        if command.get("overfit"):  # a feasibility run skips the early stages
+            warm, caps = {**warm, "steps": 0}, {**caps, "steps": 0}
         cap = r.get("caption") or {}
         ran = f" ({cap['step']} ran)" if cap.get("step") is not None else ""
-        mins = rc.get("caption_minutes")
+        mins = caps.get("minutes")
         wall = f" or {mins} min" if mins else ""  # 0: no wall cap on the stage
         lines.append(
             f"- last training run {r.get('minutes', '?')} min wall on the CPU: recipe "
-            f"`{rc.get('preset') or '-'}`, vision warm-up {rc.get('vision_warmup_steps')} steps"
-            f"{' (tower frozen after it)' if rc.get('freeze_vision') else ''}, "
-            f"caption stage up to {rc.get('caption_steps')} steps{wall}{ran}, then questions "
-            f"(batch {rc.get('per_device_train_batch_size')}, lr {rc.get('learning_rate')}, target "
-            f"`{rc.get('target')}`, audio tokens `{rc.get('audio_tokens') or 'trim'}`)"
+            f"`{command.get('name') or '-'}`, vision warm-up {warm.get('steps')} steps"
+            f"{' (tower frozen after it)' if m.get('freeze_vision') else ''}, "
+            f"caption stage up to {caps.get('steps')} steps{wall}{ran}, then questions "
+            f"(batch {t.get('per_device_train_batch_size')}, lr {t.get('learning_rate')}, target "
+            f"`{recipe_stage(rc, 'questions').get('target')}`, audio tokens "
+            f"`{m.get('audio_tokens') or 'trim'}`)"
         )
         if r.get("finished"):
             when = ", ".join(f"{k} {v}" for k, v in r["finished"].items())
             lines.append(f"- stage checkpoints finished at: {when}; the question stage ran after")
-        warm = r.get("vision_warmup")
-        ear = rc.get("whisper")
+        warm = r.get("vision_warmup")  # what the warm-up measured
+        ear = m.get("whisper")
         if ear:
             lines.append(f"- ear: pretrained Whisper `{ear}`, frozen (its outputs cached)")
         if warm and warm.get("held_out"):

@@ -92,3 +92,69 @@ def best_checkpoint_step(run: str | Path) -> int | None:
         if step is not None:
             return step
     return None
+
+
+# --- recipe.json --------------------------------------------------------------------------------
+# Runs before the recipe files kept the recipe as flat keys (the old presets): where each one
+# lives in the recipe files' schema. Keys measured and deleted since (caption_mix,
+# freeze_projector) have no place and are left out.
+_FLAT: dict[str, tuple[str, str]] = {
+    **{k: ("model", k) for k in ("tiny", "tiny_seed", "whisper", "audio_tokens", "quantisation",
+                                 "lora_r", "lora_alpha", "freeze_vision")},
+    "model": ("model", "checkpoint"),
+    **{k: ("data", k) for k in ("train_split", "eval_split", "mode", "eval_samples",
+                                "train_samples", "room_copies")},
+    "max_minutes": ("run", "max_minutes"),
+    **{k: ("trainer", k) for k in ("learning_rate", "per_device_train_batch_size",
+                                   "lr_scheduler_type", "seed")},
+    "preset": ("command", "name"),
+    "recipe_file": ("command", "file"),
+    "data": ("command", "data"),
+    "overfit": ("command", "overfit"),
+}  # fmt: skip
+_FLAT_STAGES = {  # stage kind -> its key -> the flat key (before the runs listed their stages)
+    "vision_warmup": {"steps": "vision_warmup_steps", "lr": "vision_warmup_lr"},
+    "captions": {"steps": "caption_steps", "minutes": "caption_minutes"},
+    "questions": {"target": "target", "steps": "max_steps"},
+}
+RECIPE_TABLES = ("model", "data", "run", "trainer")
+
+
+def run_recipe(info: dict) -> tuple[dict, dict]:
+    """(the recipe, the command's own choices) of a recipe.json object: the recipe in the recipe
+    files' schema ([model], [data], [run], [trainer] tables and the `stage` list, as
+    training.recipe writes it), the command's choices as {name, file, data, overfit}. A run
+    written before (flat preset keys, maybe a `stages` list beside them) is converted here, the
+    one place that knows the old shape; what is absent or malformed is simply left out."""
+    rc = info.get("recipe")
+    rc = rc if isinstance(rc, dict) else {}
+    command = info.get("command")
+    if "stage" in rc:  # the current schema; a table that is not one reads as empty
+        tables = {t: rc[t] if isinstance(rc.get(t), dict) else {} for t in RECIPE_TABLES}
+        return {**rc, **tables}, command if isinstance(command, dict) else {}
+    recipe: dict = {t: {} for t in RECIPE_TABLES}
+    command = {}
+    for key, value in rc.items():
+        if key in _FLAT:
+            table, name = _FLAT[key]
+            (command if table == "command" else recipe[table])[name] = value
+    stages = rc.get("stages")
+    if isinstance(stages, list) and all(isinstance(s, dict) for s in stages):
+        recipe["stage"] = [dict(s) for s in stages]
+    else:
+        recipe["stage"] = [
+            {"kind": kind, **{k: rc[flat] for k, flat in keys.items() if flat in rc}}
+            for kind, keys in _FLAT_STAGES.items()
+            if any(flat in rc for flat in keys.values())
+        ]
+        for s in recipe["stage"]:  # the old max_steps -1 meant "no cap": steps 0 says it now
+            if s["kind"] == "questions" and s.get("steps") == -1:
+                s["steps"] = 0
+    return recipe, command
+
+
+def recipe_stage(recipe: dict, kind: str) -> dict:
+    """The recipe's stage of this kind ({} when it has none)."""
+    stages = recipe.get("stage")
+    found = (s for s in stages if isinstance(s, dict) and s.get("kind") == kind)
+    return next(found, {}) if isinstance(stages, list) else {}

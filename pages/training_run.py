@@ -22,7 +22,14 @@ from model.layout import (
     TRAINER_STATE,
     is_checkpoint,
 )
-from model.runfiles import RunFileError, best_step, loss_curves, read_json, trainer_state
+from model.runfiles import (
+    RunFileError,
+    best_step,
+    loss_curves,
+    read_json,
+    run_recipe,
+    trainer_state,
+)
 
 cfg = ui.settings()
 ss = st.session_state
@@ -85,9 +92,8 @@ def optional_json(path: Path) -> dict:
 info = optional_json(ckpt / RECIPE_FILE)
 readout = optional_json(ckpt / "eval" / READOUT_FILE)
 readout_mean = optional_json(ckpt / "eval" / READOUT_MEAN_FILE)
-recipe = info.get("recipe")
-recipe = recipe if isinstance(recipe, dict) else {}
-froze_vision = bool(recipe.get("freeze_vision"))
+recipe, _ = run_recipe(info)  # an old run's flat keys converted
+froze_vision = bool(recipe["model"].get("freeze_vision"))
 
 # --- config and parameters ----------------------------------------------------------------------
 c1, c2 = st.columns([3, 2], gap="large")

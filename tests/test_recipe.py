@@ -1,6 +1,6 @@
 """Training recipes: the shipped TOML files parse and validate, a wrong key or stage kind names
 its file and key, the demo and reader recipes hold the values their presets had, and
-recipe.json keeps the keys the report and the app read."""
+recipe.json keeps the recipe in the recipe files' schema; old runs' files convert."""
 
 from __future__ import annotations
 
@@ -207,17 +207,60 @@ def test_the_command_line_flags_win_over_the_recipe():
     assert len(ours) == 13  # the run's own flags; everything else is the recipe's
 
 
-def test_recipe_json_keeps_the_keys_the_report_and_the_app_read(tmp_path):
-    """The shipped checkpoint's recipe.json (the old presets' shape) names the keys."""
+def test_recipe_json_keeps_the_recipe_in_the_recipe_files_schema(tmp_path):
+    """recipe.json's recipe has the TOML files' tables and reads back as the same recipe; the
+    shipped checkpoint's recipe.json (the old presets' flat keys) converts to the same values."""
+    from model.runfiles import run_recipe
+    from training.recipe import command, from_tables
     from training.trainer import TrainArguments
 
     rec, opts = parse(["--recipe", "demo"])
     args = TrainArguments(output_dir=str(tmp_path), **rec.trainer)
-    got = json.loads(json.dumps(summary(rec, opts, args)))
-    shipped = json.loads((ROOT / "checkpoints" / "demo" / "recipe.json").read_text())["recipe"]
-    gone = {"freeze_projector", "caption_mix"}  # measured and left off: deleted
-    assert set(shipped) - gone <= set(got)
-    same = {k: v for k, v in shipped.items() if k not in gone | {"max_minutes"}}
-    assert {k: got[k] for k in same} == same  # the shipped run had a 45-minute budget
-    assert got["max_minutes"] == 55.0 and not set(got) & gone
-    assert [s["kind"] for s in got["stages"]] == ["vision_warmup", "captions", "questions"]
+    got = json.loads(json.dumps(summary(rec, args)))
+    assert list(got) == ["model", "data", "run", "trainer", "stage"]
+    again = from_tables(got, rec.path)
+    assert (again.model, again.data, again.run, again.stages) == (
+        rec.model, rec.data, rec.run, rec.stages)  # fmt: skip
+    assert [s["kind"] for s in got["stage"]] == ["vision_warmup", "captions", "questions"]
+    assert run_recipe({"recipe": got, "command": command(rec, opts)}) == (
+        got, {"name": "demo", "file": "training/recipes/demo.toml", "data": "data/demo",
+              "overfit": 0})  # fmt: skip
+
+    info = json.loads((ROOT / "checkpoints" / "demo" / "recipe.json").read_text())
+    old, cmd = run_recipe(info)
+    assert cmd == {"name": "demo", "file": "training/recipes/demo.toml", "data": "data/demo",
+                   "overfit": 0}  # fmt: skip
+    assert old["stage"] == got["stage"]
+    for table in ("model", "data", "run", "trainer"):
+        assert old[table] == {k: got[table][k] for k in old[table]}, table
+    # every flat key found its place: the tables, the command, or the stage it belongs to
+    placed = sum(len(old[t]) for t in ("model", "data", "run", "trainer")) + len(cmd)
+    in_stages = sum(len(s) - 1 for s in old["stage"]) - 1  # less each kind; patience is new
+    assert placed + in_stages + 1 == len(info["recipe"])  # + the stages list itself
+    assert got["run"]["max_minutes"] == 55.0 and not {"freeze_projector", "caption_mix"} & set(
+        got["model"] | got["data"])  # fmt: skip
+    from_tables(old, rec.path)  # the converted recipe is a recipe
+
+
+def test_an_old_run_without_a_stage_list_converts_from_its_flat_keys():
+    """The oldest runs (runs/shipped0) had flat keys only, with keys deleted since."""
+    from model.runfiles import recipe_stage, run_recipe
+
+    flat = {"preset": "demo", "vision_warmup_steps": 800, "vision_warmup_lr": 0.003,
+            "caption_steps": 400, "caption_minutes": 8.0, "caption_mix": 0.5, "target": "short",
+            "max_steps": -1, "freeze_projector": False, "whisper": "tiny.en", "model": "",
+            "learning_rate": 0.001, "data": "data/demo", "overfit": 0}  # fmt: skip
+    rc, cmd = run_recipe({"recipe": flat})
+    assert rc["stage"] == [
+        {"kind": "vision_warmup", "steps": 800, "lr": 0.003},
+        {"kind": "captions", "steps": 400, "minutes": 8.0},
+        {"kind": "questions", "target": "short", "steps": 0},  # -1 meant no cap
+    ]
+    assert rc["model"] == {"whisper": "tiny.en", "checkpoint": ""}
+    assert rc["trainer"] == {"learning_rate": 0.001} and rc["run"] == {} and rc["data"] == {}
+    assert cmd == {"name": "demo", "data": "data/demo", "overfit": 0}
+    assert recipe_stage(rc, "captions")["minutes"] == 8.0 and recipe_stage(rc, "nope") == {}
+    assert run_recipe({}) == ({"model": {}, "data": {}, "run": {}, "trainer": {}, "stage": []}, {})
+    bad = {"recipe": {"stage": "x", "model": [1]}, "command": 3}  # damaged: read as empty
+    rc, cmd = run_recipe(bad)
+    assert rc["model"] == {} and recipe_stage(rc, "questions") == {} and cmd == {}

@@ -65,7 +65,7 @@ def test_run_writes_a_complete_checkpoint_the_predictor_loads(run, spoken):
     warm = json.loads((run / "stage0" / "warmup.json").read_text())
     assert warm["steps"] == 2 and 0 <= warm["held_out"]["view"] <= 1
     recipe = json.loads((run / "recipe.json").read_text())
-    assert recipe["recipe"]["whisper"] == "tiny.en" and recipe["caption"]["step"] == 2
+    assert recipe["recipe"]["model"]["whisper"] == "tiny.en" and recipe["caption"]["step"] == 2
 
     rec = load_jsonl(spoken / "splits" / "test.jsonl")[0]
     frames = [Image.open(frame_path(spoken / "frames", rec["video_id"], f)) for f in rec["frames"]]
@@ -180,7 +180,7 @@ def test_freeze_vision_keeps_the_warmed_up_tower(spoken, tmp_path):
     stage0 = load_file(out / "stage0" / "projector.safetensors")  # the caption stage trained it
     assert not all(torch.equal(stage0[k], captioned[k]) for k in proj)
     recipe = json.loads((out / "recipe.json").read_text())["recipe"]
-    assert recipe["freeze_vision"] is True
+    assert recipe["model"]["freeze_vision"] is True
 
 
 def test_reader_recipe_teaches_a_trained_checkpoint_to_read_questions(
@@ -199,8 +199,9 @@ def test_reader_recipe_teaches_a_trained_checkpoint_to_read_questions(
                      "trainer.report_to=none", "trainer.disable_tqdm=true")])  # fmt: skip
     assert rc == 0 and is_complete(out)
     recipe = json.loads((out / "recipe.json").read_text())["recipe"]
-    assert recipe["mode"] == "text" and recipe["target"] == "grounded"
-    assert recipe["freeze_vision"] is True and recipe["model"] == str(tiny_checkpoint)
+    assert recipe["data"]["mode"] == "text" and recipe["stage"][-1]["target"] == "grounded"
+    assert recipe["model"]["freeze_vision"] is True
+    assert recipe["model"]["checkpoint"] == str(tiny_checkpoint)
     before = load_file(next((tiny_checkpoint / "base").glob("*.safetensors")))
     after = load_file(next((out / "base").glob("*.safetensors")))
     tower = [k for k in before if "visual" in k]

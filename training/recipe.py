@@ -148,6 +148,14 @@ def load(recipe: str | Path, overrides: list[str] = ()) -> Recipe:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise RecipeError(f"{path}: not valid TOML ({e})") from None
+    rec = from_tables(raw, path)
+    for text in overrides:
+        override(rec, text)
+    return rec
+
+
+def from_tables(raw: dict, path: Path) -> Recipe:
+    """A recipe from its tables (a TOML file's, or recipe.json's `recipe`), checked."""
     rec = Recipe(name=path.stem, path=path)
     for key, value in raw.items():
         where = f"{path}: [{key}]"
@@ -171,8 +179,6 @@ def load(recipe: str | Path, overrides: list[str] = ()) -> Recipe:
             raise RecipeError(f"{path}: unknown key {key!r}; known: "
                               f"{', '.join([*TABLES, 'trainer', 'stage'])}")  # fmt: skip
     _check(rec, str(path))
-    for text in overrides:
-        override(rec, text)
     return rec
 
 
@@ -337,44 +343,22 @@ def shown(path: Path) -> str:
         return str(path)
 
 
-def summary(rec: Recipe, opts, args) -> dict:
-    """What recipe.json keeps of the recipe: the flat keys the report and the app read (the
-    shape of the old presets), then the stages as the file gave them."""
-    m, d, overfit = rec.model, rec.data, bool(opts.overfit)
-    warm, cap, q = (rec.stage(k) or cls() for k, cls in STAGES.items())
+# TrainingArguments the report shows beside the stages: kept with their values in effect (the
+# recipe's, the command line's seed, else transformers' defaults)
+SHOWN_TRAINER = ("learning_rate", "per_device_train_batch_size", "lr_scheduler_type", "seed")
+
+
+def summary(rec: Recipe, args) -> dict:
+    """What recipe.json keeps of the recipe: the recipe files' own schema ([model], [data],
+    [run], [trainer] and the [[stage]] list as `stage`), so it reads back as a recipe
+    (from_tables) and model.runfiles.run_recipe reads it (and converts the old flat files)."""
     return {
-        **{
-            k: getattr(m, k)
-            for k in (
-                "tiny",
-                "tiny_seed",
-                "whisper",
-                "audio_tokens",
-                "quantisation",
-                "lora_r",
-                "lora_alpha",
-            )
-        },  # fmt: skip
-        "model": m.checkpoint,
-        "data": opts.data,
-        **{k: getattr(d, k) for k in ("train_split", "eval_split", "mode")},
-        "target": q.target,
-        "overfit": opts.overfit,
-        "eval_samples": d.eval_samples,
-        "train_samples": d.train_samples,
-        "room_copies": d.room_copies,
-        "preset": rec.name,
-        "vision_warmup_steps": 0 if overfit else warm.steps,
-        "vision_warmup_lr": warm.lr,
-        "caption_steps": 0 if overfit else cap.steps,
-        "caption_minutes": cap.minutes,
-        "freeze_vision": m.freeze_vision,
-        "max_minutes": rec.run.max_minutes,
-        "max_steps": q.steps or -1,
-        **{
-            k: getattr(args, k)
-            for k in ("learning_rate", "per_device_train_batch_size", "lr_scheduler_type", "seed")
-        },  # fmt: skip
-        "recipe_file": shown(rec.path),
-        "stages": [{"kind": kind_of(s), **dataclasses.asdict(s)} for s in rec.stages],
+        **{name: dataclasses.asdict(getattr(rec, name)) for name in TABLES},
+        "trainer": {**rec.trainer, **{k: getattr(args, k) for k in SHOWN_TRAINER}},
+        "stage": [{"kind": kind_of(s), **dataclasses.asdict(s)} for s in rec.stages],
     }
+
+
+def command(rec: Recipe, opts) -> dict:
+    """The command line's own choices recipe.json keeps beside the recipe."""
+    return {"name": rec.name, "file": shown(rec.path), "data": opts.data, "overfit": opts.overfit}

@@ -40,6 +40,7 @@ from model.layout import (
 )
 from training.dataset import CachedProcessor, Collator, QADataset
 from training.recipe import Captions, Questions, Recipe, VisionWarmup
+from training.recipe import command as recipe_command
 from training.recipe import summary as recipe_summary
 from training.trainer import (
     GraftTrainer,
@@ -82,7 +83,8 @@ class Run:
         """What ran: the minutes, the recipe, when each stage finished and what it measured."""
         info = {
             "minutes": round((time.time() - self.started) / 60, 2),
-            "recipe": recipe_summary(self.recipe, self.opts, self.args),
+            "recipe": recipe_summary(self.recipe, self.args),
+            "command": recipe_command(self.recipe, self.opts),
         }
         names = (INIT_DIR, *STAGE_DIRS.values())
         marks = {n: marker(self.out / n) for n in names if is_complete(self.out / n)}
