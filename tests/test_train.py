@@ -138,6 +138,63 @@ def test_resume_rejects_an_unfinished_checkpoint(run, spoken, tmp_path):
         main(argv(spoken, tmp_path / "out", "--resume_from_checkpoint", str(bad)))
 
 
+def test_transformers_still_calls_the_trainer_methods_graft_trainer_overrides():
+    """GraftTrainer's saves go through the public save_model and on_save; its loads override
+    two private Trainer methods (no public hook reads our checkpoint layout). A transformers
+    that stops calling any of them by these names fails here, before a run silently saves a
+    folder the predictor cannot load, resumes from nothing, or ships the last weights."""
+    import inspect
+
+    from transformers import Trainer
+
+    from training.trainer import GraftTrainer, MarkComplete
+
+    src = inspect.getsource(Trainer)
+    for name in ("_load_from_checkpoint", "_load_best_model"):
+        assert f"self.{name}(" in src, name
+        assert name in vars(GraftTrainer)
+        ours, theirs = (inspect.signature(getattr(c, name)) for c in (GraftTrainer, Trainer))
+        assert list(ours.parameters) == list(theirs.parameters), name
+    checkpointing = inspect.getsource(Trainer._save_checkpoint)
+    assert "self.save_model(output_dir, _internal_call=True)" in checkpointing
+    assert "self._save_checkpoint(model, trial)\n" in src
+    assert "callback_handler.on_save(" in src.split("self._save_checkpoint(model, trial)\n")[1]
+    assert {"_save", "_save_checkpoint"}.isdisjoint(vars(GraftTrainer))  # public hooks only
+    assert list(inspect.signature(GraftTrainer.save_model).parameters) == list(
+        inspect.signature(Trainer.save_model).parameters
+    )
+    assert "on_save" in vars(MarkComplete)
+
+
+def test_the_best_model_load_reads_our_checkpoint_layout(run):
+    """_load_best_model loads the best checkpoint-N's weights into the live model, whichever
+    step that was (the run's own best may be its last step)."""
+    from types import SimpleNamespace
+
+    from safetensors.torch import load_file
+
+    from model import Predictor
+    from model.graft import graft_modules
+    from training.trainer import GraftTrainer
+
+    live = graft_modules(Predictor.from_checkpoint(run, device="cpu").model)  # the best weights
+    root = load_file(str(run / "base" / "model.safetensors"))
+
+    def weights(folder: Path) -> dict:
+        return load_file(str(folder / "base" / "model.safetensors"))
+
+    other = next(c for c in finished_checkpoints(run)  # a checkpoint that is not the best
+                 if not all(torch.equal(v, root[k]) for k, v in weights(c).items()))  # fmt: skip
+    want = weights(other)
+    have = live.state_dict()
+    assert set(want) <= set(have)
+    fake = SimpleNamespace(model=live, state=SimpleNamespace(best_model_checkpoint=str(other),
+                                                             best_metric=1.0))  # fmt: skip
+    GraftTrainer._load_best_model(fake)
+    have = live.state_dict()
+    assert all(torch.equal(have[k].to(v.dtype), v) for k, v in want.items())
+
+
 def test_early_stopping_triggers_after_three_worse_evaluations(tmp_path):
     """The callback the trainer installs, fed a rising eval loss as the Trainer would."""
     args = TrainArguments(output_dir=str(tmp_path), report_to="none")

@@ -95,14 +95,32 @@ def load_weights(model, folder: str | Path) -> None:
             set_peft_model_state_dict(model, load_file(str(adapter)))
 
 
+class MarkComplete(TrainerCallback):
+    """A checkpoint-N folder is marked COMPLETE once the Trainer has saved all of it (weights,
+    optimizer, its trainer state): on_save comes after the whole save."""
+
+    def on_save(self, args, state, control, **kwargs):
+        if args.should_save:
+            folder = checkpoint_dir(args.output_dir, state.global_step)
+            mark_complete(folder, step=state.global_step)
+        return control
+
+
 class GraftTrainer(Trainer):
-    """Trainer whose every save is a complete model.checkpoint folder (predictor-loadable)."""
+    """Trainer whose every save is a complete model.checkpoint folder (predictor-loadable).
+
+    Saving goes through public hooks (save_model, which the Trainer's checkpointing calls, and
+    the on_save callback). Loading has none that reads another layout than the Trainer's own,
+    so two private methods are overridden: _load_from_checkpoint (resume) and _load_best_model
+    (load_best_model_at_end). tests/test_train.py checks that transformers still calls them
+    by these names and that a resumed and a best-model run load our weights."""
 
     def __init__(self, *args, graft_processor=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.graft_processor = graft_processor
+        self.add_callback(MarkComplete())
 
-    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         from model.checkpoint import save_checkpoint
 
         if not self.args.should_save:
@@ -112,12 +130,6 @@ class GraftTrainer(Trainer):
         save_checkpoint(self.accelerator.unwrap_model(self.model), self.graft_processor, out)
         args = {k: v for k, v in self.args.to_dict().items() if k != "hub_token"}
         (out / TRAINING_ARGS).write_text(json.dumps(args, indent=1, default=str) + "\n")
-
-    def _save_checkpoint(self, model, trial) -> None:
-        super()._save_checkpoint(model, trial)
-        if self.args.should_save:
-            folder = checkpoint_dir(self._get_output_dir(trial), self.state.global_step)
-            mark_complete(folder, step=self.state.global_step)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         load_weights(model if model is not None else self.model, resume_from_checkpoint)
