@@ -1,5 +1,6 @@
 """What a synthetic scene says: the values of its parameters, the answer each question type
-reads from its pixels, its caption, and the caption segment an answer rests on.
+reads from its pixels, its caption, and the caption segment an answer rests on. What a type
+reads and which segment grounds it are the type's record (data.types); this module applies them.
 
     python -c "from data.facts import caption, grounding; help(grounding)"
 
@@ -10,10 +11,14 @@ and `grounding_kind`. No torch.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 from data import scene as scn
+from data.catalog import CATALOG, cues, get
 from data.score import extract_option
 
-DOMAINS: dict[str, tuple] = {
+# the renderer's own scene parameters and their values; a type's Cue adds one (DOMAINS)
+SCENE: dict[str, tuple] = {
     "view": ("normal", "fluid", "occluded", "outside"),
     "motion": ("still", "advancing", "withdrawing"),
     "lesion": (True, False),
@@ -28,53 +33,49 @@ DOMAINS: dict[str, tuple] = {
     "flush": (True, False),
     "scope_visible": (True, False),
 }
-LESION_KEY = {
-    "lesion_histology_extended": "histology",
-    "lesion_motion_direction": "lesion_motion",
-    "lesion_screen_position": "quadrant",
-    "lesion_site": "site",
-    "lesion_size_range": "size",
-}
-YES_NO_KEY = {
-    "blue_dye_presence": "dye",
-    "flush_action": "flush",
-    "endoscope_visibility": "scope_visible",
-    "nbi_status": "nbi",
-}
+
+
+class _Domains(Mapping[str, tuple]):
+    """Every scene parameter and its values: the renderer's, then the registered types' cues
+    (a view of the catalog, so a type registered later is seen by every importer)."""
+
+    def _now(self) -> dict[str, tuple]:
+        return {**SCENE, **{c.key: c.values for c in cues()}}
+
+    def __getitem__(self, key: str) -> tuple:
+        return self._now()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._now())
+
+    def __len__(self) -> int:
+        return len(self._now())
+
+
+DOMAINS = _Domains()
+
+
+class _Grounding(Mapping[str, "str | tuple[str, ...]"]):
+    """question type -> the caption segment that grounds its answer (its record's grounding:
+    a prefix; "" the caption's first segment, which for a blocked or outside view is the whole
+    caption; a tuple: one of those exact segments)."""
+
+    def __getitem__(self, qtype: str) -> str | tuple[str, ...]:
+        return CATALOG[qtype].grounding
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(CATALOG)
+
+    def __len__(self) -> int:
+        return len(CATALOG)
+
+
+GROUNDING = _Grounding()
 
 
 def answer_of(qtype: str, s: dict) -> str | None:
     """The short answer the pixels of scene `s` give to `qtype`, or None if it is not askable."""
-    normal = s["view"] == "normal"
-    yn = lambda b: "yes" if b else "no"  # noqa: E731
-    if qtype in LESION_KEY:
-        return s[LESION_KEY[qtype]] if normal and s["lesion"] else None
-    if qtype in YES_NO_KEY:
-        return yn(s[YES_NO_KEY[qtype]]) if normal else None
-    if qtype == "lighting_mode":
-        return ("NBI" if s["nbi"] else "WL") if normal else None
-    if qtype == "fluid_occlusion_level":
-        return {"normal": "absent", "fluid": "complete"}.get(s["view"])
-    if qtype == "mucosa_visibility":
-        return yn(normal)
-    if qtype == "occlusion_check":
-        return {"normal": "no", "occluded": "yes"}.get(s["view"])
-    if qtype == "scope_outside":
-        return yn(s["view"] == "outside")
-    moving = s["motion"] != "still"
-    if qtype == "scope_motion":
-        return yn(moving) if normal else None
-    if qtype == "scope_forward_motion":
-        return yn(s["motion"] == "advancing") if normal and moving else None
-    if qtype == "scope_backward_motion":
-        return yn(s["motion"] == "withdrawing") if normal and moving else None
-    if qtype == "scope_motion_type":
-        return s["motion"] if normal and moving else None
-    if qtype == "tool_catheter_check":
-        return yn(s["tool"] == "catheter") if normal and s["tool"] != "none" else None
-    if qtype == "tool_identification":
-        return s["tool"] if normal and s["tool"] != "none" else None
-    raise KeyError(f"unknown question type {qtype!r}")
+    return get(qtype).answer(s)
 
 
 def caption(s: dict) -> str:
@@ -102,33 +103,9 @@ def caption(s: dict) -> str:
         f"dye {yn(s['dye'])}",
         f"flush {yn(s['flush'])}",
         f"shaft {yn(s['scope_visible'])}",
+        *(c.segment(s[c.key]) for c in cues() if c.key in s),  # a new type's cue, last
     ]
     return ". ".join(parts) + "."
-
-
-# question type -> the caption segment that grounds its answer ("" = the caption's first one,
-# which for a blocked or outside view is the whole caption)
-GROUNDING = {
-    **dict.fromkeys(
-        ("fluid_occlusion_level", "mucosa_visibility", "occlusion_check", "scope_outside"), ""
-    ),
-    **dict.fromkeys(
-        ("scope_motion", "scope_forward_motion", "scope_backward_motion", "scope_motion_type"),
-        "scope ",
-    ),
-    "lesion_site": "site ",
-    "lesion_screen_position": "lesion ",
-    "lesion_motion_direction": "motion ",
-    "lesion_size_range": "size ",
-    "lesion_histology_extended": ("adenoma", "hyperplastic"),
-    "tool_identification": "tool ",
-    "tool_catheter_check": "tool ",
-    "nbi_status": "nbi ",
-    "lighting_mode": "nbi ",
-    "blue_dye_presence": "dye ",
-    "flush_action": "flush ",
-    "endoscope_visibility": "shaft ",
-}
 
 
 def grounding(qtype: str, caption_text: str) -> str:
@@ -148,7 +125,10 @@ def grounding_kind(segment: str) -> str:
     'histology' for the bare histology words. Two segments of one kind answer the same question
     (or neighbours that read the same fact, like the four scope-motion types)."""
     seg = segment.strip().lower()
-    return "histology" if seg in GROUNDING["lesion_histology_extended"] else seg.split(" ")[0]
+    exact = {g for t in CATALOG.values() if isinstance(t.grounding, tuple) for g in t.grounding}
+    if seg in exact:  # a bare value: the kind is the scene parameter it is a value of
+        return next(k for k, values in DOMAINS.items() if seg in values)
+    return seg.split(" ")[0]
 
 
 def heard(rec: dict, said: str, answer: str | None = None) -> dict:

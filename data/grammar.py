@@ -4,13 +4,14 @@
     python -m data.grammar --type nbi_status    # every wording of one type
 
 Twelve catalog phrasings per type teach a listener twelve sentences, not the words that name a
-type. Here each type has sentence forms (templates) whose slots take the several words
-clinicians use for the same thing in colonoscopy reports and guidelines: the instrument
+type. Here each type has sentence forms (templates, kept in its record: data.types) whose
+slots take the several words clinicians use for the same thing in colonoscopy reports and
+guidelines: the instrument
 (scope, endoscope, colonoscope), the finding (lesion, polyp, growth), chromoendoscopy (dye,
 indigo carmine, methylene blue), irrigation (flushing, water jet), narrow band imaging (NBI),
 the phases of the examination (insertion, withdrawal), colon segments, size brackets in
-millimeters, screen quadrants and directions. The catalog stays the one definition of types
-and options; its train phrasings are part of every pool.
+millimeters, screen quadrants and directions. This module makes the wordings from them; a
+type's train phrasings are part of its pool.
 
 Every wording asks only its own type: a type's forms use its own key words and never the words
 that define a neighbour (a yes/no NBI question never says "white light" or "which", the
@@ -19,7 +20,6 @@ direction). Wordings have at most MAX_WORDS words (espeak at 135 wpm says them i
 the demo encoder hears 5 s), and no wording is the catalog's held-out test phrasing of any type
 or a near copy of its own type's (difflib over words, ratio >= NEAR), so the test split stays
 unheard. Everything is a pure function of the code: same order, same draws, every run.
-Most of its length is the tables (words and sentence forms of 20 types), read as data.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from difflib import SequenceMatcher
 from functools import cache
 
-from data.catalog import CATALOG, PHRASINGS, TYPE_NAMES
+from data.catalog import CATALOG, PHRASINGS, TYPE_NAMES, TYPES, QuestionType
 from model.cli import boundary
 
 TEST_PHRASING = 3  # the catalog phrasing held out for the test video, never in a pool
@@ -57,543 +57,10 @@ def letters(text: str) -> int:
     return len(re.sub(r"[^a-z0-9]", "", text.lower()))
 
 
-# Context phrases a clinician tags onto a question; "" asks without one.
-CTX = (
-    "",
-    " here",
-    " in these frames",
-    " in this clip",
-    " right now",
-    " in this sequence",
-    " at this point",
-    " in this video",
-    " at the moment",
-)
-CTX_PAST = ("", " here", " in these frames", " in this clip", " in this video")
-CTX_SHORT = ("", " here", " in these frames", " in this clip", " right now", " in this video")
-
-SCOPE = ("scope", "endoscope", "colonoscope")
-SCOPE_CAM = (*SCOPE, "camera")
-LESION = ("lesion", "polyp", "growth")
-THE_LESION = ("the lesion", "the polyp", "this polyp", "this lesion", "the growth", "this growth")
-TOOL = ("instrument", "tool", "device", "accessory")
-
-# type -> (templates, slots). A template's {slot} takes every value of its slot; {ctx} one of
-# the type's context phrases. The product of the slots gives the wordings.
+# A template's {slot} takes every value of its slot; {ctx} one of the type's context phrases.
+# The product of the slots gives the wordings. A sentence that gives an order ends with a full
+# stop, a question with a question mark.
 IMPERATIVE = {"Tell", "Rate", "Grade", "Classify", "Estimate", "Identify", "Size"}
-
-Forms = tuple[tuple[str, ...], dict[str, tuple[str, ...]]]
-
-FORMS: dict[str, Forms] = {
-    "blue_dye_presence": (
-        (
-            "Is there {dye} on {surface}{ctx}",
-            "Has {dye} been {applied} {surface}",
-            "Do you see {dye}{ctx}",
-            "Can you see any {dye}{ctx}",
-            "Is {dye} visible{ctx}",
-            "Any {dye} on {surface}{ctx}",
-            "Was {chromo} done{pctx}",
-            "Has {surface} been stained with {dye}",
-            "Does {surface} look {stained}{ctx}",
-            "Are we doing {chromo}{ctx}",
-            "Is {surface} {stained}{ctx}",
-        ),
-        {
-            "dye": (
-                "dye",
-                "blue dye",
-                "indigo carmine",
-                "methylene blue",
-                "contrast dye",
-                "chromoendoscopy dye",
-                "blue stain",
-            ),
-            "surface": ("the mucosa", "the colon wall", "the surface", "the lining"),
-            "applied": ("applied to", "sprayed on"),
-            "chromo": ("chromoendoscopy", "dye spraying", "dye staining"),
-            "pctx": CTX_PAST,
-            "stained": ("blue", "stained", "dyed", "stained blue", "stained with dye"),
-            "ctx": CTX,
-        },
-    ),
-    "endoscope_visibility": (
-        (
-            "Is the {scope} {part} visible{ctx}",
-            "Can you see the {scope} {part}{ctx}",
-            "Can you see the {part} of the {scope}{ctx}",
-            "Does the {scope} {part} show{ctx}",
-            "Is the {scope} itself visible{ctx}",
-            "Is the {scope} itself in view{ctx}",
-            "Do you see the {scope}'s own {part}{ctx}",
-            "In retroflexion, is the {scope} {part} visible",
-            "Is any part of the {scope} visible{ctx}",
-            "Is the {part} of the {scope} in view{ctx}",
-        ),
-        {
-            "scope": SCOPE,
-            "part": ("shaft", "body", "insertion tube"),
-            "ctx": CTX,
-        },
-    ),
-    "fluid_occlusion_level": (
-        (
-            "How much of the view is {hidden} by {fluid}",
-            "How much {fluid} is {covering} the view{ctx}",
-            "How badly does {fluid} {obscure} the view{ctx}",
-            "What is the {level} of {fluid} occlusion{ctx}",
-            "How severe is the {fluid} occlusion{ctx}",
-            "To what {extent} does {fluid} {obscure} the view",
-            "Rate the {fluid} occlusion{ctx}",
-            "Is the view fully {hidden} by {fluid} or clear",
-            "Grade how much {fluid} {obscures} the view",
-        ),
-        {
-            "fluid": (
-                "fluid",
-                "liquid",
-                "fluid residue",
-                "liquid stool",
-                "bowel fluid",
-                "murky fluid",
-                "residual fluid",
-            ),
-            "hidden": ("covered", "hidden", "obscured", "blocked"),
-            "covering": ("covering", "obscuring", "blocking", "hiding"),
-            "obscure": ("obscure", "block", "cover", "hide"),
-            "obscures": ("obscures", "blocks", "covers"),
-            "level": ("level", "degree", "extent", "severity", "grade"),
-            "extent": ("extent", "degree"),
-            "ctx": CTX,
-        },
-    ),
-    "flush_action": (
-        (
-            "Is the {who} {flushing}{ctx}",
-            "Is {irrigation} {active}{ctx}",
-            "Do you see {jet}{ctx}",
-            "Is water being {sprayed}{ctx}",
-            "Are we {flushing}{ctx}",
-            "Any {any_jet}{ctx}",
-            "Is there {jet}{ctx}",
-        ),
-        {
-            "who": ("endoscopist", "doctor", "operator"),
-            "flushing": (
-                "flushing",
-                "irrigating",
-                "rinsing",
-                "washing",
-                "flushing water",
-                "spraying water",
-                "using the water jet",
-                "washing the mucosa",
-            ),
-            "irrigation": ("irrigation", "flushing", "the water jet", "water irrigation"),
-            "active": ("happening", "active", "in use", "running", "going on"),
-            "jet": (
-                "a water jet",
-                "a jet of water",
-                "irrigation",
-                "flushing",
-                "water spraying",
-                "any rinsing",
-            ),
-            "sprayed": ("sprayed", "flushed", "squirted", "jetted"),
-            "any_jet": ("flushing", "irrigation", "water jet", "rinsing", "water spraying"),
-            "ctx": CTX,
-        },
-    ),
-    "lesion_histology_extended": (
-        (
-            "Is {the_lesion} {adenomatous} or hyperplastic",
-            "What is the {histology} of {the_lesion}{ctx}",
-            "What {histology} does {the_lesion} have{ctx}",
-            "Would you call {the_lesion} adenomatous or hyperplastic",
-            "Does {the_lesion} look {adenomatous_look} or hyperplastic{ctx}",
-            "Is {the_lesion} an adenoma or a hyperplastic polyp",
-            "How would you classify {the_lesion} histologically",
-            "Based on its surface, is {the_lesion} {adenomatous} or hyperplastic",
-            "Classify the {histology} of {the_lesion}",
-            "Which {histologic} {category} fits {the_lesion}",
-            "Is {the_lesion} neoplastic or hyperplastic",
-            "What is your optical diagnosis for {the_lesion}",
-            "Adenoma or hyperplastic, what is {the_lesion}",
-            "Pit pattern of {the_lesion}: adenoma or hyperplastic",
-        ),
-        {
-            "the_lesion": THE_LESION,
-            "adenomatous": ("adenomatous", "an adenoma"),
-            "adenomatous_look": ("adenomatous", "like an adenoma"),
-            "ctx": CTX_SHORT,
-            "histology": (
-                "histology",
-                "likely histology",
-                "predicted histology",
-                "likely pathology",
-                "tissue type",
-                "histologic type",
-            ),
-            "histologic": ("histologic", "histological", "tissue"),
-            "category": ("category", "type", "class"),
-        },
-    ),
-    "lesion_motion_direction": (
-        (
-            "Which {direction} is {the_lesion} {moving}{mctx}",
-            "In which direction does {the_lesion} {drift}{mctx}",
-            "Where is {the_lesion} {moving} on the screen",
-            "Does {the_lesion} {drift} up, down, left or right",
-            "Is {the_lesion} stationary or {moving}{mctx}",
-            "How does {the_lesion} {drift}{mctx}",
-            "What is the {lesion}'s direction of {travel}{mctx}",
-            "Tell me which way {the_lesion} {drifts}{mctx}",
-        ),
-        {
-            "the_lesion": THE_LESION,
-            "lesion": LESION,
-            "direction": ("direction", "way"),
-            "moving": ("moving", "drifting", "shifting", "travelling", "heading"),
-            "drift": ("drift", "move", "shift", "travel"),
-            "drifts": ("drifts", "moves", "shifts", "travels"),
-            "travel": ("travel", "movement", "motion"),
-            "mctx": (
-                "",
-                " across the frames",
-                " over the clip",
-                " on screen",
-                " from frame to frame",
-                " in this clip",
-            ),
-        },
-    ),
-    "lesion_screen_position": (
-        (
-            "Which {quadrant} of the {screen} {holds} {the_lesion}",
-            "Where on the {screen} is {the_lesion}",
-            "In which {screen} {quadrant} is {the_lesion}",
-            "What {quadrant} of the {screen} is {the_lesion} in",
-            "Where does {the_lesion} {sit} on the {screen}",
-            "Where in the {screen} does {the_lesion} {sit}",
-            "What is the {lesion}'s position on the {screen}",
-            "Is {the_lesion} top or bottom, left or right",
-            "Which {screen} {quadrant} contains {the_lesion}",
-        ),
-        {
-            "the_lesion": THE_LESION,
-            "lesion": LESION,
-            "quadrant": ("quadrant", "corner"),
-            "screen": ("screen", "image", "picture", "monitor", "frame"),
-            "holds": ("holds", "contains", "shows"),
-            "sit": ("sit", "appear", "lie"),
-        },
-    ),
-    "lesion_site": (
-        (
-            "In which {segment} of the {colon} is {the_lesion}{sctx}",
-            "Which {colon} {segment} is {the_lesion} in",
-            "Where in the {colon} was {the_lesion} {seen}",
-            "Is {the_lesion} rectal, sigmoid, ascending or descending",
-            "Where in the {colon} is {the_lesion} {found}",
-            "What is the anatomical {site} of {the_lesion}",
-            "Is {the_lesion} in the rectum, sigmoid, ascending or descending",
-            "Which part of the {colon} {holds} {the_lesion}",
-            "Tell me the anatomical {site} of {the_lesion}",
-            "Which colonic segment {holds} {the_lesion}",
-            "In what {colon} {segment} was {the_lesion} found",
-        ),
-        {
-            "the_lesion": THE_LESION,
-            "segment": ("segment", "part", "section"),
-            "colon": ("colon", "bowel"),  # not "large bowel": "large" asks a size
-            "found": ("", "located", "found"),
-            "site": ("site", "location", "segment"),
-            "holds": ("holds", "contains", "has"),
-            "seen": ("seen", "spotted", "found"),
-            "sctx": ("", " here", " in this clip", " in this video"),
-        },
-    ),
-    "lesion_size_range": (
-        (
-            "How {big} is {the_lesion}{mm}{ctx}",
-            "What size is {the_lesion}{mm}{ctx}",
-            "What does {the_lesion} measure{mm}",
-            "Is {the_lesion} under five, five to nine, or bigger",
-            "Estimate the size of {the_lesion}{mm}",
-            "How many millimeters across is {the_lesion}",
-            "How many millimeters does {the_lesion} measure",
-            "What size {bracket} does {the_lesion} fall in",
-            "Is {the_lesion} diminutive, small or large",
-            "Roughly how {big} is {the_lesion}{ctx}",
-            "Size {the_lesion} for me, in millimeters",
-            "Which size {bracket} fits {the_lesion}",
-        ),
-        {
-            "the_lesion": THE_LESION,
-            "big": ("big", "large"),
-            "mm": ("", " in millimeters", " in mm"),
-            "bracket": ("bracket", "range", "category", "class", "group"),
-            "ctx": CTX_SHORT,
-        },
-    ),
-    "lighting_mode": (
-        (
-            "Which {light} {mode} is {on}{ctx}",
-            "What {light} {mode} is the {scope} using",
-            "Is this white light or {nbi}{ctx}",
-            "White light or {nbi}{ctx}",
-            "Are we in white light or {nbi}{ctx}",
-            "Tell me the {light} {mode}{ctx}",
-            "Which {light} is the {scope} using{ctx}",
-            "What {light} {mode} are we using{ctx}",
-        ),
-        {
-            "light": ("light", "lighting", "illumination", "imaging"),
-            "mode": ("mode", "modality", "setting"),
-            "on": ("on", "active", "in use", "selected"),
-            "nbi": ("NBI", "narrow band imaging", "narrow band"),
-            "scope": SCOPE,
-            "ctx": CTX_SHORT,
-        },
-    ),
-    "mucosa_visibility": (
-        (
-            "Is the {mucosa} {visible}{ctx}",
-            "Can you see the {mucosa} clearly{ctx}",
-            "Is there a clear view of the {mucosa}{ctx}",
-            "Do you have a clean view of the {mucosa}{ctx}",
-            "Can the {mucosa} be assessed{ctx}",
-            "Is clean {mucosa} in view{ctx}",
-            "Do we see clean {mucosa}{ctx}",
-        ),
-        {
-            "mucosa": (
-                "mucosa",
-                "mucosal surface",
-                "colon wall",
-                "bowel wall",
-                "lining",
-                "colonic mucosa",
-            ),
-            "visible": (
-                "clearly visible",
-                "clearly seen",
-                "in clear view",
-                "well seen",
-                "well visualized",
-                "clean and visible",
-            ),
-            "ctx": CTX,
-        },
-    ),
-    "nbi_status": (
-        (
-            "Is {nbi} {on}{ctx}",
-            "Are we using {nbi}{ctx}",
-            "Was {nbi} used{pctx}",
-            "Has the {scope} been switched to {nbi}",
-            "Is the {scope} using {nbi}{ctx}",
-            "Are these frames {taken} in {nbi}",
-            "Is this view in {nbi}",
-            "Do these frames look like {nbi}",
-            "Are we in {nbi}{ctx}",
-        ),
-        {
-            "nbi": (
-                "NBI",
-                "narrow band imaging",
-                "narrow band light",
-                "NBI mode",
-                "narrow band mode",
-            ),
-            "on": ("on", "active", "switched on", "turned on", "engaged", "in use", "enabled"),
-            "scope": SCOPE,
-            "taken": ("taken", "captured", "recorded", "shot"),
-            "pctx": CTX_PAST,
-            "ctx": CTX,
-        },
-    ),
-    "occlusion_check": (
-        (
-            "Is the {lens} {blocked}{ctx}",
-            "Is something {pressed} against the {tip}{ctx}",
-            "Is anything {blocking} the {lens}{ctx}",
-            "Is the view {blocked} close up{ctx}",
-            "Does a close-up obstruction {hide} the view",
-            "Is there an obstruction in front of the {tip}",
-            "Is the {tip} up against the wall{ctx}",
-            "Is this a red-out view{ctx}",
-            "Is the {tip} touching the wall{ctx}",
-        ),
-        {
-            "lens": ("lens", "camera", "view", "field of view"),
-            "tip": ("lens", "camera", "scope tip"),
-            "blocked": ("blocked", "obstructed", "covered", "occluded"),
-            "pressed": ("pressed", "pushed", "stuck", "sitting"),
-            "blocking": ("blocking", "covering", "obstructing"),
-            "hide": ("hide", "block", "cover"),
-            "ctx": CTX,
-        },
-    ),
-    "scope_backward_motion": (
-        (
-            "Is the {scope} {withdrawing}{ctx}",
-            "Are we {pulling_back}{ctx}",
-            "Does the {scope} {pull_back}{ctx}",
-            "Is the {scope} being {pulled_back}{ctx}",
-            "Is this the withdrawal phase{ctx}",
-            "Are we on the way back{ctx}",
-            "Is the {scope} on its way out{ctx}",
-        ),
-        {
-            "scope": SCOPE_CAM,
-            "withdrawing": (
-                "withdrawing",
-                "pulling back",
-                "retracting",
-                "moving backward",
-                "coming back",
-                "backing out",
-            ),
-            "pulling_back": ("withdrawing", "pulling back", "backing out", "retracting"),
-            "pull_back": ("pull back", "withdraw", "retract", "move backward", "back out"),
-            "pulled_back": ("withdrawn", "pulled back", "retracted", "drawn back"),
-            "ctx": CTX,
-        },
-    ),
-    "scope_forward_motion": (
-        (
-            "Is the {scope} {advancing}{ctx}",
-            "Are we {advancing_we}{ctx}",
-            "Does the {scope} {advance}{ctx}",
-            "Is the {scope} being {advanced}{ctx}",
-            "Is this the insertion phase{ctx}",
-            "Is the {scope} going deeper into the colon",
-            "Are we heading toward the cecum{ctx}",
-        ),
-        {
-            "scope": SCOPE_CAM,
-            "advancing": (
-                "advancing",
-                "pushing forward",
-                "moving forward",
-                "going deeper",
-                "pushing in",
-                "moving ahead",
-            ),
-            "advancing_we": ("advancing", "pushing in", "going deeper", "moving forward"),
-            "advance": ("advance", "push forward", "move forward", "go deeper", "push in"),
-            "advanced": ("advanced", "pushed forward", "inserted", "pushed in"),
-            "ctx": CTX,
-        },
-    ),
-    "scope_motion": (
-        (
-            "Is the {scope} {moving}{ctx}",
-            "Is there any {scope} {movement}{ctx}",
-            "Does the {scope} move at all{ctx}",
-            "Does the {scope} move{ctx}",
-            "Any {scope} {movement}{ctx}",
-            "Has the {scope} moved{pctx}",
-            "Is the {scope} being moved{ctx}",
-        ),
-        {
-            "scope": SCOPE_CAM,
-            "moving": ("moving", "in motion", "moving at all"),
-            "movement": ("movement", "motion"),
-            "pctx": CTX_PAST,
-            "ctx": CTX,
-        },
-    ),
-    "scope_motion_type": (
-        (
-            "Is the {scope} {advancing} or {withdrawing}{ctx}",
-            "{Advancing} or {withdrawing}{ctx}",
-            "Are we going in or coming out{ctx}",
-            "Is this insertion or withdrawal{ctx}",
-            "Which direction is the {scope} {moving}{ctx}",
-            "Which way is the {scope} {moving}{ctx}",
-            "In or out, which way is the {scope} going",
-            "What kind of {scope} movement is this",
-        ),
-        {
-            "scope": SCOPE_CAM,
-            "advancing": ("advancing", "going in", "pushing in", "moving forward"),
-            "Advancing": ("Advancing", "Going in", "Pushing in", "Moving forward", "Inserting"),
-            "withdrawing": ("withdrawing", "pulling back", "coming out", "moving backward"),
-            "moving": ("moving", "going", "heading", "travelling"),
-            "ctx": CTX_SHORT,
-        },
-    ),
-    "scope_outside": (
-        (
-            "Is the {scope} {outside} the {patient}{ctx}",
-            "Has the {scope} been {removed} the {patient}",
-            "Has the {scope} left the {patient}{pctx}",
-            "Is the {scope} already {outside} the {patient}",
-            "Are these {frames} from outside the {patient}",
-            "Are we outside the {patient}{ctx}",
-            "Are we out of the {patient}{ctx}",
-            "Is the {scope} no longer inside the {patient}",
-            "Is this {footage} from outside the {patient}",
-            "Was this {recorded} outside the {patient}",
-            "Is the {scope} out in the room{ctx}",
-            "Are we seeing the room outside the {patient}",
-        ),
-        {
-            "scope": SCOPE_CAM,
-            "outside": ("outside", "out of"),
-            "patient": ("patient", "body"),
-            "removed": ("removed from", "taken out of"),
-            "pctx": CTX_PAST,
-            "footage": ("footage", "view", "recording", "clip", "image"),
-            "frames": ("frames", "images", "pictures"),
-            "recorded": ("recorded", "filmed", "taken", "captured"),
-            "ctx": CTX,
-        },
-    ),
-    "tool_catheter_check": (
-        (
-            "Is the {tool} {shown} {a_catheter}",
-            "Does the {tool} look like {a_catheter}{ctx}",
-            "Is {a_catheter} {visible}{ctx}",
-            "Do you see {a_catheter}{ctx}",
-            "Can you see {a_catheter}{ctx}",
-            "Is that {a_catheter}{ctx}",
-            "Is there {a_catheter} through the channel{ctx}",
-            "Could that {tool} be a catheter{ctx}",
-            "Has {a_catheter} been passed{pctx}",
-            "Are we using {a_catheter}{ctx}",
-        ),
-        {
-            "tool": TOOL,
-            "shown": ("", "here", "in view", "on screen", "we see"),
-            "a_catheter": ("a catheter", "an injection catheter"),
-            "pctx": CTX_PAST,
-            "visible": ("visible", "in view", "in use", "being used", "present", "out"),
-            "ctx": CTX,
-        },
-    ),
-    "tool_identification": (
-        (
-            "Which {tool} is {visible}{ctx}",
-            "What {tool} is {visible}{ctx}",
-            "What {tool} is through the {channel}",
-            "Identify the {tool}{ctx}",
-            "Is that a snare, forceps or catheter",
-            "Snare, forceps or catheter{ctx}",
-            "What {tool} do you see{ctx}",
-            "Tell me which {tool} is {visible}",
-            "What kind of {tool} is {visible}",
-        ),
-        {
-            "tool": TOOL,
-            "visible": ("visible", "in view", "in use", "being used", "out"),
-            "channel": ("channel", "working channel", "scope"),
-            "ctx": CTX_SHORT,
-        },
-    ),
-}
 
 
 def _expand(template: str, slots: dict[str, tuple[str, ...]]) -> Iterable[str]:
@@ -614,20 +81,21 @@ def _near(text: str, held: list[str]) -> bool:
     return SequenceMatcher(None, _words(text), held).ratio() >= NEAR
 
 
+def _pools() -> dict[str, tuple[tuple[str, ...], ...]]:
+    """type -> its wordings grouped by sentence form, for the types registered now."""
+    return _forms(tuple(TYPES))
+
+
 @cache
-def _forms() -> dict[str, tuple[tuple[str, ...], ...]]:
+def _forms(types: tuple[QuestionType, ...]) -> dict[str, tuple[tuple[str, ...], ...]]:
     """type -> its wordings grouped by sentence form: the catalog's train phrasings first, then
     one group per template (wordings kept where first made; empty groups dropped)."""
-    if set(FORMS) != set(TYPE_NAMES):
-        raise AssertionError(
-            f"grammar types differ from the catalog: {set(FORMS) ^ set(TYPE_NAMES)}"
-        )
-    held_out = {norm(CATALOG[t].phrasings[TEST_PHRASING]) for t in TYPE_NAMES}
+    held_out = {norm(t.phrasings[TEST_PHRASING]) for t in types}
     out = {}
-    for name in TYPE_NAMES:
-        held = _words(CATALOG[name].phrasings[TEST_PHRASING])
-        templates, slots = FORMS[name]
-        made = [tuple(CATALOG[name].phrasings[i] for i in TRAIN_PHRASINGS)]
+    for qt in types:
+        held = _words(qt.phrasings[TEST_PHRASING])
+        templates, slots = qt.forms
+        made = [tuple(qt.phrasings[i] for i in TRAIN_PHRASINGS)]
         made += [
             tuple(w for w in _expand(t, slots) if letters(w) <= MAX_LETTERS) for t in templates
         ]
@@ -644,13 +112,13 @@ def _forms() -> dict[str, tuple[tuple[str, ...], ...]]:
                 keep.append(w)
             if keep:
                 groups.append(tuple(keep))
-        out[name] = tuple(groups)
+        out[qt.name] = tuple(groups)
     return out
 
 
 def forms(qtype: str) -> tuple[tuple[str, ...], ...]:
     """The wordings of `qtype` grouped by sentence form (the catalog's train phrasings first)."""
-    f = _forms()
+    f = _pools()
     if qtype not in f:
         raise KeyError(f"unknown question type {qtype!r}; known: {', '.join(TYPE_NAMES)}")
     return f[qtype]

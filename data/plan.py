@@ -3,15 +3,15 @@ records asking about it (no pixels: data.synth renders them).
 
     python -c "from data.plan import Config, build_records; print(len(build_records(Config())[0]))"
 
-For every video, each of the 20 question types gets the same number of (type, answer) slots
+For every video, each question type of the catalog gets the same number of (type, answer) slots
 with its options cycled evenly; slots are packed greedily into clips (up to `questions_per_clip`
-distinct types whose scene requirements agree), then each clip's remaining scene parameters are
-drawn at random. One clip = 8 frames shared by all its records, so all records of a clip land in
-the same split (they share frames: the split keeps them together). The last video is the
-held-out test video and is asked with the catalog's phrasing 3 only; the others are asked in
-wordings drawn from data.grammar (hundreds per type, never phrasing 3 nor a near copy of it),
-keyed by the record, half of them said the way people talk (grammar.natural: a lead-in, a
-filler, a tag...). Deterministic from the seed.
+distinct types whose scene requirements, the types' `needs`, agree), then each clip's remaining
+scene parameters are drawn at random. One clip = 8 frames shared by all its records, so all
+records of a clip land in the same split (they share frames: the split keeps them together). The
+last video is the held-out test video and is asked with the catalog's phrasing 3 only; the
+others are asked in wordings drawn from data.grammar (hundreds per type, never phrasing 3 nor a
+near copy of it), keyed by the record, half of them said the way people talk (grammar.natural: a
+lead-in, a filler, a tag...). Deterministic from the seed.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import numpy as np
 
 from data import grammar
 from data import scene as scn
-from data.catalog import CATALOG, TYPE_NAMES
-from data.facts import DOMAINS, LESION_KEY, YES_NO_KEY, answer_of, caption
+from data.catalog import CATALOG, TYPE_NAMES, cues, get
+from data.facts import DOMAINS, SCENE, answer_of, caption
 
 STRIDE = 4  # frame-number stride of the real benchmark
 FIRST_FRAME = 1000
@@ -46,40 +46,7 @@ class Config:
 
 def requirement(qtype: str, answer: str) -> dict[str, set]:
     """The scene values a (type, answer) pair needs; unconstrained keys are absent."""
-    normal = {"view": {"normal"}}
-    yes = answer == "yes"
-    if qtype in LESION_KEY:
-        return {**normal, "lesion": {True}, LESION_KEY[qtype]: {answer}}
-    if qtype in YES_NO_KEY:
-        req = {**normal, YES_NO_KEY[qtype]: {yes}}
-        if qtype == "blue_dye_presence" and yes:
-            req["nbi"] = {False}  # dye is shown under white light only
-        if qtype == "nbi_status" and yes:
-            req["dye"] = {False}
-        return req
-    if qtype == "lighting_mode":
-        return {**normal, "nbi": {answer == "NBI"}, **({"dye": {False}} if answer == "NBI" else {})}
-    if qtype == "fluid_occlusion_level":
-        return {"view": {"fluid"}} if answer == "complete" else normal
-    if qtype == "mucosa_visibility":
-        return normal if yes else {"view": {"fluid", "occluded", "outside"}}
-    if qtype == "occlusion_check":
-        return {"view": {"occluded"}} if yes else normal
-    if qtype == "scope_outside":
-        return {"view": {"outside"}} if yes else {"view": {"normal", "fluid", "occluded"}}
-    if qtype == "scope_motion":
-        return {**normal, "motion": {"advancing", "withdrawing"} if yes else {"still"}}
-    if qtype == "scope_forward_motion":
-        return {**normal, "motion": {"advancing" if yes else "withdrawing"}}
-    if qtype == "scope_backward_motion":
-        return {**normal, "motion": {"withdrawing" if yes else "advancing"}}
-    if qtype == "scope_motion_type":
-        return {**normal, "motion": {answer}}
-    if qtype == "tool_catheter_check":
-        return {**normal, "tool": {"catheter"} if yes else {"forceps", "snare"}}
-    if qtype == "tool_identification":
-        return {**normal, "tool": {answer}}
-    raise KeyError(f"no scene requirement for question type {qtype!r}")
+    return get(qtype).requirement(answer)
 
 
 def _merge(a: dict[str, set], b: dict[str, set]) -> dict[str, set] | None:
@@ -130,10 +97,12 @@ def complete(req: dict[str, set], rng: np.random.Generator) -> dict:
         s["scope_visible"] = _pick(rng, allowed["scope_visible"], {True: 0.2, False: 0.8})
     for k in ("quadrant", "lesion_motion", "size", "histology"):
         s[k] = _pick(rng, allowed[k]) if s["lesion"] else None
+    for c in cues():  # drawn last, so the renderer's own parameters draw as before
+        s[c.key] = _pick(rng, allowed[c.key], c.weights) if view == "normal" else c.off
     s["fluid"] = "complete" if view == "fluid" else "absent"
     s["occluded"] = view == "occluded"
     s["outside"] = view == "outside"
-    return {k: s[k] for k in (*DOMAINS, "fluid", "occluded", "outside")}
+    return {k: s[k] for k in (*SCENE, "fluid", "occluded", "outside", *(c.key for c in cues()))}
 
 
 def video_ids(n: int) -> list[str]:

@@ -16,6 +16,8 @@ Cues, by scene key:
             | catheter (thick cream tube, dark bands, round tip), entering from an edge
   nbi       teal-green mucosa with brown vessels; dye: blue mucosa pooling in the folds
   flush     bright water jet with droplets; scope_visible: a dark glossy shaft with white marks
+A question type that needs something else drawn brings its own cue (data.types.Cue), painted
+last in a clear view.
 One renderer of one frame, so one file: each cue is drawn over the layers before it.
 """
 
@@ -26,6 +28,8 @@ import math
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+from data.catalog import cues
 
 FRAMES = 8
 QUADRANT_CENTRE = {  # (x, y) in [-1, 1] screen units, y down
@@ -497,6 +501,9 @@ def render(scene: dict, seed: int, size: int = 112, video_hue: float = 0.0) -> l
                 continue
             group = layers[key]
             frames = [_overlay(f, layer) for f, layer in zip(frames, group, strict=True)]
+        for i, c in enumerate(cues(), 1):  # a new type's cue, on its own draws: the rest as before
+            if c.key in scene:
+                frames = c.paint(frames, scene[c.key], np.random.default_rng([seed, i]), size)
     noise = rng.normal(0, 0.012, (FRAMES, size, size, 1))  # sensor noise
     return [
         Image.fromarray((np.clip(f + e, 0, 1) * 255).round().astype(np.uint8))

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 from difflib import SequenceMatcher
 
 import pytest
@@ -120,17 +121,17 @@ def test_yes_no_types_ask_yes_no_and_choice_types_offer_a_choice():
 def test_a_neighbours_form_in_a_pool_is_caught(monkeypatch):
     """The checks above can fail: one template of scope_motion_type slipped into the yes/no
     forward-motion type is found by the rules and by the form check."""
-    forms, slots = grammar.FORMS["scope_forward_motion"]
+    qt = CATALOG["scope_forward_motion"]
+    forms, slots = qt.forms
     bad = ("Is the {scope} advancing or withdrawing{ctx}",)
-    monkeypatch.setitem(grammar.FORMS, "scope_forward_motion", (forms + bad, slots))
-    grammar._forms.cache_clear()
+    # a record with the neighbour's form: the pools are made afresh for the changed catalog
+    monkeypatch.setitem(CATALOG, qt.name, replace(qt, forms=(forms + bad, slots)))
     try:
         pool = grammar.wordings("scope_forward_motion")
         leaked = [w for w in pool if "withdrawing" in w]
         assert leaked and all(reads(w) == {"scope_motion_type"} for w in leaked)
     finally:
         monkeypatch.undo()
-        grammar._forms.cache_clear()
     assert not any("withdrawing" in w for w in grammar.wordings("scope_forward_motion"))
 
 
