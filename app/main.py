@@ -3,24 +3,28 @@
     python -m streamlit run app/main.py [-- --checkpoint DIR --data DIR --runs DIR --device cuda]
 
 Env vars SURGVIVQA_CHECKPOINT / SURGVIVQA_DATA / SURGVIVQA_RUNS / SURGVIVQA_DEVICE set the same
-things (CLI args win). Pages: Ask (default), Results, Data, Training; only Ask loads the model.
+things (CLI args win). Pages: Ask (default), Results, Data, Training; only Ask uses the model,
+which starts loading in the background on the server's first page run at the latest
+(`python -m app.serve`, what `make demo` runs, starts it with the server). The sidebar is
+collapsed on a phone's narrow screen ("auto") and open on a desktop's.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app import settings, state, ui
+from app import engine, settings, state, ui
 
 st.set_page_config(
     page_title="SurgViVQA-Audio",
     page_icon=str(ui.ASSETS / "icon.svg"),
     layout="wide",
-    initial_sidebar_state="expanded",
+    initial_sidebar_state="auto",
 )
 ui.style()
 state.init()
-st.session_state["settings"] = settings.load()
+st.session_state["settings"] = cfg = settings.load()
+engine.warm(cfg.checkpoint, cfg.device)  # once per process; returns at once
 
 PAGES = [
     st.Page("../pages/ask.py", title="Ask", icon=":material/mic:", url_path="ask", default=True),
@@ -36,5 +40,5 @@ PAGES = [
     ),
 ]
 page = st.navigation(PAGES)
-ui.sidebar(st.session_state["settings"])
+ui.sidebar(cfg)
 page.run()

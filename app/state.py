@@ -22,11 +22,9 @@ DEFAULTS: dict[str, Any] = {
     "clip_index": 0,  # Ask: position in the filtered clip list
     "asked_id": None,  # Ask: id of the clip's recorded question to play
     "shown_clip": None,  # Ask: the clip on screen, so a change of clip drops the last take
-    "mic_round": 0,  # Ask: bumped on a change of clip: the recorders start empty
+    "mic_round": 0,  # Ask: bumped on a change of clip: the recorder starts empty
     "source": "clip",  # Ask: where the question comes from (clip | microphone | upload)
     "fps": 2.0,  # Ask: flipbook speed, frames per second
-    "mic_take": None,  # Ask: (recorder, wav bytes, take id) of the latest microphone recording
-    "mic_seen": (),  # Ask: ids of recordings already taken, so a rerun doesn't retake them
     "result": None,  # Ask: the latest answer shown on the card
     "history": [],  # Ask: every answer of this session, newest first
     "focus": None,  # (video_id, id) another page asks the Ask page to open

@@ -9,6 +9,7 @@ from the model.
 from __future__ import annotations
 
 import html
+import math
 import re
 from pathlib import Path
 
@@ -74,6 +75,24 @@ def pct(x: float | None, digits: int = 1) -> str:
     return "–" if x is None else f"{100 * x:.{digits}f}%"
 
 
+def split_words(split: str, how: str = "audio") -> str:
+    """Which questions a run asked, in words: "held-out test clips, spoken", "test clips, a new
+    voice (noise 0db)", "…, typed", "…, another question's audio"."""
+    base, _, condition = split.partition("-") if split.startswith("stranger") else (split, "", "")
+    words = (
+        "test clips, a new voice" + (f" ({condition.replace('-', ' ')})" if condition else "")
+        if base == "stranger"
+        else clips.SPLIT_WORDS.get(split, split)
+    )
+    if how.startswith("text"):
+        return f"{words}, typed"
+    if "shuffled" in how:
+        return f"{words}, another question's audio"
+    if "silent" in how:
+        return f"{words}, silence"
+    return f"{words}, spoken"
+
+
 def style() -> None:
     st.html(ASSETS / "app.css")
     st.logo(str(ASSETS / "logo.svg"), icon_image=str(ASSETS / "icon.svg"), size="large")
@@ -106,7 +125,10 @@ def model_status(cfg: Settings) -> None:
         )
         return
     dev = eng.device if eng else (cfg.device or "auto")
-    status = f"loaded in {eng.load_s:.1f} s" if eng else "loads on first question"
+    if eng:
+        status = f"loaded in {eng.load_s:.1f} s"
+    else:
+        status = "loading…" if engine.loading(cfg.checkpoint) else "loads on the Ask page"
     box.markdown(
         f'<div class="svq-kv"><span>checkpoint</span>'
         f"<b>{html.escape(cfg.checkpoint.name)}</b></div>"
@@ -195,9 +217,24 @@ def _reference_lines(result: dict) -> str:
     )
 
 
+SURE_WORDS = {  # app.confidence's words, as the card says them
+    "sure": "The model is sure of this answer.",
+    "fairly sure": "The model is fairly sure of this answer.",
+    "unsure": "The model is unsure of this answer: look at the clip yourself.",
+}
+
+
+def confidence_line(result: dict) -> str:
+    """The card's line saying how sure the model is ('' for an uncalibrated checkpoint)."""
+    word = result.get("confidence")
+    if word not in SURE_WORDS:
+        return ""
+    return f'<div class="svq-understood">{html_text(SURE_WORDS[word])}</div>'
+
+
 def answer_card(result: dict) -> None:
-    """The model's answer, large; what the question was understood as; the verdict against
-    the clip's reference of that question (or none); figures behind Details."""
+    """The model's answer, large; how sure it is; what the question was understood as; the
+    verdict against the clip's reference of that question (or none); figures behind Details."""
     cls = {True: "svq-correct", False: "svq-wrong"}.get(result["correct"], "")
     seen = result.get("grounding") or ""
     seen_html = f'<div class="svq-dim">Seen in the clip: {html_text(seen)}</div>' if seen else ""
@@ -206,6 +243,7 @@ def answer_card(result: dict) -> None:
         f'<div class="svq-card {cls}">'
         f'<div class="svq-label">Model answer</div>'
         f'<div class="svq-answer">{html_text(result["text"]) or "<i>(empty answer)</i>"}</div>'
+        f"{confidence_line(result)}"
         f'<div class="svq-understood">Understood as: {html_text(result["understood"])}</div>'
         f"{seen_html}{_reference_lines(result)}</div>",
         unsafe_allow_html=True,
@@ -222,6 +260,17 @@ def answer_card(result: dict) -> None:
             "earlier question), so only the question was left to hear.",
         )
         snr = result.get("snr_db")
+        score = result.get("score")
+        if score is not None:
+            st.caption(
+                f"Mean probability of the model's words: {math.exp(score):.2f} (log {score:.2f})"
+                + (
+                    "; calibrated on the evaluation clips (docs/architecture.md, Confidence)."
+                    if result.get("confidence")
+                    else "; this checkpoint has no calibration, so no words are given "
+                    "(python -m app.confidence)."
+                )
+            )
         st.caption(
             f"Heard {result['seconds']:.1f} s"
             + (f"; speech {snr:.0f} dB over the background" if snr is not None else "")

@@ -3,16 +3,17 @@
     python -m streamlit run app/main.py   # the default page
 
 A clip is 8 frames with up to four reference questions. The question is audio only: the
-microphone (streamlit-mic-recorder, or st.audio_input), an uploaded file, or one of the clip's
-recorded questions. The answer says what it was understood as and is graded only against a
-reference of that question (app.asked). The model answers under the shared lock.
+microphone (st.audio_input), an uploaded file (app.capture: WAV, FLAC, OGG, MP3, M4A, WebM), or
+one of the clip's recorded questions. The answer says what it was understood as, how sure the
+model is (app.confidence) and is graded only against a reference of that question (app.asked).
+The question and answer are one fragment: a click there reruns that part only. The model was
+loaded when the server started (app.engine.warm) and answers under the shared lock.
 """
 
 from __future__ import annotations
 
 import html
 import time
-from pathlib import Path
 
 import streamlit as st
 
@@ -135,8 +136,9 @@ with f3:
         ("Next", ":material/chevron_right:", "next"),
         ("Random", ":material/shuffle:", "random"),
     )
-    for col, (label, icon, how) in zip(st.columns(3), nav, strict=True):
-        col.button(
+    row = st.container(horizontal=True, wrap=False)  # one row on a phone too
+    for label, icon, how in nav:
+        row.button(
             label,
             icon=icon,
             on_click=_move,
@@ -154,7 +156,7 @@ clip = selection[ss["clip_index"]]
 first = clip[0]
 here = clips.clip_key(first)
 if ss["shown_clip"] != here:  # another clip: a take recorded for the last one is not for it
-    ss["shown_clip"], ss["mic_take"] = here, None
+    ss["shown_clip"] = here
     ss["mic_round"] += 1
 st.markdown(  # every field from the data file escaped: none of it is markup
     f'<div class="svq-clip">Clip <b>{ss["clip_index"] + 1}</b> of {n} · video '
@@ -165,42 +167,18 @@ st.markdown(  # every field from the data file escaped: none of it is markup
     unsafe_allow_html=True,
 )
 
-# --- the clip: flipbook and its questions beside the question, all frames below ---------------
+# --- the clip: flipbook beside the question and answer, all frames below -----------------------
 frames, paths = None, []
 try:
     paths = clips.frame_paths(cfg.data, first)
     frames = clips.load_frames(cfg.data, first)
 except (clips.ClipError, DataError) as e:
     st.error(f"Cannot show this clip: {ui.plain(e)}")
-left, right = st.columns([5, 6], gap="large")
-with left:
-    if frames is not None:
-        gif = media.flipbook(
-            tuple(map(str, paths)), float(ss["fps"]), tuple(first["frame_numbers"])
-        )
-        st.image(gif, width="stretch")
-        state.seed("w_fps", "fps")
-        st.select_slider(
-            "Flipbook speed",
-            SPEEDS,
-            key="w_fps",
-            format_func=lambda v: f"{v:g} frames/s",
-            on_change=state.keep,
-            args=("w_fps", "fps"),
-        )
-    st.markdown("**Reference questions on this clip**")
-    st.markdown(
-        "\n".join(f"- {ui.plain(asked.plain(r['question_type']))}" for r in clip),
-        help="An answer is graded only against the reference of the question it was understood as.",
-    )
 
-# --- the question -------------------------------------------------------------------------------
-eng = engine.loaded(cfg.checkpoint)
-limit = capture.limit_seconds(eng.predictor if eng else None)  # the model's longest question
-question: capture.Question | None = None
-later: tuple[Path, dict] | None = None  # the clip's own recording: decoded on "Answer"
-signature: tuple | None = None  # what is being asked: a result for another input is not shown
-with right:
+
+def _question(clip: list[dict], here: tuple, limit: float) -> tuple:
+    """The question chosen on the page: (checked Question or None, the clip's own recording to
+    decode on Answer or None, what is being asked: a result for another input is not shown)."""
     st.markdown('<div class="svq-step">1 · Question</div>', unsafe_allow_html=True)
     state.seed("w_source", "source")
     st.radio(
@@ -213,9 +191,9 @@ with right:
         on_change=state.keep,
         args=("w_source", "source"),
     )
-    source = ss["source"]
+    question, later, signature = None, None, None
     try:
-        if source == "clip":
+        if ss["source"] == "clip":
             ids = [r["id"] for r in clip]
             if ss.get("w_asked") not in ids:  # a new clip: the linked or the filtered question
                 wanted = [r["id"] for r in clip if r["question_type"] == ss["qtype"]]
@@ -240,29 +218,21 @@ with right:
                 st.caption(f"Recorded question: “{ui.plain(rec['question'])}”")
                 later = (path, rec)
                 signature = ("clip", here, rec["id"])
-        elif source == "microphone":
-            st.caption(f"Press record, ask your question, press stop (up to {limit:g} s).")
-            take = capture.record(key=f"mic_{ss['mic_round']}")
-            builtin = st.audio_input(
-                "Or use the built-in recorder", key=f"w_builtin_{ss['mic_round']}"
+        elif ss["source"] == "microphone":
+            take = st.audio_input(  # the one recorder: Streamlit's own (16 kHz WAV)
+                f"Record your question (up to {limit:g} s)",
+                key=f"w_mic_{ss['mic_round']}",  # a new clip starts with no take
+                help="Press the microphone, ask, press stop. A longer take is refused: the "
+                "recorder counts the seconds but cannot stop by itself.",
             )
-            # the newest take wins, whichever recorder made it
-            if take and take.get("id") not in ss["mic_seen"]:
-                ss["mic_seen"] = (*ss["mic_seen"], take.get("id"))
-                ss["mic_take"] = ("recorder", take["bytes"], f"r{take.get('id')}")
-            if builtin is not None and builtin.file_id not in ss["mic_seen"]:
-                ss["mic_seen"] = (*ss["mic_seen"], builtin.file_id)
-                ss["mic_take"] = ("builtin", builtin.getvalue(), builtin.file_id)
-            if ss["mic_take"] is not None:
-                which, wav, take_id = ss["mic_take"]
-                if which == "recorder":  # st.audio_input plays back by itself
-                    st.audio(wav, format="audio/wav")
-                signature = ("microphone", here, take_id)
+            if take is not None:
+                signature = ("microphone", here, take.file_id)
+                wav = take.getvalue()
                 question = capture.decode(wav, "your recording", "microphone", True, limit)
         else:
             cap = st.get_option("server.maxUploadSize")  # MB, app/.streamlit/config.toml
             upload = st.file_uploader(
-                f"A spoken question (WAV, FLAC, OGG or MP3; up to {limit:g} s and {cap} MB)",
+                f"A spoken question ({capture.UPLOAD_WORDS}; up to {limit:g} s and {cap} MB)",
                 type=list(capture.UPLOAD_TYPES),
                 key="w_upload",
             )
@@ -278,40 +248,33 @@ with right:
     except capture.QuestionError as e:  # may quote an uploaded file's name
         st.error(ui.plain(e))
         question = None
-    with st.expander(f"What can I ask? ({len(asked.PLAIN)} kinds of question)"):
-        st.caption(
-            "The model answers these questions about a clip, in your own words. "
-            "Anything else gets an answer to the nearest of them."
-        )
-        st.dataframe(asked.what_can_be_asked(), hide_index=True, width="stretch")
+    return question, later, signature
 
-    # --- the answer -----------------------------------------------------------------------------
+
+def _answer(clip: list[dict], frames: list, question, later, signature) -> None:
+    """The Answer button, and the card of the answer to what is on the page now."""
+    first = clip[0]
     st.markdown('<div class="svq-step">2 · Answer</div>', unsafe_allow_html=True)
-    problem = engine.checkpoint_problem(cfg.checkpoint)
-    if problem:
-        st.warning(problem)  # our own text, naming the configured checkpoint
     ready = question is not None or later is not None
     go = st.button(
         "Answer",
         type="primary",
         icon=":material/graphic_eq:",
-        disabled=bool(problem) or not ready or frames is None,
+        disabled=not ready,
         width="stretch",
         key="answer",
     )
-    if go and frames is not None and ready:
+    if go and ready:
         ss["result"] = None  # a failure below leaves no older answer on screen
+        sign = st.empty()  # a status shows at once (a spinner waits half a second)
         try:
-            own = None
-            if question is None and later is not None:
-                path, own = later
-                question = capture.decode(path, f"the recorded question {path.name}", "clip")
-            fresh = engine.loaded(cfg.checkpoint) is None
-            eng = engine.engine(cfg.checkpoint, cfg.device)
-            if fresh:
-                ui.model_status(cfg)  # the sidebar said "loads on first question"
-            with st.spinner("Listening and looking…"):
-                out = engine.ask(eng, frames, question)
+            with sign.status("Listening and looking…"):
+                own = None
+                if question is None and later is not None:
+                    path, own = later
+                    question = capture.decode(path, f"the recorded question {path.name}", "clip")
+                eng = engine.engine(cfg.checkpoint, cfg.device)
+                out, sure, score = engine.ask(eng, frames, question)
         except capture.QuestionError as e:
             st.error(ui.plain(e))
         except Exception as e:  # the app must keep working whatever the model says
@@ -333,6 +296,8 @@ with right:
                 "graded": verdict.graded,
                 "own": verdict.own,
                 "correct": verdict.correct,
+                "confidence": sure,
+                "score": score,
                 "latency_ms": float(out.latency_ms),
                 "audio_tokens": int(out.audio_tokens),
                 "vision_tokens": int(out.vision_tokens),
@@ -341,37 +306,92 @@ with right:
                 "heard": heard(own, out.grounding, out.text) if own else {},
             }
             ss["history"] = [ss["result"], *ss["history"]][:50]
+        sign.empty()
     result = ss["result"]
     if result is not None and result["input"] == signature:
         ui.answer_card(result)
-    elif not problem:
+    else:
         st.caption("The answer appears here.")
+
+
+@st.fragment
+def ask_here(clip: list[dict], frames: list, here: tuple) -> None:
+    """Question and answer: a click here reruns only this part, not the clip above."""
+    problem = engine.checkpoint_problem(cfg.checkpoint)
+    eng, usable = None, not problem
+    if problem:
+        st.warning(problem)  # our own text, naming the configured checkpoint
+    else:
+        try:  # loaded when the server started; else the seconds it still takes are counted
+            eng = engine.engine(cfg.checkpoint, cfg.device)
+        except Exception as e:
+            st.error(ui.plain(engine.explain(e)))
+            usable = False
+    limit = capture.limit_seconds(getattr(eng, "predictor", None))  # the model's longest question
+    question, later, signature = _question(clip, here, limit)
+    if not usable:
+        st.button("Answer", type="primary", disabled=True, width="stretch", key="answer")
+    else:
+        _answer(clip, frames, question, later, signature)
+    with st.expander(f"What can I ask? ({len(asked.PLAIN)} kinds of question)"):
+        st.caption(
+            "The model answers these questions about a clip, in your own words. "
+            "Anything else gets an answer to the nearest of them."
+        )
+        st.dataframe(asked.what_can_be_asked(), hide_index=True, width="stretch")
+    if ss["history"]:
+        with st.expander(f"This session's answers ({len(ss['history'])})"):
+            st.dataframe(
+                [
+                    {
+                        "time": h["time"],
+                        "clip": f"{h['clip'][0]}/{h['clip'][1]}",
+                        "question from": SOURCES[h["source"]],
+                        "understood as": h["understood"],
+                        "answer": h["text"],
+                        "sure?": h.get("confidence") or "",
+                        "reference": ", ".join(g["gold"] for g in h["graded"]) or "none",
+                        "correct": h["correct"],
+                    }
+                    for h in ss["history"]
+                ],
+                hide_index=True,
+                width="stretch",
+            )
+
+
+left, right = st.columns([5, 6], gap="large")
+with left:  # on a phone the columns stack: the clip, then at once the question and the answer
+    if frames is not None:
+        gif = media.flipbook(
+            tuple(map(str, paths)), float(ss["fps"]), tuple(first["frame_numbers"])
+        )
+        st.image(gif, width="stretch")
+        state.seed("w_fps", "fps")
+        st.select_slider(
+            "Flipbook speed",
+            SPEEDS,
+            key="w_fps",
+            format_func=lambda v: f"{v:g} frames/s",
+            on_change=state.keep,
+            args=("w_fps", "fps"),
+        )
+with right:
+    if frames is None:
+        st.button("Answer", type="primary", disabled=True, width="stretch", key="answer")
+    else:
+        ask_here(clip, frames, here)
+    st.markdown(
+        "**Reference questions on this clip**\n\n"
+        + "\n".join(f"- {ui.plain(asked.plain(r['question_type']))}" for r in clip),
+        help="An answer is graded only against the reference of the question it was understood as.",
+    )
 
 if frames is not None:
     st.markdown('<div class="svq-step">The 8 frames</div>', unsafe_allow_html=True)
     media.frame_grid(frames, first["frame_numbers"])
 
-if ss["history"]:
-    with st.expander(f"This session's answers ({len(ss['history'])})"):
-        st.dataframe(
-            [
-                {
-                    "time": h["time"],
-                    "clip": f"{h['clip'][0]}/{h['clip'][1]}",
-                    "question from": SOURCES[h["source"]],
-                    "understood as": h["understood"],
-                    "answer": h["text"],
-                    "reference": ", ".join(g["gold"] for g in h["graded"]) or "none",
-                    "correct": h["correct"],
-                }
-                for h in ss["history"]
-            ],
-            hide_index=True,
-            width="stretch",
-        )
-
 # --- the clip's frames are encoded while the clinician looks at them ----------------------------
-# Only once the model is loaded (the first question loads it): opening a clip never loads it.
 eng = engine.loaded(cfg.checkpoint) if frames is not None else None
 if eng is not None:
     try:
@@ -379,6 +399,7 @@ if eng is not None:
     except Exception as e:  # the page stays usable; the same error would meet the question
         st.error(ui.plain(engine.explain(e)))
 
+limit = capture.limit_seconds(eng.predictor if eng else None)
 with st.expander("How this works"):
     st.markdown(
         "- The model **hears** the question: the audio goes straight into it, with no "
@@ -387,6 +408,9 @@ with st.expander("How this works"):
         "your question was *understood as*, and grades the answer only against the clip's "
         "reference for that question. A question the clip has no reference for is answered "
         "but not graded.\n"
+        "- *Sure*, *fairly sure* or *unsure*: how probable the model found its own words, "
+        "measured against how often answers that probable were right on the evaluation "
+        "clips.\n"
         f"- Questions up to {limit:g} s are heard; recordings without speech (silence, noise, "
         "music) are refused.\n"
         "- Recordings stay in this browser session; nothing is stored on disk.\n"

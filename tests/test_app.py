@@ -3,8 +3,8 @@
     .venv/bin/python -m pytest tests/test_app.py -q
 
 The dataset is generated in tmp by data.synth + data.tts (offline espeak-ng); the checkpoint is
-the untrained tiny one (conftest's tiny_checkpoint). The browser microphone component cannot
-run in AppTest, so app.capture.record is patched to return what the component returns.
+the untrained tiny one (conftest's tiny_checkpoint). The microphone is Streamlit's own
+st.audio_input, which AppTest drives like any widget.
 """
 
 from __future__ import annotations
@@ -84,6 +84,11 @@ def texts(elements) -> str:
 def shown(elements) -> str:
     """The text as read on the page: messages quoting names are Markdown-escaped."""
     return re.sub(r"\\(.)", r"\1", texts(elements))
+
+
+def table_with(at: AppTest, column: str):
+    """The first table on the page with that column."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
 
 
 def clip_line(at: AppTest) -> str:
@@ -270,19 +275,22 @@ def test_answer_from_the_clips_own_question(env, dataset, tiny_checkpoint):
     from app import clips, engine
 
     env(checkpoint=tiny_checkpoint)
-    at = app()
-    assert not at.warning
+    at = app(MODEL)  # the page waits for the model (loading since the first run) to offer Answer
+    eng = engine.loaded(tiny_checkpoint)
+    assert eng is not None and not at.warning
     assert not at.button(key="answer").disabled
+    eng.predictor.clear_cache()  # the page encoded the clip's frames once the model was there
     run(at.button(key="answer").click(), MODEL)
     result = at.session_state["result"]
     metrics = {m.label: m.value for m in at.metric}  # behind the card's Details
     assert any(e.label == "Details" for e in at.expander)
     assert metrics["Vision prefix"] == "computed"
+    # how probable the model found its words; the tiny checkpoint is not calibrated: no words
+    assert result["score"] <= 0 and result["confidence"] is None
     assert metrics["Audio tokens"] == str(result["audio_tokens"]) and result["audio_tokens"] > 0
     assert metrics["Vision tokens"] == str(result["vision_tokens"]) and result["vision_tokens"] > 0
     # the card shows what the shared predictor answers for this clip and its recorded question
     rec = clips.find(records(dataset), tuple(result["clip"]))
-    eng = engine.loaded(tiny_checkpoint)
     own = eng.predictor.answer(clips.load_frames(dataset, rec), dataset / rec["audio"])
     assert result["text"] == own.text
     card = next(m.value for m in at.markdown if "svq-card" in m.value)
@@ -309,21 +317,20 @@ def test_answer_from_the_clips_own_question(env, dataset, tiny_checkpoint):
     assert {m.label: m.value for m in at.metric}["Vision prefix"] == "cached"
 
 
-def test_answer_from_the_microphone(env, tiny_checkpoint, monkeypatch):
-    """The browser recorder's WAV (48 kHz, what Chromium records) is resampled to 16 kHz and
-    the quiet before and after the question is trimmed."""
+def speak(at: AppTest, wav: bytes) -> AppTest:
+    """Pick the microphone and record `wav` with the page's one recorder (st.audio_input)."""
+    run(at.radio(key="w_source").set_value("microphone"))
+    assert len(at.audio_input) == 1  # one recorder, Streamlit's own
+    return run(at.audio_input[0].set_value(("q.wav", wav, "audio/wav")), MODEL)
+
+
+def test_answer_from_the_microphone(env, tiny_checkpoint):
+    """A take at 48 kHz is resampled to 16 kHz and the quiet before and after the question is
+    trimmed; the take belongs to its clip."""
     env(checkpoint=tiny_checkpoint)
     quiet = np.zeros(48_000, dtype=np.float32)
-    take = {
-        "bytes": wav_bytes(np.concatenate([quiet, speech_like(2.0, sr=48_000), quiet]), 48_000),
-        "sample_rate": 48_000,
-        "sample_width": 2,
-        "format": "wav",
-        "id": 1,
-    }
-    monkeypatch.setattr("app.capture.record", lambda key: take)
-    at = app()
-    run(at.radio(key="w_source").set_value("microphone"))
+    at = app(MODEL)
+    speak(at, wav_bytes(np.concatenate([quiet, speech_like(2.0, sr=48_000), quiet]), 48_000))
     assert re.search(r"Heard 2\.\d s of speech", texts(at.caption))
     run(at.button(key="answer").click(), MODEL)
     result = at.session_state["result"]
@@ -333,26 +340,27 @@ def test_answer_from_the_microphone(env, tiny_checkpoint, monkeypatch):
     # graded only against references of what it was understood as, or said to have none
     types = {g["question"] for g in result["graded"]}
     assert types or "No reference for that question on this clip" in card
-    # the take belongs to its clip: the next clip starts with no take and no answer
-    run(at.button(key="next").click())
-    assert at.session_state["mic_take"] is None
+    # the take belongs to its clip: the next clip starts with an empty recorder and no answer
+    run(at.button(key="next").click(), MODEL)
+    assert at.audio_input[0].value is None
     assert not [m for m in at.markdown if "svq-card" in m.value]
 
 
-def test_silent_microphone_recording_is_an_error(env, monkeypatch):
-    silent = {"bytes": wav_bytes(np.zeros(96_000, dtype=np.float32), 48_000), "id": 7}
-    monkeypatch.setattr("app.capture.record", lambda key: silent)
+def test_silent_microphone_recording_is_an_error(env):
     at = app()
-    run(at.radio(key="w_source").set_value("microphone"))
+    speak(at, wav_bytes(np.zeros(96_000, dtype=np.float32), 48_000))
     assert "No speech heard in your recording (2.0 s): it is silent" in shown(at.error)
     assert at.button(key="answer").disabled
 
 
-def test_builtin_recorder_is_an_alternative(env, monkeypatch):
-    monkeypatch.setattr("app.capture.record", lambda key: None)
+def test_one_recorder_with_the_models_limit_beside_it(env):
+    from model.constants import MAX_AUDIO_SECONDS
+
     at = app()
     run(at.radio(key="w_source").set_value("microphone"))
-    run(at.audio_input[0].set_value(("q.wav", wav_bytes(speech_like(1.5)), "audio/wav")))
+    assert len(at.audio_input) == 1
+    assert f"up to {MAX_AUDIO_SECONDS:g} s" in at.audio_input[0].label
+    speak(at, wav_bytes(speech_like(1.5)))
     assert re.search(r"Heard 1\.\d s of speech", texts(at.caption))
     assert not at.error
 
@@ -381,6 +389,38 @@ def test_upload_answer(env, tiny_checkpoint):
     assert at.session_state["result"]["text"] is not None
 
 
+@pytest.mark.parametrize("kind", ["m4a", "webm"])
+def test_phone_and_browser_recordings_upload_like_a_wav(env, monkeypatch, kind):
+    """An iPhone's m4a and a browser's webm are heard like the WAV they were made from."""
+    from tests.test_app_parts import encoded
+
+    _fake_model(monkeypatch, "yes", "nbi yes")
+    at = app()
+    upload(at, wav_bytes(speech_like(2.0)))
+    heard_wav = re.search(r"Heard (\d\.\d) s", texts(at.caption)).group(1)
+    upload(at, encoded(speech_like(2.0), kind), f"q.{kind}")
+    assert not at.error and not at.button(key="answer").disabled
+    assert re.search(r"Heard (\d\.\d) s", texts(at.caption)).group(1) == heard_wav
+    assert "M4A or WebM" in at.file_uploader(key="w_upload").label
+    run(at.button(key="answer").click())
+    assert at.session_state["result"]["name"] == f"q.{kind}"
+
+
+@pytest.mark.parametrize("sure", ["sure", "fairly sure", "unsure", None])
+def test_the_card_says_how_sure_the_model_is(env, monkeypatch, sure):
+    _fake_model(monkeypatch, "yes", "nbi yes", sure)
+    at = app()
+    upload(at, wav_bytes(speech_like(2.0)))
+    run(at.button(key="answer").click())
+    card = next(m.value for m in at.markdown if "svq-card" in m.value)
+    if sure is None:  # an uncalibrated checkpoint: no words, the score behind Details
+        assert "sure of this answer" not in card
+        assert "no calibration" in texts(at.caption)
+    else:
+        assert f"The model is {sure} of this answer" in card
+        assert "Mean probability of the model's words: 0.67" in texts(at.caption)
+
+
 # --- results ------------------------------------------------------------------------------------
 
 
@@ -390,9 +430,20 @@ def test_results_page_charts_confusion_and_errors(env, runs_dir, dataset):
     at = app()
     run(at.switch_page(RESULTS))
     summary = json.loads((runs_dir / "guess" / "summary.json").read_text())
-    # the newest runs side by side, each with its summary's numbers
-    table = at.dataframe[0].value
-    assert list(table["run"]) == ["runs/guess", "runs/guess-2"]
+    # the newest runs side by side in plain words, each with its summary's numbers
+    words = table_with(at, "right answers")
+    assert list(words["run"]) == ["runs/guess", "runs/guess-2"]
+    assert list(words.columns) == [
+        "run", "questions asked", "questions", "right answers", "guessing gets",
+        "heard the question",
+    ]  # fmt: skip
+    assert words["right answers"][0] == f"{100 * summary['strict']['accuracy']:.1f}%"
+    assert words["guessing gets"][0] == f"{100 * summary['prior']['accuracy']:.1f}%"
+    assert words["questions asked"][0] == "held-out test clips, spoken"
+    assert not re.search(r"strict|lenient|prior|CI|Wilson", " ".join(words.columns))
+    # the engineering figures behind Details
+    assert any(e.label == "Details" for e in at.expander)
+    table = table_with(at, "blind prior")
     assert table["strict"][0] == f"{100 * summary['strict']['accuracy']:.1f}%"
     assert table["blind prior"][0] == f"{100 * summary['prior']['accuracy']:.1f}%"
     lo, hi = summary["by_wording"]["strict"]  # the interval over the split's spoken wordings
@@ -491,7 +542,12 @@ def test_data_page_distribution_and_contact_sheet(env, dataset):
     run(at.switch_page(DATA))
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Questions"] == f"{len(recs):,}"
+    clips = {(r["video_id"], tuple(r["frames"])) for r in recs}  # a clip is its 8 frames
+    assert metrics["Clips"] == f"{len(clips):,}" and len(clips) < len(recs)
     assert metrics["Videos"] == str(len({r["video_id"] for r in recs}))
+    per_split = table_with(at, "clips (8 frames)")
+    assert per_split["clips (8 frames)"].sum() == len(clips)
+    assert per_split["questions"].sum() == len(recs)
     assert metrics["With spoken audio"] == f"{sum(bool(r.get('audio')) for r in recs):,}"
     assert len(at.get("plotly_chart")) == 4  # types, answers, videos, splits
     assert len(at.image) == 1  # the contact sheet
@@ -588,8 +644,9 @@ def test_corrupt_clip_recording_is_a_clear_error(env, dataset, tmp_path, tiny_ch
 # --- what was asked -----------------------------------------------------------------------------
 
 
-def _fake_model(monkeypatch, text: str, grounding: str) -> None:
-    """The model answers `grounding: text` to any question (no checkpoint is loaded)."""
+def _fake_model(monkeypatch, text: str, grounding: str, sure: str | None = "sure") -> None:
+    """The model answers `grounding: text` to any question, `sure` of it (no checkpoint is
+    loaded)."""
     from types import SimpleNamespace
 
     from app import engine
@@ -603,8 +660,8 @@ def _fake_model(monkeypatch, text: str, grounding: str) -> None:
         cached_prefix=False,
     )
     monkeypatch.setattr(engine, "checkpoint_problem", lambda path: None)
-    monkeypatch.setattr(engine, "engine", lambda checkpoint, device: None)
-    monkeypatch.setattr(engine, "ask", lambda eng, frames, audio: out)
+    monkeypatch.setattr(engine, "engine", lambda checkpoint, device: SimpleNamespace())
+    monkeypatch.setattr(engine, "ask", lambda eng, frames, audio: (out, sure, -0.4))
 
 
 @pytest.mark.parametrize("has_reference", [True, False])

@@ -153,6 +153,62 @@ def test_bad_audio_is_a_question_error(audio, message):
         capture.decode(audio, "q.wav")
 
 
+def encoded(y: np.ndarray, kind: str, rate: int = 48_000) -> bytes:
+    """16 kHz samples as a phone's m4a (AAC) or a browser's webm (Opus) at `rate`, by PyAV."""
+    import av
+    import librosa
+
+    fmt, codec = {"m4a": ("ipod", "aac"), "webm": ("webm", "libopus")}[kind]
+    z = librosa.resample(np.asarray(y, np.float32), orig_sr=16_000, target_sr=rate)[None, :]
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format=fmt) as box:
+        stream = box.add_stream(codec, rate=rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(z.astype(np.float32), format="flt", layout="mono")
+        frame.sample_rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            box.mux(packet)
+    return buf.getvalue()
+
+
+def _aligned(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
+    """The correlation of `b` with `a` at the lag that best lines them up, and that lag."""
+    n = min(len(a), len(b))
+    best = max(range(2_000), key=lambda k: float(np.dot(a[: n - k], b[k:n])))
+    x, y = a[: n - best], b[best:n]
+    return float(np.dot(x, y) / np.sqrt(np.dot(x, x) * np.dot(y, y))), best
+
+
+@pytest.mark.parametrize("kind", ["m4a", "webm"])
+def test_m4a_and_webm_decode_to_the_wavs_audio(kind):
+    """The same question as WAV and as m4a/webm: the same 16 kHz samples after the one intake
+    (lossy codecs: correlation over 0.95 once the encoder's delay is lined up), the same length
+    and the same speech verdict."""
+    y = speech_like(2.0)
+    wav = capture.decode(wav_bytes(y), "q.wav", trim=True)
+    data = encoded(y, kind)
+    assert capture.containers.container(data) is not None
+    other = capture.decode(data, f"q.{kind}", trim=True)
+    assert other.samples.dtype == np.float32
+    assert other.seconds == pytest.approx(wav.seconds, abs=0.1)
+    corr, lag = _aligned(wav.samples, other.samples)
+    assert corr > 0.95 and lag < 1_600, (corr, lag)  # AAC's priming delay: about 1024/48k s
+    assert other.speech.verdict == wav.speech.verdict == "speech"
+
+
+def test_m4a_and_webm_hold_the_same_limits_and_errors():
+    with pytest.raises(capture.QuestionError, match="under 30 s"):
+        capture.decode(encoded(speech_like(31.0), "webm"), "long.webm")
+    with pytest.raises(capture.QuestionError, match="under 5 s"):
+        capture.decode(encoded(speech_like(6.0), "m4a"), "long.m4a", max_seconds=5.0)
+    with pytest.raises(capture.QuestionError, match="it is silent"):
+        capture.decode(encoded(np.zeros(32_000, np.float32), "m4a"), "quiet.m4a")
+    damaged = encoded(speech_like(2.0), "webm")[:60]  # the header, cut
+    with pytest.raises(capture.QuestionError, match="Could not read damaged.webm"):
+        capture.decode(damaged, "damaged.webm")
+    # an Ogg Opus file (.opus) is libsndfile's, through the same intake
+    assert capture.containers.container(b"OggS" + bytes(12)) is None
+
+
 # --- runs and checkpoints -----------------------------------------------------------------------
 
 
@@ -331,7 +387,7 @@ def test_concurrent_sessions_get_their_own_answers(dataset, tiny_checkpoint):
 
     pred.answer = counted
     threads = [
-        threading.Thread(target=lambda i=i: got.__setitem__(i, engine.ask(eng, *inputs[i]).text))
+        threading.Thread(target=lambda i=i: got.__setitem__(i, engine.ask(eng, *inputs[i])[0].text))
         for i in range(4)
     ]
     for t in threads:
@@ -526,3 +582,88 @@ def test_clips_are_eight_frames_with_their_questions(dataset):
     assert len({clips.clip_key(c[0]) for c in test}) == len(test)
     counts = clips.clip_counts(recs, "split")
     assert counts["test"] == len(test)
+
+
+# --- how sure the model is, and the model ready before the first question -----------------------
+
+
+def test_confidence_bands_from_graded_scores():
+    from app import confidence
+
+    rng = random.Random(0)
+    scores = [-rng.random() for _ in range(400)]
+    correct = [rng.random() < 1.3 + 2 * s for s in scores]  # right less often as it falls
+    bands = confidence.fit(scores, correct)
+    assert bands.unsure <= bands.sure
+    assert bands.accuracy["sure"] >= confidence.SURE
+    assert bands.accuracy["unsure"] <= confidence.UNSURE
+    assert bands.word(0.0) == "sure" and bands.word(-1.0) == "unsure"
+    assert sum(bands.share.values()) == pytest.approx(1.0, abs=0.01)
+
+
+def test_shipped_calibration_is_the_demo_checkpoints():
+    """app/calibration.json holds the demo checkpoint's bands under the id its evaluations
+    record; another checkpoint has none."""
+    from app import confidence
+
+    demo = Path(__file__).resolve().parents[1] / "checkpoints" / "demo"
+    if not (demo / "eval" / "run.json").is_file():
+        pytest.skip("no shipped demo checkpoint with its evaluation")
+    run = json.loads((demo / "eval" / "run.json").read_text())
+    assert confidence.checkpoint_id(demo) == run["checkpoint_id"]
+    bands = confidence.bands_for(demo)
+    assert bands is not None and bands.n >= 200
+    assert bands.accuracy["sure"] > bands.accuracy["fairly sure"] > bands.accuracy["unsure"]
+
+
+def test_confidence_is_the_mean_log_probability_of_the_chosen_tokens(dataset, tiny_checkpoint):
+    """The score read by the head's hook during the cached answer equals the one generate()
+    reports for the same question without the cache (its raw logits)."""
+    import torch
+
+    from app import confidence
+    from model import Predictor
+
+    pred = Predictor.from_checkpoint(tiny_checkpoint, device="cpu")
+    assert confidence.bands_for(tiny_checkpoint) is None  # not calibrated: no words
+    rec = clips.select(clips.read_dataset(dataset))[0]
+    frames, audio = clips.load_frames(dataset, rec), dataset / rec["audio"]
+    out, score = confidence.answer(pred, frames, audio)
+    again, cached = confidence.answer(pred, frames, audio)  # prefix from the cache this time
+    assert again.text == out.text and cached == pytest.approx(score, abs=1e-4)
+    inputs = pred.processor(frames, audio=audio)
+    with torch.inference_mode():
+        gen = pred.model.generate(
+            **inputs, **pred._gen_kwargs(), output_logits=True, return_dict_in_generate=True
+        )
+    chosen = gen.sequences[0, inputs["input_ids"].shape[1] :]
+    logp = [torch.log_softmax(s[0].float(), -1)[t] for s, t in zip(gen.logits, chosen, strict=True)]
+    assert score == pytest.approx(float(torch.stack(logp).mean()), abs=1e-4)
+    assert score <= 0
+
+
+def test_warm_loads_the_model_in_the_background(tiny_checkpoint, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, ckpt)
+    assert engine.loaded(ckpt) is None
+    assert engine.warm(ckpt, "cpu") is True
+    engine._WARMING[str(ckpt.resolve())].join(300)
+    assert not engine.loading(ckpt)
+    eng = engine.loaded(ckpt)
+    assert eng is not None and eng.bands is None
+    assert engine.warm(ckpt, "cpu") is True and engine.loaded(ckpt) is eng  # once
+    assert engine.warm(tmp_path / "none", "cpu") is False  # the Ask page explains it
+
+
+def test_serve_warms_then_runs_streamlit(monkeypatch, tmp_path):
+    from streamlit.web import cli
+
+    from app import serve
+
+    calls = []
+    monkeypatch.setattr(engine, "warm", lambda ckpt, device: calls.append((ckpt, device)))
+    monkeypatch.setattr(cli, "main", lambda: calls.append(list(__import__("sys").argv)))
+    argv = ["--server.port", "8502", "--", "--checkpoint", str(tmp_path), "--device", "cpu"]
+    serve.main(argv)
+    assert calls[0] == (tmp_path, "cpu")
+    assert calls[1] == ["streamlit", "run", str(serve.MAIN), *argv]
