@@ -33,8 +33,10 @@ by_split = {s: [r for r in records if r["split"] == s] for s in splits}
 videos = sorted(clips.counts(records, "video_id"))
 
 m = st.columns(5)
-m[0].metric("Questions", f"{len(records):,}")
-m[1].metric("Clips", f"{len({(r['video_id'], r['frames'][0]) for r in records}):,}")
+m[0].metric(
+    "Clips", f"{len(clips.group(records)):,}", help="A clip is 8 frames; it has up to 4 questions."
+)
+m[1].metric("Questions", f"{len(records):,}", help="Each asks about one clip.")
 m[2].metric("Videos", len(videos))
 m[3].metric("Question types", len(clips.counts(records, "question_type")))
 m[4].metric("With spoken audio", f"{sum(1 for r in records if r.get('audio')):,}")
@@ -61,25 +63,38 @@ with c2:
         for s in splits
     }
     st.plotly_chart(charts.count_bars(answers, height=330), width="stretch", key="answers_chart")
-    st.subheader("Videos")
+    st.subheader("Clips per video")
     st.plotly_chart(
         charts.count_bars(
-            {s: clips.counts(by_split[s], "video_id") for s in splits},
+            {s: clips.clip_counts(by_split[s], "video_id") for s in splits},
             videos,
             height=110 + 28 * len(videos),
         ),
         width="stretch",
         key="videos_chart",
     )
-    st.subheader("Splits")
+    st.subheader("Clips per split")
     st.plotly_chart(
         charts.count_bars(
-            {s: Counter({s: len(by_split[s])}) for s in splits},
+            {s: Counter({s: len(clips.group(by_split[s]))}) for s in splits},
             splits,
             height=110 + 28 * len(splits),
         ),
         width="stretch",
         key="splits_chart",
+    )
+    st.dataframe(
+        [
+            {
+                "split": clips.SPLIT_WORDS.get(s, s),
+                "clips (8 frames)": len(clips.group(by_split[s])),
+                "questions": len(by_split[s]),
+            }
+            for s in splits
+        ],
+        hide_index=True,
+        width="stretch",
+        key="split_counts",
     )
 
 with st.expander("Answers per question type"):

@@ -58,18 +58,29 @@ chosen = [r for r in found if r.name in (ss["w_runs"] or names[:1])]
 
 # --- overall ------------------------------------------------------------------------------------
 st.subheader("Overall")
-table = []
+plain_rows, figures = [], []
 for r in chosen:
     s = r.summary
     prior = s.get("prior") or {}
     worded = (s.get("by_wording") or {}).get("strict", [])  # None when rows lack their question
-    table.append(
+    how = s.get("mode", "audio") + (
+        "" if s.get("ablation", "none") == "none" else f" ({s['ablation']} audio)"
+    )
+    plain_rows.append(
+        {
+            "run": r.name,
+            "questions asked": ui.split_words(s.get("split", "?"), how),
+            "questions": s.get("n"),
+            "right answers": pct(s["strict"]["accuracy"]),
+            "guessing gets": pct(prior.get("accuracy")),
+            "heard the question": pct((s.get("heard") or {}).get("rate")),
+        }
+    )
+    figures.append(
         {
             "run": r.name,
             "split": s.get("split", "?"),
-            "mode": s.get("mode", "audio")
-            + ("" if s.get("ablation", "none") == "none" else f" ({s['ablation']} audio)")
-            + (f", {s['audio_tokens']} tokens" if s.get("audio_tokens") else ""),
+            "mode": how + (f", {s['audio_tokens']} tokens" if s.get("audio_tokens") else ""),
             "n": s.get("n"),
             "strict": pct(s["strict"]["accuracy"]),
             "strict 95% CI": "–".join(pct(x, 0) for x in s["strict"].get("ci", [])),
@@ -86,18 +97,36 @@ for r in chosen:
             "created": s.get("created", ""),
         }
     )
-st.dataframe(table, hide_index=True, width="stretch")
+st.dataframe(
+    plain_rows,
+    hide_index=True,
+    width="stretch",
+    key="overall_table",
+    column_config={
+        "run": st.column_config.TextColumn(width="medium"),
+        "questions asked": st.column_config.TextColumn(width="medium"),
+        "questions": st.column_config.NumberColumn(width="small"),
+    },
+)
 st.plotly_chart(
     charts.accuracy_bars(runs.overall_rows(chosen)), width="stretch", key="overall_chart"
 )
 st.caption(
-    "Bars: accuracy; whiskers: 95% Wilson interval. Blind prior: each type's most "
-    "frequent training answer, given without looking or listening. 'Over wordings' resamples "
-    "the distinct spoken questions instead of single answers (the test split has one wording "
-    "per type), the wider interval to read when comparing two runs. 'Heard as asked' (grounded "
-    "answers): the caption segment said is of the asked question's kind and the answer is one "
-    "of its options; below it, the model answered another question."
+    "Right answers: the answer names exactly the right option. Guessing gets: what always "
+    "giving each kind of question its most common answer in training would score, without "
+    "looking or listening. Heard the question: the answer is about what was asked."
 )
+with st.expander("Details"):
+    st.dataframe(figures, hide_index=True, width="stretch", key="overall_figures")
+    st.caption(
+        "Bars: strict accuracy; whiskers: 95% Wilson interval. Strict: the answer must name "
+        "exactly one option, the right one; lenient: the right option appears in it. Blind "
+        "prior: each type's most frequent training answer. 'Over wordings' resamples the "
+        "distinct spoken questions instead of single answers (the test split has one wording "
+        "per type), the wider interval to read when comparing two runs. 'Heard as asked' "
+        "(grounded answers): the caption segment said is of the asked question's kind and the "
+        "answer is one of its options; below it, the model answered another question."
+    )
 
 # --- clinic conditions --------------------------------------------------------------------------
 ckpt = Path(cfg.checkpoint).resolve()
@@ -170,9 +199,13 @@ if len(chosen) > 1:
     else:
         bw = (paired.get("by_wording") or {}).get("diff")
         c1, c2, c3 = st.columns(3)
-        c1.metric("b - a, strict", f"{100 * paired['diff']:+.1f} pts")
-        c2.metric("95% over wordings", f"{100 * bw[0]:+.1f} to {100 * bw[1]:+.1f}" if bw else "–")
-        c3.metric("McNemar p", f"{paired['p']:.3g}")
+        c1.metric("b gets right, more than a", f"{100 * paired['diff']:+.1f} pts")
+        c2.metric("Likely range", f"{100 * bw[0]:+.1f} to {100 * bw[1]:+.1f}" if bw else "–")
+        c3.metric(
+            "Chance of no real difference",
+            f"{paired['p']:.3g}",
+            help="McNemar's test on the questions only one of the two got right.",
+        )
         st.caption(
             f"{paired['only_a']} questions only a got right, {paired['only_b']} only b. "
             "Both runs answered the same questions, so the difference is paired; the interval "
