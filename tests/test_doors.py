@@ -388,3 +388,42 @@ def test_a_flac_whose_header_understates_its_length_is_refused(tmp_path):
     for src in (bytes(raw), path):
         with pytest.raises(AudioShapeError, match=r"header says 0\.50 s but the file holds more"):
             load_audio(src)
+
+
+@pytest.mark.parametrize("said", [47_999, 47_000, 24_000, 48_001])
+@pytest.mark.parametrize(("rate", "subtype"), [(16_000, "PCM_16"), (44_100, "PCM_24")])
+def test_a_flac_header_that_disagrees_with_its_audio_by_any_amount_is_refused(
+    tmp_path, said, rate, subtype
+):
+    """Only a header that understated by half the file or more was caught (a byte count);
+    one sample short handed a question over without its end. The last frame's own header
+    says where the audio ends."""
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    from model.audio import AudioError, AudioShapeError, load_audio
+
+    n = 48_000 * rate // 16_000
+    said = said * rate // 16_000
+    t = np.arange(n) / rate
+    buf = io.BytesIO()
+    sf.write(buf, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate, format="FLAC",
+             subtype=subtype)  # fmt: skip
+    raw = bytearray(buf.getvalue())
+    assert sf.info(io.BytesIO(bytes(raw))).frames == n
+    if rate == 16_000:  # the honest file passes (at 44.1 kHz that would time librosa's start)
+        load_audio(bytes(raw))
+    at = 8 + 10  # STREAMINFO's rate..total field (8 bytes)
+    field = int.from_bytes(raw[at : at + 8], "big")
+    raw[at : at + 8] = ((field & ~((1 << 36) - 1)) | said).to_bytes(8, "big")
+    assert sf.info(io.BytesIO(bytes(raw))).frames == said  # soundfile believes the header
+    path = tmp_path / "q.flac"
+    path.write_bytes(bytes(raw))
+    more = "more" if said < n else "less"
+    for src in (bytes(raw), path):
+        with pytest.raises(AudioError, match=rf"header says .* holds {more} audio \({n:,} samples"):
+            load_audio(src)
+    with pytest.raises(AudioShapeError):
+        load_audio(path)
