@@ -127,6 +127,22 @@ def _int(digits: str) -> int:
     return int(digits)
 
 
+class NotUtf8Error(InputError, UnicodeError):
+    """A text file (JSON, TOML, ...) holding bytes that are not UTF-8: named by file and line."""
+
+
+def read_utf8(path: str | Path) -> str:
+    """A text file's content as UTF-8; a byte that is not is a NotUtf8Error naming the file, the
+    line and the byte (a bare UnicodeDecodeError names neither)."""
+    raw = Path(path).read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        byte = e.start - raw.rfind(b"\n", 0, e.start)
+        raise NotUtf8Error(f"{path}:{line}: not UTF-8 (byte {byte} of the line)") from None
+
+
 def claim_folder(out: str | Path, ours: Iterable[str], what: str) -> Path:
     """`out` as a folder this command may write into: absent, empty, or holding only entries
     named in `ours` (what an earlier run of it wrote). Anything else is someone's files:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from model.audio import SILENCE_RMS
+from model.cli import read_utf8
 from model.constants import ANSWER_FORMATS
 from model.layout import CONFIG_NAME, write_text
 
@@ -104,7 +105,7 @@ class GraftConfig:
         if path.is_dir():
             path = path / CONFIG_NAME
         try:
-            d = json.loads(path.read_text())
+            d = json.loads(read_utf8(path))  # a non-UTF-8 byte is named by file and line
         except (OSError, json.JSONDecodeError) as e:
             raise ValueError(f"{path}: cannot read GraftConfig ({e})") from e
         return cls.from_dict(d)

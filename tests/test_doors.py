@@ -427,3 +427,43 @@ def test_a_flac_header_that_disagrees_with_its_audio_by_any_amount_is_refused(
             load_audio(src)
     with pytest.raises(AudioShapeError):
         load_audio(path)
+
+
+def test_a_text_file_that_is_not_utf8_is_named_by_file_and_line(tmp_path, capsys):
+    """A recipe or graft_config.json holding a Latin-1 byte said only "text that is not valid
+    Unicode": now the file, its line and the byte."""
+    from model.cli import NotUtf8Error
+    from model.config import GraftConfig
+    from training.train import main
+
+    recipe = tmp_path / "bad.toml"
+    recipe.write_bytes(b"[trainer]\nlearning_rate = 1e-4  # d\xe9j\xe0 vu\n")
+    out = tmp_path / "out"
+    assert main(["--recipe", str(recipe), "--output_dir", str(out)]) == 2
+    one_error_line(capsys.readouterr().err, f"{recipe}:2: not UTF-8 (byte 26 of the line)")
+    assert not out.exists()
+    (tmp_path / "graft_config.json").write_bytes(b'{\n "base_model": "caf\xe9"}\n')
+    with pytest.raises(NotUtf8Error, match=r"graft_config\.json:2: not UTF-8 \(byte 20 "):
+        GraftConfig.from_json(tmp_path)
+
+
+def test_train_refuses_an_output_folder_holding_someone_elses_files(tmp_path, capsys):
+    """--output_dir at a folder of notes trained into it, and the run's prune could have
+    removed a folder of theirs named init/ or whisper/."""
+    from training.train import is_run_entry, main
+
+    out = tmp_path / "mine"
+    (out / "checkpoint-4").mkdir(parents=True)  # an earlier run's: resumable
+    (out / "notes.txt").write_text("mine")
+    argv = ["--recipe", "reader", "--data", str(tmp_path / "nope"), "--output_dir", str(out)]
+    assert main(argv) == 2
+    one_error_line(capsys.readouterr().err, "notes.txt", "nothing was deleted")
+    assert (out / "notes.txt").read_text() == "mine" and (out / "checkpoint-4").is_dir()
+    (out / "notes.txt").unlink()  # only the run's own entries left: on to the next check
+    assert main(argv) == 2
+    one_error_line(capsys.readouterr().err, str(tmp_path / "nope"))
+    for name in ("checkpoint-12", ".checkpoint-12.tmp.x1", "graft_config.json", "stage0",
+                 ".recipe.json.a1b2.tmp", "runs", "COMPLETE"):  # fmt: skip
+        assert is_run_entry(name), name
+    for name in ("notes.txt", ".bashrc", "eval", "data"):
+        assert not is_run_entry(name), name

@@ -24,28 +24,48 @@ import shutil
 import sys
 import time
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from data.files import read_split, split_path
 from data.schema import DataError
-from model.cli import boundary
-from model.graft import graft_modules
+from model.cli import boundary, claim_folder, read_utf8
 from model.layout import (
+    ADAPTER_DIR,
+    AUDIO_DIR,
+    BASE_DIR,
+    CARD_NAME,
+    CHECKPOINT_PREFIX,
     COMPLETE,
+    CONFIG_NAME,
+    FEATURE_DIR,
+    IMAGE_DIR,
     INIT_DIR,
+    PLAN_FILE,
+    PROJECTOR_FILE,
     RECIPE_FILE,
     STAGE_DIRS,
+    TRAINER_STATE,
+    TRAINING_ARGS,
     WHISPER_DIR,
     checkpoints,
     is_complete,
     last_checkpoint,
     write_json,
 )
-from training.dataset import CachedProcessor
 from training.recipe import DataSettings, Recipe, assign, kind_of, load, names
-from training.stages import UNITS, Run
-from training.trainer import TrainArguments, load_model, start_checkpoint
+
+if TYPE_CHECKING:  # torch and transformers load inside train(): --help stays instant
+    from training.trainer import TrainArguments
+
+# What a run writes into --output_dir: a checkpoint's files (the tokenizer's vary by model),
+# the run's own, and the Trainer's tensorboard logs; anything else there is someone's.
+RUN_ENTRIES = frozenset({
+    CONFIG_NAME, CARD_NAME, PROJECTOR_FILE, IMAGE_DIR, FEATURE_DIR, ADAPTER_DIR, BASE_DIR,
+    AUDIO_DIR, TRAINER_STATE, TRAINING_ARGS, RECIPE_FILE, PLAN_FILE, COMPLETE, INIT_DIR,
+    WHISPER_DIR, *STAGE_DIRS.values(), "runs", "tokenizer.json", "tokenizer_config.json",
+    "chat_template.jinja", "chat_template.json", "special_tokens_map.json", "added_tokens.json",
+    "vocab.json", "merges.txt", "processor_config.json", "preprocessor_config.json",
+})  # fmt: skip
 
 
 def split_records(data: str, d: DataSettings, overfit: int) -> tuple[list[dict], list[dict]]:
@@ -76,6 +96,26 @@ def resume_point(resume: str | None, out: Path) -> Path | None:
     if resume and not is_complete(resume):
         raise SystemExit(f"{resume}: not a finished checkpoint (no {COMPLETE} marker)")
     return Path(resume) if resume else None
+
+
+def is_run_entry(name: str) -> bool:
+    """Whether a training run writes `name` into its folder: RUN_ENTRIES, checkpoint-N, and
+    what an interrupted atomic write of one leaves (.NAME.*.tmp, .checkpoint-N.tmp.*)."""
+    ours = name in RUN_ENTRIES or name.startswith(f"{CHECKPOINT_PREFIX}-")
+    if ours or not name.startswith("."):
+        return ours
+    bare = name[1:]
+    return bare.startswith(f"{CHECKPOINT_PREFIX}-") or any(
+        bare.startswith(f"{entry}.") for entry in RUN_ENTRIES
+    )
+
+
+def claim_run_folder(out: str | Path) -> Path:
+    """--output_dir as a folder this run may write into (and prune): absent, empty, or holding
+    only what a training run writes. Anything else is refused before any work, nothing deleted."""
+    out = Path(out)
+    ours = {p.name for p in out.iterdir() if is_run_entry(p.name)} if out.is_dir() else set()
+    return claim_folder(out, ours, "training")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -148,7 +188,14 @@ def parse(argv: list[str] | None = None) -> tuple[Recipe, argparse.Namespace]:
 
 @boundary
 def main(argv: list[str] | None = None) -> int:
+    # someone's files in --output_dir are refused first: the recipe's checks load transformers
+    early = parser().parse_args(argv)
+    claim_run_folder(early.output_dir)
+    if early.recipe.endswith(".toml") and Path(early.recipe).is_file():
+        read_utf8(early.recipe)  # a non-UTF-8 byte named by file and line, not only "Unicode"
     recipe, opts = parse(argv)  # a RecipeError is one line at the boundary
+    from training.trainer import TrainArguments
+
     run_args = {"output_dir": opts.output_dir}
     if opts.seed is not None:
         run_args["seed"] = opts.seed
@@ -157,6 +204,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def train(recipe: Recipe, opts, args: TrainArguments) -> int:
+    import torch
+
+    from model.graft import graft_modules
+    from training.dataset import CachedProcessor
+    from training.stages import UNITS, Run
+    from training.trainer import load_model, start_checkpoint
+
     started = time.time()
     minutes = recipe.run.max_minutes
     deadline = started + 60 * minutes if minutes else None
