@@ -17,17 +17,18 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import torch
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from model.audio import AudioSource, Checked
-from model.checkpoint import load_checkpoint, pick_device
 from model.cli import boundary
 from model.config import GraftConfig
 from model.constants import AUDIO_PAD, ENDOFTEXT, GROUND_SEP, IM_END, IMAGE_PAD, SPECIAL_TOKENS
-from model.graft import graft_modules
-from model.processor import GraftProcessor
+
+if TYPE_CHECKING:  # torch loads with the model, not for the command's --help
+    import torch
+    from PIL import Image
+
+    from model.processor import GraftProcessor
 
 
 @dataclass
@@ -73,6 +74,8 @@ class Predictor:
         max_new_tokens: int | None = None,
         cache_clips: int = 4,
     ):
+        from model.graft import graft_modules
+
         self.model = model.eval()
         self.processor = processor
         self.graft = graft_modules(model)
@@ -92,6 +95,8 @@ class Predictor:
     def from_checkpoint(
         cls, path: str | Path, device: str | torch.device | None = None, **kw
     ) -> Predictor:
+        from model.checkpoint import load_checkpoint, pick_device
+
         dev = pick_device(device)
         model, processor = load_checkpoint(path, dev, merge=True)
         return cls(model, processor, **kw)
@@ -125,6 +130,8 @@ class Predictor:
         app does this while the clinician looks at the clip), so its first question is
         answered from the cache. Returns False when the clip was already cached, or (wait
         False) at once when another thread holds the model: a page render never waits."""
+        import torch
+
         key = frames_key(frames)
         if not self.lock.acquire(blocking=wait):
             return False
@@ -146,6 +153,8 @@ class Predictor:
         Batched greedy generation with left padding (same answers as one by one; no prefix
         cache). latency_ms is the batch's time shared equally among its items.
         """
+        import torch
+
         inputs = []
         for i, it in enumerate(items):
             if "frames" not in it or ("audio" in it) == ("question" in it):
@@ -209,6 +218,8 @@ class Predictor:
 
     def _run(self, key: str | None, inputs: dict, t0: float, mode: str) -> Answer:
         """Generate the answer; key: the clip's prefix cache key (None: cache off)."""
+        import torch
+
         ids = inputs["input_ids"]
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         cached = False
@@ -221,6 +232,8 @@ class Predictor:
         return self._answer(ids, out[0, ids.shape[1] :], latency, cached, mode)
 
     def _answer(self, ids, new: torch.Tensor, ms: float, cached: bool, mode: str) -> Answer:
+        import torch
+
         ptok = self.processor.ids
         new = new.cpu()
         keep = ~torch.isin(new, torch.tensor([self.processor.pad_id, *self._eos]))
@@ -272,6 +285,8 @@ class Predictor:
         generate does ([4, B, L]); generate then slices off the cached part and extends them
         by +1 per new token. rope_deltas is set for the same prompt, so no stale value is used.
         """
+        import torch
+
         n = self.processor.prefix_length(inputs["input_ids"])
         cache, hit = self._prefix_cache(key, inputs, n)
         ids, mask = inputs["input_ids"], inputs["attention_mask"]
@@ -300,19 +315,23 @@ class Predictor:
 
 
 @boundary
-def main() -> None:
-    ap = argparse.ArgumentParser(description="answer a spoken question about a clip")
-    ap.add_argument("checkpoint", type=Path)
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m model.predictor", description="answer a spoken question about a clip"
+    )
+    ap.add_argument("checkpoint", type=Path, help="graft checkpoint folder")
     ap.add_argument("frames", type=Path, help="folder of frame images (sorted by name)")
-    ap.add_argument("audio", type=Path)
-    args = ap.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    frames = [Image.open(p) for p in sorted(args.frames.glob("*.jpg"))]
+    ap.add_argument("audio", type=Path, help="the spoken question (wav, flac, ogg or mp3)")
+    args = ap.parse_args(argv)
+    from model.image import open_rgb  # the bounded read: a huge header is refused undecoded
+
+    frames = [open_rgb(p) for p in sorted(args.frames.glob("*.jpg"))]
     if not frames:
         raise SystemExit(f"{args.frames}: no .jpg frames")
     pred = Predictor.from_checkpoint(args.checkpoint)
     print(pred.answer(frames, args.audio).to_dict())
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
