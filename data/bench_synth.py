@@ -26,10 +26,19 @@ GOAL_S = 180.0  # the whole default set on a 2-core machine
 @boundary
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--videos", type=int_in(1, 10_000), default=synth.Config.videos)
-    p.add_argument("--samples-per-video", type=int_in(1), default=synth.Config.samples_per_video)
-    p.add_argument("--size", type=int_in(16, 4096), default=synth.Config.size)
-    p.add_argument("--workers", type=int_in(1, 256), default=2)
+    p.add_argument(
+        "--videos", type=int_in(1, 10_000), default=synth.Config.videos, help="videos to render"
+    )
+    p.add_argument(
+        "--samples-per-video",
+        type=int_in(1),
+        default=synth.Config.samples_per_video,
+        help="questions per video",
+    )
+    p.add_argument(
+        "--size", type=int_in(16, 4096), default=synth.Config.size, help="frame side in pixels"
+    )
+    p.add_argument("--workers", type=int_in(1, 256), default=2, help="parallel processes")
     p.add_argument("--keep", type=Path, help="build here and keep it (must not exist yet)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     a = p.parse_args(argv)

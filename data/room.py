@@ -14,7 +14,6 @@ usual stand-in for a measured one); the test's room is a shoebox simulated by im
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
 
 from model.audio import rms  # the intake's own level measure
 
@@ -64,6 +63,8 @@ def noise(kind: str, n: int, rng: np.random.Generator, voices: list[np.ndarray] 
         on = (t % period) < 0.12
         return np.sin(2 * np.pi * f * t) * on + 0.01 * rng.standard_normal(n)
     if kind == "suction":
+        from scipy import signal  # here: scipy.signal takes a second to import, --help none
+
         lo = float(rng.uniform(300, 900))
         sos = signal.butter(4, [lo, lo * 3], btype="band", fs=SR, output="sos")
         swell = 0.6 + 0.4 * np.sin(2 * np.pi * rng.uniform(0.2, 1.0) * t + rng.uniform(0, 6.3))
@@ -115,6 +116,8 @@ def shoebox(rng: np.random.Generator) -> np.ndarray:
 
 def echo(y: np.ndarray, rir: np.ndarray) -> np.ndarray:
     """y heard through the impulse response `rir` (the tail kept up to 0.3 s, the level kept)."""
+    from scipy import signal
+
     wet = signal.fftconvolve(y, rir)[: y.size + int(0.3 * SR)]
     return (wet * (rms(y) / (rms(wet) + 1e-12))).astype(np.float32)
 
@@ -126,6 +129,8 @@ def reverb(y: np.ndarray, rt60: float, rng: np.random.Generator) -> np.ndarray:
 
 def telephone(y: np.ndarray) -> np.ndarray:
     """A telephone line: 300-3400 Hz and 8-bit mu-law, the lossy codec of G.711."""
+    from scipy import signal
+
     sos = signal.butter(6, [300, 3400], btype="band", fs=SR, output="sos")
     x = np.clip(signal.sosfilt(sos, y) / (np.abs(y).max() + 1e-9), -1, 1)
     mu = 255.0

@@ -253,8 +253,10 @@ def build(data: Path, *, workers: int = 2, max_seconds: float = 30.0) -> int:
 @boundary
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=Path("data/demo"))
-    p.add_argument("--workers", type=int_in(1, 256), default=2)
+    p.add_argument(
+        "--data", type=Path, default=Path("data/demo"), help="dataset folder (its test split)"
+    )
+    p.add_argument("--workers", type=int_in(1, 256), default=2, help="parallel flite processes")
     p.add_argument(
         "--max-seconds", type=positive_float, default=30.0, help="longest recording allowed"
     )

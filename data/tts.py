@@ -359,10 +359,17 @@ def speak(data: Path, *, engine: str = "espeak", workers: int = 2, seed: int = 0
 @boundary
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=Path("data/demo"))
-    p.add_argument("--engine", choices=sorted(ENGINES), default="espeak")
-    p.add_argument("--workers", type=int_in(1, 256), default=2)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--data", type=Path, default=Path("data/demo"), help="dataset folder to add speech to"
+    )
+    p.add_argument(
+        "--engine",
+        choices=sorted(ENGINES),
+        default="espeak",
+        help="espeak: offline (default); edge: Microsoft's neural voices, needs internet",
+    )
+    p.add_argument("--workers", type=int_in(1, 256), default=2, help="parallel speakers")
+    p.add_argument("--seed", type=int, default=0, help="which voice says which question")
     # Every checkpoint hears up to 30 s (model.constants.MAX_AUDIO_SECONDS; speech longer than
     # the encoder's window is heard window by window): a longer recording stops here.
     p.add_argument(

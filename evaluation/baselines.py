@@ -240,9 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m evaluation.baselines", description=__doc__.split("\n")[0]
     )
-    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--data", type=Path, required=True, help="dataset folder (splits/, audio/)")
     ap.add_argument("--checkpoint", type=Path, help="needed by zero-shot and asr")
-    ap.add_argument("--split", default="test")
+    ap.add_argument("--split", default="test", help="split to answer (default test)")
     ap.add_argument("--runs", type=Path, default=Path("runs"), help="parent of PREFIX<name>/")
     ap.add_argument(
         "--prefix", default="baseline-", help="run folder prefix (eval-baseline-: in a checkpoint)"
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         "--reader", type=Path, help="checkpoint reading asr/oracle text (default: --checkpoint)"
     )
     ap.add_argument("--limit", type=int_in(0), default=0, help="first N samples only (0: all)")
-    ap.add_argument("--device", default=None)
+    ap.add_argument("--device", default=None, help="cuda | cpu (default: cuda when available)")
     ap.add_argument("--threads", type=int_in(1), default=1, help="torch threads (shared CPU: 1)")
     args = ap.parse_args(argv)
     from evaluation.asr import AsrError, check_folder  # torch: not for --help

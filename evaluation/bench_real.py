@@ -496,14 +496,21 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         prog="python -m evaluation.bench --real-shapes", description=__doc__.splitlines()[0]
     )
-    ap.add_argument("--out", type=Path, default=Path("docs/benchmarks-gpu.md"))
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=Path("docs/benchmarks-gpu.md"),
+        help="markdown report, rewritten after every section; its JSON beside it",
+    )
     ap.add_argument(
         "--standins", type=Path, default=Path("runs/standin"), help="stand-in folder (reused)"
     )
     ap.add_argument("--depth", choices=("full", "cut"), default="full", help="cut: 2 layers")
     ap.add_argument("--answer-tokens", type=int, default=8, help="fixed answer decode budget")
     ap.add_argument("--transcript-tokens", type=int, default=16, help="cascade's Whisper budget")
-    ap.add_argument("--speech-seconds", type=float, default=SPEECH_S)
+    ap.add_argument(
+        "--speech-seconds", type=float, default=SPEECH_S, help="length of the spoken question"
+    )
     ap.add_argument("--side", type=int, default=SEED_SIDE, help="frame size in px (max side)")
     ap.add_argument("--runs", type=int, default=10, help="timed runs a figure")
     ap.add_argument("--batch", type=int, default=8, help="questions a call, throughput row")

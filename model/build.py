@@ -39,10 +39,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--base", default=GraftConfig.base_model, help="Qwen2-VL HF id or path")
     ap.add_argument("--audio", default=GraftConfig.audio_encoder, help="Whisper HF id or path")
     ap.add_argument("--out", required=True, help="checkpoint folder to write")
-    ap.add_argument("--projector", default="linear", choices=PROJECTORS)
+    ap.add_argument(
+        "--projector", default="linear", choices=PROJECTORS, help="audio -> decoder projector"
+    )
     ap.add_argument("--audio-tokens", default="trim", help="full | trim | trim+pool:N")
-    ap.add_argument("--image-max-side", type=int, default=GraftConfig.image_max_side)
-    ap.add_argument("--quantisation", default="nf4", choices=("nf4", "none"))
+    ap.add_argument(
+        "--image-max-side",
+        type=int,
+        default=GraftConfig.image_max_side,
+        help="frames are scaled down to this longest side in pixels",
+    )
+    ap.add_argument(
+        "--quantisation",
+        default="nf4",
+        choices=("nf4", "none"),
+        help="nf4: the base in 4-bit on CUDA (QLoRA); none: full precision",
+    )
     ap.add_argument("--device", default=None, help="cuda | cpu (default: cuda when available)")
     a = ap.parse_args(argv)
     out = build(

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path, help="a training output_dir holding checkpoint-N folders")
     ap.add_argument("--last", type=int, default=4, help="how many, ending at the best")
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
     a = ap.parse_args(argv)
     from model.checkpoint import load_checkpoint, save_checkpoint
 
