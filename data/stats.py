@@ -1,5 +1,6 @@
 """Dataset statistics: counts per split, question type, answer and video, as Markdown and JSON.
 
+    python -m data.stats                                    # the demo data (data/demo)
     python -m data.stats data/demo --out-md docs/data_distribution.md --out-json stats.json
     python -m data.stats train.jsonl eval.jsonl test.jsonl
 
@@ -163,9 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "inputs",
-        nargs="+",
+        nargs="*",
         type=Path,
-        help="a dataset folder (<dir>/splits/*.jsonl) or JSONL files",
+        default=[Path("data/demo")],
+        help="a dataset folder (<dir>/splits/*.jsonl) or JSONL files (default: data/demo)",
     )
     ap.add_argument("--out-md", type=Path, help="write the Markdown page here")
     ap.add_argument("--out-json", type=Path, help="write the statistics as JSON here")

@@ -419,8 +419,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m evaluation.report", description=__doc__.split("\n")[0]
     )
-    ap.add_argument("--checkpoint", type=Path, default=Path("checkpoints/demo"))
-    ap.add_argument("--out", type=Path, default=Path("docs/results.md"))
+    ap.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=Path("checkpoints/demo"),
+        help="checkpoint whose eval*/ folders are reported",
+    )
+    ap.add_argument(
+        "--out", type=Path, default=Path("docs/results.md"), help="the results page to write"
+    )
     ap.add_argument("--readme", type=Path, help="also replace the marked results block here")
     args = ap.parse_args(argv)
     runs = load_runs(args.checkpoint)
