@@ -141,20 +141,7 @@ def draw(qtype: str, key: str, seed: int = 0) -> str:
 
 # What people say around a question. Each kind has train phrases and a held-out slice that no
 # training question carries (the clinic-conditions test speaks those: data.conditions).
-LEAD_INS = (
-    "Right,",
-    "So,",
-    "Alright, next one.",
-    "While we are here,",
-    "Okay,",
-    "Now,",
-    "And",
-    # sentences before the question, as long as the held-out ones
-    "Right, let's have a look at this one.",
-    "Alright, one more thing I want to know.",
-    "So, before we go any further.",
-    "Okay, I have a question about this clip.",
-)
+LEAD_INS = ("Right,", "So,", "Alright, next one.", "While we are here,", "Okay,", "Now,", "And")
 LEAD_INS_HELD = ("Okay team, quick question before we move on.", "Let me ask you something.")
 FILLERS = ("um", "uh", "er")
 FILLERS_HELD = ("hmm", "you know")
