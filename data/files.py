@@ -11,20 +11,14 @@ refused with a DataError naming the record, never opened.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 from PIL import Image
 
 from data.schema import DataError, check_name, frame_path, load_jsonl, record_key
+from model.image import ImageTooLargeError as ImageTooLargeError  # the one bounded read
+from model.image import open_rgb as open_rgb
 from model.layout import FRAMES_DIR, SAMPLES_FILE, SPLITS, split_file
-
-MAX_FRAME_PIXELS = 4096 * 4096  # a 4K frame fits; its RGB pixels are at most 50 MB decoded
-
-
-class ImageTooLargeError(OSError):
-    """An image whose header asks for more pixels than any frame has: refused undecoded. An
-    OSError, so every `except OSError` around an image read (--skip-bad, the pages) holds it."""
 
 
 class RecordFileError(DataError):
@@ -79,24 +73,6 @@ def read_dataset(data: str | Path) -> list[dict]:
 
 
 # --- a record's files ---------------------------------------------------------------------------
-def open_rgb(path: str | Path) -> Image.Image:
-    """The image at `path` as RGB, its size read from the header and bounded before a pixel is
-    decoded (a 10000x10000 JPEG is 300 MB decoded; eight of them killed the app)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            im = Image.open(path)
-        except Image.DecompressionBombError as e:  # PIL's own limit (not an OSError)
-            raise ImageTooLargeError(f"{path}: too many pixels to decode ({e})") from None
-    with im:
-        w, h = im.size
-        if w * h > MAX_FRAME_PIXELS:
-            raise ImageTooLargeError(
-                f"{path}: {w}x{h} pixels, past the {MAX_FRAME_PIXELS:,} a frame may have"
-            )
-        return im.convert("RGB")
-
-
 def frame_paths(data: str | Path, rec: dict) -> list[Path]:
     """The clip's frame files (inside <data>/frames); RecordFileError names the first missing."""
     paths = [frame_path(Path(data) / FRAMES_DIR, rec["video_id"], f) for f in rec["frames"]]
@@ -129,15 +105,12 @@ def audio_path(data: str | Path, rec: dict) -> Path:
     when its path leads out of the data folder."""
     key = (rec.get("video_id"), rec.get("id"))  # the app asks with partial records too
     if not rec.get("audio"):
-        raise DataError(
-            f"record {key} has no 'audio' field: run python -m data.tts --data {data}"
-        )
+        raise DataError(f"record {key} has no 'audio' field: run python -m data.tts --data {data}")
     root = Path(data).resolve()
     path = (root / rec["audio"]).resolve()
     if not path.is_relative_to(root):  # '../', an absolute path or a symlink leading out
         raise RecordFileError(
-            f"audio {rec['audio']!r} of record {key} is outside the data folder "
-            f"{data}: refused",
+            f"audio {rec['audio']!r} of record {key} is outside the data folder {data}: refused",
             path,
         )
     if not path.is_file():

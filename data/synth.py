@@ -172,13 +172,23 @@ def digest(path: Path) -> str:
 @boundary
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=Path("data/demo"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--videos", type=int_in(1, 10_000), default=Config.videos)
-    p.add_argument("--samples-per-video", type=int_in(1), default=Config.samples_per_video)
-    p.add_argument("--questions-per-clip", type=int_in(1), default=Config.questions_per_clip)
+    p.add_argument("--out", type=Path, default=Path("data/demo"), help="dataset folder to write")
+    p.add_argument("--seed", type=int, default=0, help="seed of the scenes and wordings")
+    p.add_argument("--videos", type=int_in(1, 10_000), default=Config.videos, help="videos")
+    p.add_argument(
+        "--samples-per-video",
+        type=int_in(1),
+        default=Config.samples_per_video,
+        help="records a video",
+    )
+    p.add_argument(
+        "--questions-per-clip",
+        type=int_in(1),
+        default=Config.questions_per_clip,
+        help="questions asked of one 8-frame clip",
+    )
     p.add_argument("--size", type=int_in(16, 4096), default=Config.size, help="frame side in px")
-    p.add_argument("--workers", type=int_in(1, 256), default=2)
+    p.add_argument("--workers", type=int_in(1, 256), default=2, help="processes painting frames")
     p.add_argument("--contact-sheet", type=Path, help="write a one-clip-per-type image and exit")
     a = p.parse_args(argv)
     if a.contact_sheet:

@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--checkpoint", help=f"checkpoint folder ({CONFIG_NAME})")
     ap.add_argument("--data", help="dataset folder (splits/, frames/, audio/)")
-    ap.add_argument("--split", default="test")
+    ap.add_argument("--split", default="test", help="split name (splits/NAME.jsonl)")
     ap.add_argument("--out", help="output folder for predictions and summary")
     ap.add_argument(
         "--rescore",

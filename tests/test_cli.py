@@ -83,18 +83,7 @@ def test_help_answers_at_once(module):
     )
 
 
-# Their options' help is being rewritten with the files (data/synth.py, evaluation/evaluate.py)
-HELP_PENDING = {"data.synth", "evaluation.evaluate"}
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        pytest.param(m, marks=pytest.mark.xfail(reason="help text pending")) if m in HELP_PENDING
-        else m
-        for m in COMMANDS
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize("module", COMMANDS)
 def test_every_option_says_what_it_is(module):
     code, out, err, _ = helped(module)
     assert code == 0, err[-2000:]
