@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         shown = "; ".join(f"{q!r} {sec:.2f} s ({f})" for sec, f, q in long[:5])
         print(
             f"error: {len(long)} recording(s) over --max-seconds {a.max_seconds:g}: {shown}. "
-            "Shorten the wording (data/catalog.py) or raise --max-seconds for a longer window",
+            "Shorten the wording (data/types/) or raise --max-seconds for a longer window",
             file=sys.stderr,
         )
         return 2
