@@ -71,10 +71,27 @@ def _load(checkpoint: str, device: str | None, version: float) -> Engine:  # ver
 
     predictor = Predictor.from_checkpoint(checkpoint, device=device)
     dev = str(getattr(predictor, "device", device or "cpu"))
+    _first_answer(predictor)
     eng = Engine(predictor, checkpoint, dev, time.perf_counter() - start)
     eng.bands = bands_for(Path(checkpoint))
     _LOADED[checkpoint] = eng
     return eng
+
+
+def _first_answer(predictor: Any) -> None:
+    """One answer to a blank clip and a tone, not kept in the prefix cache: the first forward
+    passes set up the CPU's kernels (seconds on a busy machine), so a person's first question
+    does not pay for them."""
+    import numpy as np
+    from PIL import Image
+
+    side = int(getattr(predictor.cfg, "image_max_side", 112) or 112)
+    frames = [Image.new("RGB", (side, side), (90, 40, 40))] * int(predictor.cfg.frames)
+    tone = 0.1 * np.sin(2 * np.pi * 220 * np.arange(16_000) / 16_000).astype(np.float32)
+    try:
+        predictor.answer(frames, tone, use_cache=False)
+    except Exception as e:  # a warm-up only: the real question meets any real fault
+        log.warning("the warm-up answer failed: %s", e)
 
 
 def warm(checkpoint: Path, device: str | None) -> bool:
