@@ -457,11 +457,11 @@ def test_results_page_charts_confusion_and_errors(env, runs_dir, dataset):
     want = compare(*(load_predictions(runs_dir / n / "predictions.jsonl")
                      for n in ("guess", "guess-2")))  # fmt: skip
     shown = {m.label: m.value for m in at.metric}
-    assert shown["b - a, strict"] == f"{100 * want['diff']:+.1f} pts"
-    assert shown["McNemar p"] == f"{want['p']:.3g}"
+    assert shown["b gets right, more than a"] == f"{100 * want['diff']:+.1f} pts"
+    assert shown["Chance of no real difference"] == f"{want['p']:.3g}"  # McNemar's p
     assert f"{want['only_a']} questions only a got right" in texts(at.caption)
     run(at.selectbox(key="w_cmp_b").select("runs/guess"))  # a run against itself
-    assert {m.label: m.value for m in at.metric}["b - a, strict"] == "+0.0 pts"
+    assert {m.label: m.value for m in at.metric}["b gets right, more than a"] == "+0.0 pts"
     run(at.segmented_control(key="w_metric").set_value("lenient"))
 
     def error_columns() -> list[str]:
