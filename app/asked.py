@@ -24,29 +24,6 @@ from data.catalog import CATALOG, TYPE_NAMES
 from data.facts import DOMAINS, GROUNDING, answer_of, grounding_kind
 from data.score import extract_option, is_correct_strict
 
-# the 20 types in a clinician's words, and one example question each (a catalog phrasing)
-PLAIN: dict[str, str] = {
-    "blue_dye_presence": "Is blue dye on the lining?",
-    "endoscope_visibility": "Is the endoscope shaft in view?",
-    "fluid_occlusion_level": "How much of the view does fluid cover?",
-    "flush_action": "Is water being flushed?",
-    "lesion_histology_extended": "What is the lesion's likely histology?",
-    "lesion_motion_direction": "Which way does the lesion move on screen?",
-    "lesion_screen_position": "Where on screen is the lesion?",
-    "lesion_site": "Which colon segment is this?",
-    "lesion_size_range": "How large is the lesion?",
-    "lighting_mode": "Which light: white light or NBI?",
-    "mucosa_visibility": "Is the lining clearly visible?",
-    "nbi_status": "Is narrow band imaging on?",
-    "occlusion_check": "Is the view blocked close to the lens?",
-    "scope_backward_motion": "Is the scope being pulled back?",
-    "scope_forward_motion": "Is the scope advancing?",
-    "scope_motion": "Is the scope moving?",
-    "scope_motion_type": "Is the scope advancing or withdrawing?",
-    "scope_outside": "Is the scope outside the patient?",
-    "tool_catheter_check": "Is a catheter in use?",
-    "tool_identification": "Which instrument is in view?",
-}
 EXAMPLE_PHRASING = 1  # the catalog's phrasing 0 is the benchmark's, often in jargon
 # what a grounding's kind (data.facts.grounding_kind) is about, for answers no type fits
 KIND_WORDS: dict[str, str] = {
@@ -65,12 +42,12 @@ KIND_WORDS: dict[str, str] = {
     "flush": "water flushing",
     "shaft": "the endoscope shaft",
 }
-assert set(PLAIN) == set(TYPE_NAMES), "every question type needs its plain words"
 
 
 def plain(qtype: str) -> str:
     """A type in plain words ("Is the scope moving?"); an unknown one with its underscores gone."""
-    return PLAIN.get(qtype, qtype.replace("_", " "))
+    known = CATALOG.get(qtype)
+    return (known.plain if known else "") or qtype.replace("_", " ")
 
 
 def example(qtype: str) -> str:

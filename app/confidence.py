@@ -21,7 +21,6 @@ gets no words, only the score in Details.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import random
@@ -31,23 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from model.runfiles import checkpoint_id  # the identity evaluation runs record
+
 CALIBRATION = Path(__file__).with_name("calibration.json")
 SURE = 0.97  # accuracy at or above the "sure" threshold on the eval sample
 UNSURE = 0.55  # accuracy below the "unsure" threshold
 MIN_BAND = 20  # answers a band needs before its accuracy counts
-ID_MAX_BYTES = 64 << 20  # the files hashed into a checkpoint's identity (evaluation.runfolder's)
 WORDS = ("sure", "fairly sure", "unsure")
-
-
-def checkpoint_id(checkpoint: Path) -> str:
-    """A digest of a checkpoint's top-level files: the `checkpoint_id` evaluation runs record
-    (evaluation.runfolder.checkpoint_id; repeated here because the app does not import the
-    evaluation code)."""
-    h = hashlib.sha256()
-    for f in sorted(p for p in Path(checkpoint).iterdir() if p.is_file()):
-        if f.stat().st_size <= ID_MAX_BYTES:
-            h.update(f.name.encode() + b"\0" + f.read_bytes())
-    return h.hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ evaluation.evaluate answers the questions and scores them.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import socket
 import sys
@@ -25,8 +24,8 @@ from data.files import read_split
 from data.schema import DataError, json_lines, record_key, write_jsonl
 from model import runfiles
 from model.layout import LOCK_FILE, PREDICTIONS_FILE, RUN_FILE, SUMMARY_FILE, write_json
+from model.runfiles import checkpoint_id as checkpoint_id  # evaluations record it
 
-ID_MAX_BYTES = 64 << 20  # files hashed into a checkpoint's identity: configs, markers, projector
 # what one evaluation folder holds (audio_tokens only where --audio-tokens overrode the policy)
 RUN_KEYS = ("checkpoint", "data", "split", "mode", "ablation", "audio_tokens")
 _HELD: set[Path] = set()  # folders this process holds
@@ -146,20 +145,6 @@ def holding(out: Path) -> Iterator[None]:
             yield
         finally:
             _HELD.discard(key)  # closing the file releases the lock
-
-
-def checkpoint_id(checkpoint: str | Path) -> str | None:
-    """A digest of a checkpoint folder's top-level files (graft config, COMPLETE marker, trainer
-    state, projector): training into the same folder again changes it, the big weights below
-    need not be read. None for what is not a folder (a baseline's name)."""
-    folder = Path(checkpoint)
-    if not folder.is_dir():
-        return None
-    h = hashlib.sha256()
-    for f in sorted(p for p in folder.iterdir() if p.is_file()):
-        if f.stat().st_size <= ID_MAX_BYTES:
-            h.update(f.name.encode() + b"\0" + f.read_bytes())
-    return h.hexdigest()[:16]
 
 
 def check_run(out: Path, meta: dict) -> None:

@@ -10,11 +10,14 @@ DataError, the app's messages) translates it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
 from model.cli import InputError, loads
 from model.layout import TRAINER_STATE, checkpoints, finished_checkpoints
+
+ID_MAX_BYTES = 64 << 20  # files hashed into a checkpoint's identity: configs, markers, projector
 
 
 class RunFileError(InputError, ValueError):
@@ -158,3 +161,17 @@ def recipe_stage(recipe: dict, kind: str) -> dict:
     stages = recipe.get("stage")
     found = (s for s in stages if isinstance(s, dict) and s.get("kind") == kind)
     return next(found, {}) if isinstance(stages, list) else {}
+
+
+def checkpoint_id(checkpoint: str | Path) -> str | None:
+    """A digest of a checkpoint folder's top-level files (graft config, COMPLETE marker, trainer
+    state, projector): training into the same folder again changes it, the big weights below
+    need not be read. None for what is not a folder (a baseline's name)."""
+    folder = Path(checkpoint)
+    if not folder.is_dir():
+        return None
+    h = hashlib.sha256()
+    for f in sorted(p for p in folder.iterdir() if p.is_file()):
+        if f.stat().st_size <= ID_MAX_BYTES:
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]

@@ -333,7 +333,7 @@ def ask_here(clip: list[dict], frames: list, here: tuple) -> None:
         st.button("Answer", type="primary", disabled=True, width="stretch", key="answer")
     else:
         _answer(clip, frames, question, later, signature)
-    with st.expander(f"What can I ask? ({len(asked.PLAIN)} kinds of question)"):
+    with st.expander(f"What can I ask? ({len(asked.what_can_be_asked())} kinds of question)"):
         st.caption(
             "The model answers these questions about a clip, in your own words. "
             "Anything else gets an answer to the nearest of them."

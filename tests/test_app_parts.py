@@ -500,9 +500,12 @@ def test_understood_as_from_the_grounding_and_the_answer(grounding, answer, type
 
 
 def test_understood_words_are_plain():
-    from app.asked import PLAIN, understood, what_can_be_asked
+    from app.asked import plain, understood, what_can_be_asked
+    from data.catalog import CATALOG, TYPE_NAMES
 
-    assert understood("nbi yes", "yes").words() == f"“{PLAIN['nbi_status']}”"
+    assert all(CATALOG[t].plain.endswith("?") for t in TYPE_NAMES)  # every type, plain words
+    assert understood("nbi yes", "yes").words() == "“Is narrow band imaging on?”"
+    assert plain("nbi_status") == "Is narrow band imaging on?"
     assert "the instrument in view" in understood("tool none", "none").words()
     assert " or " in understood("scope advancing", "yes").words()
     rows = what_can_be_asked()

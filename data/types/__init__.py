@@ -54,6 +54,7 @@ class QuestionType:
     forms: Forms  # the question language's sentence forms (data.grammar)
     synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # other spellings
     cue: Cue | None = None
+    plain: str = ""  # the type in a clinician's words, as the app lists it; "" for its name
 
     def __post_init__(self) -> None:
         if callable(self.needs):

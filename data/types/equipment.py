@@ -47,6 +47,7 @@ TYPES: tuple[QuestionType, ...] = (
                 "ctx": CTX,
             },
         ),
+        plain="Is the endoscope shaft in view?",
     ),
     yes_no(
         "flush_action",
@@ -105,6 +106,7 @@ TYPES: tuple[QuestionType, ...] = (
                 "ctx": CTX,
             },
         ),
+        plain="Is water being flushed?",
     ),
     yes_no(
         "tool_catheter_check",
@@ -151,6 +153,7 @@ TYPES: tuple[QuestionType, ...] = (
                 "ctx": CTX,
             },
         ),
+        plain="Is a catheter in use?",
     ),
     QuestionType(
         "tool_identification",
@@ -197,5 +200,6 @@ TYPES: tuple[QuestionType, ...] = (
                 "ctx": CTX_SHORT,
             },
         ),
+        plain="Which instrument is in view?",
     ),
 )

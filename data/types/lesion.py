@@ -68,6 +68,7 @@ TYPES: tuple[QuestionType, ...] = (
                 "category": ("category", "type", "class"),
             },
         ),
+        plain="What is the lesion's likely histology?",
     ),
     QuestionType(
         "lesion_motion_direction",
@@ -132,6 +133,7 @@ TYPES: tuple[QuestionType, ...] = (
                 ),
             },
         ),
+        plain="Which way does the lesion move on screen?",
     ),
     QuestionType(
         "lesion_screen_position",
@@ -186,6 +188,7 @@ TYPES: tuple[QuestionType, ...] = (
                 "sit": ("sit", "appear", "lie"),
             },
         ),
+        plain="Where on screen is the lesion?",
     ),
     QuestionType(
         "lesion_site",
@@ -239,6 +242,7 @@ TYPES: tuple[QuestionType, ...] = (
                 "sctx": ("", " here", " in this clip", " in this video"),
             },
         ),
+        plain="Which colon segment is this?",
     ),
     QuestionType(
         "lesion_size_range",
@@ -293,5 +297,6 @@ TYPES: tuple[QuestionType, ...] = (
                 "ctx": CTX_SHORT,
             },
         ),
+        plain="How large is the lesion?",
     ),
 )

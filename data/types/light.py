@@ -64,6 +64,7 @@ TYPES: tuple[QuestionType, ...] = (
                 "ctx": CTX,
             },
         ),
+        plain="Is blue dye on the lining?",
     ),
     QuestionType(
         "lighting_mode",
@@ -110,6 +111,7 @@ TYPES: tuple[QuestionType, ...] = (
                 "ctx": CTX_SHORT,
             },
         ),
+        plain="Which light: white light or NBI?",
     ),
     yes_no(
         "nbi_status",
@@ -158,5 +160,6 @@ TYPES: tuple[QuestionType, ...] = (
                 "ctx": CTX,
             },
         ),
+        plain="Is narrow band imaging on?",
     ),
 )

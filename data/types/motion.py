@@ -59,6 +59,7 @@ TYPES: tuple[QuestionType, ...] = (
                 "ctx": CTX,
             },
         ),
+        plain="Is the scope being pulled back?",
     ),
     yes_no(
         "scope_forward_motion",
@@ -109,6 +110,7 @@ TYPES: tuple[QuestionType, ...] = (
                 "ctx": CTX,
             },
         ),
+        plain="Is the scope advancing?",
     ),
     yes_no(
         "scope_motion",
@@ -151,6 +153,7 @@ TYPES: tuple[QuestionType, ...] = (
                 "ctx": CTX,
             },
         ),
+        plain="Is the scope moving?",
     ),
     QuestionType(
         "scope_motion_type",
@@ -200,5 +203,6 @@ TYPES: tuple[QuestionType, ...] = (
                 "ctx": CTX_SHORT,
             },
         ),
+        plain="Is the scope advancing or withdrawing?",
     ),
 )

@@ -66,6 +66,7 @@ TYPES: tuple[QuestionType, ...] = (
                 "ctx": CTX,
             },
         ),
+        plain="How much of the view does fluid cover?",
     ),
     yes_no(
         "mucosa_visibility",
@@ -117,6 +118,7 @@ TYPES: tuple[QuestionType, ...] = (
                 "ctx": CTX,
             },
         ),
+        plain="Is the lining clearly visible?",
     ),
     yes_no(
         "occlusion_check",
@@ -160,6 +162,7 @@ TYPES: tuple[QuestionType, ...] = (
                 "ctx": CTX,
             },
         ),
+        plain="Is the view blocked close to the lens?",
     ),
     yes_no(
         "scope_outside",
@@ -208,5 +211,6 @@ TYPES: tuple[QuestionType, ...] = (
                 "ctx": CTX,
             },
         ),
+        plain="Is the scope outside the patient?",
     ),
 )
