@@ -352,7 +352,12 @@ def test_every_page_and_a_spoken_question(server, browser, stack, timings):
         if name == "results":  # the overview table is whole at 1440 px: no column scrolled off
             grid = page.locator("[data-testid='stDataFrame'] .dvn-scroller").first
             grid.wait_for()
-            width = grid.evaluate("e => [e.scrollWidth, e.clientWidth]")  # the grid's scroller
+            measure = "e => [e.scrollWidth, e.clientWidth]"  # the grid's scroller
+            for _ in range(20):  # the grid sizes its columns after it first paints
+                width = grid.evaluate(measure)
+                if width[0] <= width[1] + 2:
+                    break
+                page.wait_for_timeout(250)
             assert width[0] <= width[1] + 2, width
         shoot(page, name, charts)
     assert page.locator("[data-testid='stPlotlyChart']").count() >= 1  # loss curves
