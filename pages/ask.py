@@ -92,7 +92,7 @@ by_video = clips.clip_counts(
     [c for cl in clips.select_clips(in_split, qtype=ss["qtype"]) for c in cl], "video_id"
 )
 
-f0, f1, f2, f3 = st.columns([3, 3, 2, 3], vertical_alignment="bottom")
+f0, f1, f2, f3 = st.columns([3, 3, 2, 5], vertical_alignment="bottom")
 state.seed("w_split", "split")
 f0.selectbox(
     "Clips",
