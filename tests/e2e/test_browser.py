@@ -306,6 +306,7 @@ def test_every_page_and_a_spoken_question(server, browser, stack, timings):
     page.get_by_text("Microphone", exact=True).click()
     settle(page)
     recorder = page.locator("[data-testid='stAudioInput']")
+    recorder.first.wait_for(timeout=30_000)  # a fragment's rerun can end between settle's polls
     assert recorder.count() == 1 and page.locator("iframe").count() == 0
     assert re.search(r"up to \d+ s", page.locator("[data-testid='stMain']").inner_text())
     recorder.get_by_role("button", name="Record", exact=True).click()
