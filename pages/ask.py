@@ -322,11 +322,15 @@ def ask_here(clip: list[dict], frames: list, here: tuple) -> None:
     if problem:
         st.warning(problem)  # our own text, naming the configured checkpoint
     else:
+        waited = engine.loaded(cfg.checkpoint) is None
         try:  # loaded when the server started; else the seconds it still takes are counted
             eng = engine.engine(cfg.checkpoint, cfg.device)
         except Exception as e:
             st.error(ui.plain(engine.explain(e)))
             usable = False
+        if waited and eng is not None and not ss.get("sidebar_redrawn"):
+            ss["sidebar_redrawn"] = True  # once a session: the sidebar said "loading…" before
+            st.rerun(scope="app")
     limit = capture.limit_seconds(getattr(eng, "predictor", None))  # the model's longest question
     question, later, signature = _question(clip, here, limit)
     if not usable:

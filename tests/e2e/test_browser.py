@@ -300,6 +300,8 @@ def test_every_page_and_a_spoken_question(server, browser, stack, timings):
     assert "the clip's own recording is graded against its own question" in details.inner_text()
     assert page.locator("[data-testid='stException']").count() == 0
     print(f"first answer: {first:.2f} s after the click (limit {FIRST_ANSWER_S:g} s)")
+    # the sidebar, drawn while the model was loading, says it is loaded once it is
+    page.locator("[data-testid='stSidebar']").get_by_text(re.compile("loaded in")).wait_for()
     shoot(page, "ask")
 
     # speak into the microphone (Chromium plays question.wav as the microphone): one recorder
