@@ -114,17 +114,17 @@ def shoebox(rng: np.random.Generator) -> np.ndarray:
     return rir / np.abs(rir).max()
 
 
-def echo(y: np.ndarray, rir: np.ndarray) -> np.ndarray:
-    """y heard through the impulse response `rir` (the tail kept up to 0.3 s, the level kept)."""
+def echo(y: np.ndarray, rir: np.ndarray, tail_s: float = 0.3) -> np.ndarray:
+    """y heard through the impulse response `rir` (its tail kept for tail_s, the level kept)."""
     from scipy import signal
 
-    wet = signal.fftconvolve(y, rir)[: y.size + int(0.3 * SR)]
+    wet = signal.fftconvolve(y, rir)[: y.size + int(tail_s * SR)]
     return (wet * (rms(y) / (rms(wet) + 1e-12))).astype(np.float32)
 
 
 def reverb(y: np.ndarray, rt60: float, rng: np.random.Generator) -> np.ndarray:
     """y heard in a training room of reverberation time rt60."""
-    return echo(y, room(rt60, rng))
+    return echo(y, room(rt60, rng), 0.3 * rt60)  # the tail the shipped copies kept
 
 
 def telephone(y: np.ndarray) -> np.ndarray:

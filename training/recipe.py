@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from model.cli import InputError
+from model.cli import InputError, read_utf8
 
 RECIPES = Path(__file__).resolve().parent / "recipes"
 MAX_COUNT = 10**9  # steps, samples, copies: past this a value is a typo, not a plan
@@ -145,7 +145,7 @@ def load(recipe: str | Path, overrides: list[str] = ()) -> Recipe:
     """Parse and validate a recipe, then apply `SECTION.KEY=VALUE` overrides."""
     path = find(recipe)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(read_utf8(path))  # a non-UTF-8 byte named by file and line
     except tomllib.TOMLDecodeError as e:
         raise RecipeError(f"{path}: not valid TOML ({e})") from None
     rec = from_tables(raw, path)

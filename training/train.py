@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from data.files import read_split, split_path
 from data.schema import DataError
-from model.cli import boundary, claim_folder, read_utf8
+from model.cli import boundary, claim_folder
 from model.layout import (
     ADAPTER_DIR,
     AUDIO_DIR,
@@ -191,8 +191,6 @@ def main(argv: list[str] | None = None) -> int:
     # someone's files in --output_dir are refused first: the recipe's checks load transformers
     early = parser().parse_args(argv)
     claim_run_folder(early.output_dir)
-    if early.recipe.endswith(".toml") and Path(early.recipe).is_file():
-        read_utf8(early.recipe)  # a non-UTF-8 byte named by file and line, not only "Unicode"
     recipe, opts = parse(argv)  # a RecipeError is one line at the boundary
     from training.trainer import TrainArguments
 
