@@ -4,10 +4,8 @@ probabilities it gave its own tokens, calibrated on the evaluation split.
     python -m app.confidence --checkpoint checkpoints/demo --data data/demo --n 300
 
 The score is the mean log-probability of the tokens the model chose (greedy), its end token
-included: the grounding said first and the answer after it. The predictor does not return its
-token probabilities, so `listening` collects the logits of every generation step with a forward
-hook on the language-model head while the answer is generated (under the predictor's lock, so
-no other request shares the hook), and `score` reads the chosen tokens' probabilities from them.
+included: the grounding said first and the answer after it. The predictor returns it with every
+answer (`Answer.score`, from generate's logits through `compute_transition_scores`).
 
 Calibration (`calibrate`, the command above): the checkpoint answers a sample of the eval split
 (its evaluation predictions carry no probabilities), each answer scored and graded strictly;
@@ -24,11 +22,9 @@ import argparse
 import json
 import math
 import random
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from model.runfiles import checkpoint_id  # the identity evaluation runs record
 
@@ -103,53 +99,6 @@ def fit(scores: Sequence[float], correct: Sequence[bool]) -> Bands:
     return Bands(bands.sure, bands.unsure, acc, share, n)
 
 
-# --- at answer time (torch here only) ------------------------------------------------------------
-
-
-@contextmanager
-def listening(predictor: Any) -> Iterator[list]:
-    """The logits of the last position of every forward pass of the language-model head while
-    the block runs (hold the predictor's lock around it)."""
-    steps: list = []
-
-    def keep(_module: object, _inputs: object, output: Any) -> None:
-        steps.append(output[0, -1].detach().float().cpu())
-
-    handle = predictor.model.get_output_embeddings().register_forward_hook(keep)
-    try:
-        yield steps
-    finally:
-        handle.remove()
-
-
-def score(predictor: Any, steps: list, new_tokens: int) -> float | None:
-    """Mean log-probability of the tokens the model chose, from the collected steps: the last
-    generation steps are the answer's (a prefix pass may come first), one per token it chose,
-    its end token included when it stopped before max_new_tokens. None without steps."""
-    import torch
-
-    from model.constants import ENDOFTEXT, IM_END, SPECIAL_TOKENS
-
-    chose = new_tokens + (1 if new_tokens < predictor.max_new_tokens else 0)
-    if chose < 1 or len(steps) < chose:
-        return None
-    logits = torch.stack(steps[-chose:])
-    ids = predictor.processor.ids
-    never = [ids[t] for t in SPECIAL_TOKENS if t not in (IM_END, ENDOFTEXT) and t in ids]
-    picked = logits.clone()
-    picked[:, never] = -math.inf  # the predictor never says these (its suppress_tokens)
-    chosen = picked.argmax(-1)
-    logp = torch.log_softmax(logits, -1).gather(1, chosen[:, None])[:, 0]
-    return float(logp.mean())
-
-
-def answer(predictor: Any, frames: list, audio: Any) -> tuple[Any, float | None]:
-    """The predictor's answer and its score, under the predictor's lock."""
-    with predictor.lock, listening(predictor) as steps:
-        out = predictor.answer(frames, audio)
-        return out, score(predictor, steps, int(out.new_tokens))
-
-
 # --- calibration ---------------------------------------------------------------------------------
 
 
@@ -167,9 +116,9 @@ def calibrate(
     pred = Predictor.from_checkpoint(checkpoint, device="cpu")
     scores, correct = [], []
     for r in recs[:n]:
-        out, s = answer(pred, clips.load_frames(data, r), data / r["audio"])
-        if s is not None:
-            scores.append(s)
+        out = pred.answer(clips.load_frames(data, r), data / r["audio"])
+        if out.score is not None:
+            scores.append(out.score)
             correct.append(is_correct_strict(r["question_type"], r["short_answer"], out.text))
     return entry(scores, correct, split)
 

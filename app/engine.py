@@ -145,11 +145,10 @@ def ask(eng: Engine, frames: list, audio: Any) -> tuple[Any, str | None, float |
     the Predictor's lock: one request at a time on the shared model, counted. With it, how sure
     the model is in words (None: the checkpoint is not calibrated) and the mean log-probability
     of its tokens (app.confidence)."""
-    from app.confidence import answer
-
     with eng.predictor.lock:
-        out, score = answer(eng.predictor, frames, audio)
+        out = eng.predictor.answer(frames, audio)
         eng.answered += 1
+    score = out.score
     word = eng.bands.word(score) if eng.bands is not None and score is not None else None
     return out, word, score
 

@@ -228,6 +228,8 @@ def _run(opts: EvalOptions, predictor, records: list[dict], sources: list, prior
                 "latency_ms": round(float(ans.latency_ms), 2),
                 "audio_tokens": int(ans.audio_tokens),
                 "vision_tokens": int(ans.vision_tokens),
+                # mean log-probability of its tokens: what app.confidence calibrates
+                "score": None if ans.score is None else round(float(ans.score), 4),
             }
             if src is not None and src is not rec:
                 row["audio_from"] = list(record_key(src))

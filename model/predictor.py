@@ -17,7 +17,7 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from model.audio import AudioSource, Checked
 from model.cli import boundary
@@ -41,6 +41,8 @@ class Answer:
     new_tokens: int = 0
     mode: str = "audio"  # audio | text
     grounding: str = ""  # what the clip shows, said before the answer (answer_format grounded)
+    # mean log-probability of the chosen tokens, end token included (app.confidence's words)
+    score: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -179,9 +181,10 @@ class Predictor:
                 with self.lock, torch.inference_mode():
                     gen = self.model.generate(**batch, **self._gen_kwargs())
                 ms = (time.perf_counter() - t) * 1000 / len(chunk)
-                width = batch["input_ids"].shape[1]
+                scores = self._scores(gen, batch["input_ids"].shape[1])
                 for row, i in enumerate(chunk):
-                    out[i] = self._answer(inputs[i]["input_ids"], gen[row, width:], ms, False, mode)
+                    new = gen.sequences[row, batch["input_ids"].shape[1] :]
+                    out[i] = self._answer(inputs[i]["input_ids"], new, ms, False, mode, scores[row])
         return out
 
     @contextmanager
@@ -214,6 +217,8 @@ class Predictor:
             temperature=None,
             top_p=None,
             top_k=None,
+            return_dict_in_generate=True,
+            output_logits=True,  # raw logits: the answer's token probabilities (_scores)
         )
 
     def _run(self, key: str | None, inputs: dict, t0: float, mode: str) -> Answer:
@@ -229,9 +234,29 @@ class Predictor:
             else:
                 out = self.model.generate(**inputs, **self._gen_kwargs())
         latency = (time.perf_counter() - t0) * 1000
-        return self._answer(ids, out[0, ids.shape[1] :], latency, cached, mode)
+        new = out.sequences[0, ids.shape[1] :]
+        return self._answer(ids, new, latency, cached, mode, self._scores(out, ids.shape[1])[0])
 
-    def _answer(self, ids, new: torch.Tensor, ms: float, cached: bool, mode: str) -> Answer:
+    def _scores(self, out, width: int) -> list[float | None]:
+        """Per row, the mean log-probability (softmax of the raw logits) of the tokens generate
+        chose, up to and including the first end token: padding after it does not count."""
+        import torch
+
+        if not out.logits:
+            return [None] * out.sequences.shape[0]
+        logp = self.model.compute_transition_scores(
+            out.sequences, out.logits, normalize_logits=True
+        ).float().cpu()
+        new = out.sequences[:, width:].cpu()
+        ended = torch.isin(new, torch.tensor(self._eos))
+        after = (ended.long().cumsum(-1) - ended.long()) > 0  # past the first end token
+        keep = ~after
+        means = (logp * keep).sum(-1) / keep.sum(-1).clamp(min=1)
+        return [float(m) for m in means]
+
+    def _answer(
+        self, ids, new: torch.Tensor, ms: float, cached: bool, mode: str, score: float | None
+    ) -> Answer:
         import torch
 
         ptok = self.processor.ids
@@ -247,6 +272,7 @@ class Predictor:
             cached_prefix=cached,
             new_tokens=int(keep.sum()),
             mode=mode,
+            score=score,
         )
 
     def _memo_vision(self, key: str | None) -> dict | None:
@@ -277,7 +303,7 @@ class Predictor:
             self._prefix.popitem(last=False)
         return out.past_key_values, False
 
-    def _generate_cached(self, key: str, inputs: dict) -> tuple[torch.Tensor, bool]:
+    def _generate_cached(self, key: str, inputs: dict) -> tuple[Any, bool]:
         """Generate continuing from the clip's prefix key/values.
 
         M-RoPE: positions for the whole prompt come from get_rope_index on the full input_ids

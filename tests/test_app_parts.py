@@ -620,8 +620,9 @@ def test_shipped_calibration_is_the_demo_checkpoints():
 
 
 def test_confidence_is_the_mean_log_probability_of_the_chosen_tokens(dataset, tiny_checkpoint):
-    """The score read by the head's hook during the cached answer equals the one generate()
-    reports for the same question without the cache (its raw logits)."""
+    """The predictor's score, on the cached path and in a padded batch, equals the mean of
+    log-softmax(raw logits) at the chosen tokens, computed here step by step without the cache
+    and stopped at the first end token."""
     import torch
 
     from app import confidence
@@ -629,20 +630,28 @@ def test_confidence_is_the_mean_log_probability_of_the_chosen_tokens(dataset, ti
 
     pred = Predictor.from_checkpoint(tiny_checkpoint, device="cpu")
     assert confidence.bands_for(tiny_checkpoint) is None  # not calibrated: no words
-    rec = clips.select(clips.read_dataset(dataset))[0]
-    frames, audio = clips.load_frames(dataset, rec), dataset / rec["audio"]
-    out, score = confidence.answer(pred, frames, audio)
-    again, cached = confidence.answer(pred, frames, audio)  # prefix from the cache this time
-    assert again.text == out.text and cached == pytest.approx(score, abs=1e-4)
+    recs = clips.select(clips.read_dataset(dataset))[:3]
+    frames, audio = clips.load_frames(dataset, recs[0]), dataset / recs[0]["audio"]
+    out = pred.answer(frames, audio)
+    again = pred.answer(frames, audio)  # prefix from the cache this time
+    assert again.cached_prefix and again.text == out.text
+    assert again.score == pytest.approx(out.score, abs=1e-4)
     inputs = pred.processor(frames, audio=audio)
     with torch.inference_mode():
-        gen = pred.model.generate(
-            **inputs, **pred._gen_kwargs(), output_logits=True, return_dict_in_generate=True
-        )
-    chosen = gen.sequences[0, inputs["input_ids"].shape[1] :]
-    logp = [torch.log_softmax(s[0].float(), -1)[t] for s, t in zip(gen.logits, chosen, strict=True)]
-    assert score == pytest.approx(float(torch.stack(logp).mean()), abs=1e-4)
-    assert score <= 0
+        gen = pred.model.generate(**inputs, **pred._gen_kwargs())
+    chosen = gen.sequences[0, inputs["input_ids"].shape[1] :].tolist()
+    logp = []
+    for step, t in zip(gen.logits, chosen, strict=True):
+        logp.append(float(torch.log_softmax(step[0].float(), -1)[t]))
+        if t in pred._eos:
+            break
+    assert out.score == pytest.approx(sum(logp) / len(logp), abs=1e-4)
+    assert out.score <= 0
+    items = [{"frames": clips.load_frames(dataset, r), "audio": dataset / r["audio"]} for r in recs]
+    batch = pred.answer_batch(items, batch_size=3)  # left padding, rows ending apart
+    single = [pred.answer(it["frames"], it["audio"]) for it in items]
+    for b, one in zip(batch, single, strict=True):
+        assert b.text == one.text and b.score == pytest.approx(one.score, abs=1e-3)
 
 
 def test_warm_loads_the_model_in_the_background(tiny_checkpoint, tmp_path):

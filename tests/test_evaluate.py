@@ -57,7 +57,7 @@ def test_rows_and_summary_match_the_scoring_module(spoken, predictor, tiny_check
     test = load_jsonl(spoken / "splits" / "test.jsonl")[:8]
     assert [(r["video_id"], r["id"]) for r in rows] == [record_key(r) for r in test]
     fields = {"id", "video_id", "question_type", "question", "answer", "short_answer", "prediction",
-              "strict", "lenient", "latency_ms", "audio_tokens", "vision_tokens"}  # fmt: skip
+              "strict", "lenient", "latency_ms", "audio_tokens", "vision_tokens", "score"}  # fmt: skip
     for row, rec in zip(rows, test, strict=True):
         assert fields <= row.keys()
         assert row["answer"] == rec["answer"] and row["short_answer"] == rec["short_answer"]
@@ -65,6 +65,7 @@ def test_rows_and_summary_match_the_scoring_module(spoken, predictor, tiny_check
                                                   row["prediction"])  # fmt: skip
         assert row["lenient"] == is_correct_lenient(rec["short_answer"], row["prediction"])
         assert row["vision_tokens"] == 128 and row["audio_tokens"] > 0 and row["latency_ms"] > 0
+        assert row["score"] <= 0  # a mean log-probability
     prior = blind_prior(load_jsonl(spoken / "splits" / "train.jsonl"))
     expect = summarize(load_predictions(out / "predictions.jsonl"), prior)
     saved = json.loads((out / "summary.json").read_text())
