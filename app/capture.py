@@ -9,8 +9,8 @@ then model.speech's check that a voice is in it (noise and music are refused: th
 answer them), its refusals turned into one clear QuestionError that says how many seconds were
 heard. The Question is handed to the model as it is. The longest question is the checkpoint's
 (its processor's max_seconds, `limit_seconds`).
-Uploads in the containers libsndfile cannot open (m4a, webm) are decoded by PyAV
-(app.containers) and handed to the same intake as samples.
+Uploads in the containers libsndfile cannot open (m4a, aac, webm) are decoded by PyAV inside
+the same intake (model.audio).
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from app import containers
 from model.audio import (
+    EXTENSIONS,
     AudioError,
     AudioLengthError,
     AudioShapeError,
@@ -38,9 +36,8 @@ from model.constants import (
 from model.layout import FEATURE_DIR
 from model.speech import SpeechCheck, analyse
 
-# libsndfile's (model.audio) and PyAV's (app.containers: m4a, webm; Ogg Opus is libsndfile's)
-UPLOAD_TYPES = ("wav", "flac", "ogg", "mp3", *containers.EXTENSIONS)
-UPLOAD_WORDS = "WAV, FLAC, OGG, MP3, M4A or WebM"
+UPLOAD_TYPES = EXTENSIONS  # what model.audio reads
+UPLOAD_WORDS = "WAV, FLAC, OGG, MP3, M4A, AAC or WebM"
 
 
 class QuestionError(ValueError):
@@ -111,14 +108,10 @@ def decode(
     most = f"{max_seconds:g} s"
     limit = "the longest question"
     try:  # the intake checks the header (length, rate, channels) before decoding anything
-        data: bytes | Path | np.ndarray = src if isinstance(src, Path) else bytes(src)
-        rate = SAMPLE_RATE
-        if containers.container(_head(data)):  # m4a, webm: PyAV decodes, the intake does the rest
-            raw = data.read_bytes() if isinstance(data, Path) else data
-            data, rate = containers.decode(raw, name, max_seconds, limit)
+        data: bytes | Path = src if isinstance(src, Path) else bytes(src)
         audio = intake(
             data,
-            rate,
+            SAMPLE_RATE,
             name=name,
             max_seconds=max_seconds,
             limit=limit,

@@ -112,154 +112,112 @@ def check_shape(
         )
 
 
+# the files a question may come in: libsndfile's, then PyAV's
+EXTENSIONS = ("wav", "flac", "ogg", "mp3", "m4a", "mp4", "aac", "webm", "mka", "opus")
+# (magic bytes at offset, what they open): the ISO base media file ('ftyp' box: m4a, mp4, 3gp)
+# and EBML (Matroska, webm). Everything else but ADTS is libsndfile's to read or refuse.
+MAGIC = ((4, b"ftyp", "MP4"), (0, b"\x1a\x45\xdf\xa3", "WebM/Matroska"))
+
+
+def container(data: bytes) -> str | None:
+    """The container PyAV must open (its name), or None when libsndfile reads the bytes
+    (PyAV's wheel ships FFmpeg's libraries: no FFmpeg to install)."""
+    for at, magic, kind in MAGIC:
+        if data[at : at + len(magic)] == magic:
+            return kind
+    # an ADTS frame: 12 sync bits, then layer 00 (an MP3 frame's layer bits are never 00)
+    if len(data) >= 2 and data[0] == 0xFF and data[1] & 0xF6 == 0xF0:
+        return "ADTS AAC"
+    return None
+
+
+def _decode_av(
+    data: bytes | Path, name: str, max_seconds: float, limit: str = "the limit"
+) -> tuple[np.ndarray, int]:
+    """(samples (frames, channels) float32, rate) of the first audio track of the bytes or
+    file; AudioError when there is none or it cannot be decoded, AudioShapeError past
+    `max_seconds`."""
+    import av
+
+    try:
+        src = str(data) if isinstance(data, Path) else io.BytesIO(data)
+        with av.open(src, mode="r") as box:
+            stream = next((s for s in box.streams if s.type == "audio"), None)
+            if stream is None:
+                raise AudioError(f"{name}: no audio track in the file")
+            ctx = stream.codec_context
+            rate, channels = int(ctx.sample_rate or 0), int(ctx.channels or 0)
+            # a recording from the browser's MediaRecorder states no duration: 0 frames here,
+            # the cap below still holds
+            seconds = (box.duration or 0) / av.time_base
+            frames = math.ceil(seconds * rate) if rate else 0
+            check_shape(frames, rate, channels, name, max_seconds, limit)
+            cap = math.floor(max_seconds * rate)
+            # packed float at the file's own rate and layout: the intake downmixes and resamples
+            to_float = av.AudioResampler(format="flt", layout=ctx.layout, rate=rate)
+            parts, total = [], 0
+            for frame in box.decode(stream):
+                for out in to_float.resample(frame):
+                    block = out.to_ndarray().reshape(-1, channels)
+                    parts.append(block)
+                    total += len(block)
+                if total > cap:
+                    raise AudioShapeError(f"{name}: audio lasts over {limit} of {max_seconds:g} s")
+            for out in to_float.resample(None):  # what the resampler still holds
+                parts.append(out.to_ndarray().reshape(-1, channels))
+    except AudioError:
+        raise
+    except (av.FFmpegError, ValueError, OSError, EOFError) as e:
+        raise AudioError(f"{name}: cannot decode audio ({e})") from e
+    if not parts:
+        raise AudioError(f"{name}: empty audio (0 samples)")
+    return np.concatenate(parts).astype(np.float32, copy=False), rate
+
+
 def _decode(
     data: bytes | Path, name: str, max_seconds: float, limit: str
 ) -> tuple[np.ndarray, int]:
-    """libsndfile decodes wav, flac, ogg/vorbis/opus and mp3; webm/m4a would need FFmpeg.
-    The header is read and checked first; no more frames than it allows are ever decoded."""
+    """libsndfile decodes wav, ogg/vorbis/opus and mp3; PyAV (FFmpeg in its wheel) m4a, raw
+    aac, webm and flac: libsndfile stops where a FLAC header's total says, FFmpeg decodes every
+    frame the file holds, and the two counts must agree. The header is read and checked
+    first; no more frames than it allows are ever decoded."""
     import soundfile as sf
 
+    if isinstance(data, Path):
+        with open(data, "rb") as fh:
+            head = fh.read(16)
+    else:
+        head = data[:16]
+    if container(head):
+        y, sr = _decode_av(data, name, max_seconds, limit)
+        return y.mean(axis=1), sr
     src = io.BytesIO(data) if isinstance(data, bytes | bytearray) else str(data)
     try:
         with sf.SoundFile(src) as f:  # opening reads the header only (what sf.info reports)
             check_shape(f.frames, f.samplerate, f.channels, name, max_seconds, limit)
-            if f.format == "FLAC":  # libsndfile stops where the header says: check it
-                _check_flac_length(src, f, name)
+            said, sr = f.frames, f.samplerate
+            flac = f.format == "FLAC"
             cap = math.floor(max_seconds * f.samplerate)
-            # a header can understate the data: read one frame past the cap to notice
-            y = f.read(frames=cap + 1, dtype="float32", always_2d=True)
-            sr = f.samplerate
+            if not flac:  # a header can understate the data: read one frame past the cap
+                y = f.read(frames=cap + 1, dtype="float32", always_2d=True)
     except AudioError:
         raise
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
         raise AudioError(
-            f"{name}: cannot decode audio ({_reason(e)}); supported: wav, flac, ogg, mp3"
+            f"{name}: cannot decode audio ({_reason(e)}); supported: wav, flac, ogg, mp3, m4a, "
+            "aac, webm"
         ) from e
+    if flac:  # libsndfile stops where STREAMINFO's total says; FFmpeg decodes every frame
+        y, sr = _decode_av(data, name, max_seconds, limit)
+        if len(y) != said:
+            more = "more audio" if len(y) > said else "less audio"
+            raise AudioShapeError(
+                f"{name}: its FLAC header says {said / sr:.2f} s but the file holds {more} "
+                f"({len(y):,} samples, not {said:,}: a damaged or doctored file)"
+            )
     if len(y) > cap:
         raise AudioShapeError(f"{name}: audio lasts over {limit} of {max_seconds:g} s")
     return y.mean(axis=1), sr
-
-
-def _check_flac_length(src: io.BytesIO | str, f, name: str) -> None:
-    """AudioShapeError when a FLAC holds another length of audio than its header says:
-    libsndfile decodes only as far as STREAMINFO's total, so a header that understates it
-    would hand over part of a question, silently. The last frame's own header says where the
-    audio ends (its first sample + its block size); where no last frame can be read back (a
-    tag after it), FLAC's bytes bound the length instead: never many more than plain PCM."""
-    fh = open(src, "rb") if isinstance(src, str) else src  # noqa: SIM115
-    at, start = fh.tell(), None
-    try:
-        size = fh.seek(0, io.SEEK_END)
-        fh.seek(0)
-        head = fh.read(42)  # 'fLaC', STREAMINFO's block header and its 34 bytes
-        start = 4 if head[:4] == b"fLaC" else None
-        while start is not None:  # metadata blocks: 1 byte (last flag, type), 3 bytes length
-            fh.seek(start)
-            block = fh.read(4)
-            if len(block) < 4:
-                return
-            start += 4 + int.from_bytes(block[1:], "big")
-            if block[0] & 0x80:
-                break
-        if start is None or len(head) < 42:
-            return
-        max_block = int.from_bytes(head[10:12], "big")
-        max_frame = int.from_bytes(head[15:18], "big") or max_block * f.channels * 4 + 64
-        fh.seek(max(start, size - max_frame - 16))
-        tail = fh.read()
-    finally:
-        fh.seek(at)
-        if fh is not src:
-            fh.close()
-    said = f.frames / f.samplerate
-    end = _flac_end(tail, max_block)
-    if end is not None and end != f.frames:
-        more = "more audio" if end > f.frames else "less audio"
-        raise AudioShapeError(
-            f"{name}: its FLAC header says {said:.2f} s but the file holds {more} "
-            f"({end:,} samples, not {f.frames:,}: a damaged or doctored file)"
-        )
-    width = {"PCM_S8": 1, "PCM_16": 2, "PCM_24": 3}.get(f.subtype, 4)
-    if end is None and size - start > f.frames * f.channels * width * 1.02 + 4096:
-        raise AudioShapeError(
-            f"{name}: its FLAC header says {said:.2f} s but the file holds more audio "
-            "(a damaged or doctored file)"
-        )
-
-
-def _flac_end(tail: bytes, max_block: int) -> int | None:
-    """The sample where a FLAC's audio ends, from its last frame (the one whose CRC-16 runs
-    to the end of `tail`), or None when no such frame is there."""
-    i = len(tail) - 2
-    while (i := tail.rfind(b"\xff", 0, i)) >= 0:
-        head = _flac_frame_head(tail, i)
-        if head is not None and _crc16(tail[i:-2]) == int.from_bytes(tail[-2:], "big"):
-            first, block, variable = head
-            return (first if variable else first * max_block) + block
-    return None
-
-
-_BLOCK_SIZES = {1: 192} | {c: 576 << (c - 2) for c in range(2, 6)}
-_BLOCK_SIZES |= {c: 256 << (c - 8) for c in range(8, 16)}
-
-
-def _flac_frame_head(b: bytes, i: int) -> tuple[int, int, bool] | None:
-    """(coded number, block size, variable block size) of a frame header at b[i], or None
-    where no valid one starts there (its CRC-8 checked)."""
-    if len(b) < i + 6 or b[i + 1] not in (0xF8, 0xF9):
-        return None
-    code, rate = b[i + 2] >> 4, b[i + 2] & 0x0F
-    if code == 0 or rate == 15 or b[i + 3] >> 4 > 10 or (b[i + 3] >> 1) & 7 == 3 or b[i + 3] & 1:
-        return None
-    lead = b[i + 4]
-    extra = 0 if lead < 0x80 else 8 - (lead ^ 0xFF).bit_length() - 1  # UTF-8-like number
-    if not 0 <= extra <= 6 or (lead >= 0x80 and extra == 0):
-        return None
-    number = lead & (0x7F >> extra if extra else 0x7F)
-    pos = i + 5
-    for c in b[pos : pos + extra]:
-        if c >> 6 != 2:
-            return None
-        number = number << 6 | c & 0x3F
-    pos += extra
-    if code in (6, 7):
-        block = int.from_bytes(b[pos : pos + code - 5], "big") + 1
-        pos += code - 5
-    else:
-        block = _BLOCK_SIZES[code]
-    pos += {12: 1, 13: 2, 14: 2}.get(rate, 0)
-    if pos >= len(b) or _crc8(b[i:pos]) != b[pos]:
-        return None
-    return number, block, bool(b[i + 1] & 1)
-
-
-def _crc8(data: bytes) -> int:
-    """FLAC's frame header CRC (x^8 + x^2 + x + 1)."""
-    crc = 0
-    for c in data:
-        crc = _CRC8[crc ^ c]
-    return crc
-
-
-def _crc16(data: bytes) -> int:
-    """FLAC's frame CRC (x^16 + x^15 + x^2 + 1)."""
-    crc = 0
-    for c in data:
-        crc = (crc << 8 & 0xFFFF) ^ _CRC16[crc >> 8 ^ c]
-    return crc
-
-
-def _table(bits: int, poly: int) -> list[int]:
-    top, mask, out = 1 << (bits - 1), (1 << bits) - 1, []
-    for n in range(256):
-        c = n << (bits - 8)
-        for _ in range(8):
-            c = ((c << 1) ^ poly) & mask if c & top else (c << 1) & mask
-        out.append(c)
-    return out
-
-
-_CRC8, _CRC16 = _table(8, 0x07), _table(16, 0x8005)
 
 
 def load_audio(

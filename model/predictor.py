@@ -244,9 +244,11 @@ class Predictor:
 
         if not out.logits:
             return [None] * out.sequences.shape[0]
-        logp = self.model.compute_transition_scores(
-            out.sequences, out.logits, normalize_logits=True
-        ).float().cpu()
+        logp = (
+            self.model.compute_transition_scores(out.sequences, out.logits, normalize_logits=True)
+            .float()
+            .cpu()
+        )
         new = out.sequences[:, width:].cpu()
         ended = torch.isin(new, torch.tensor(self._eos))
         after = (ended.long().cumsum(-1) - ended.long()) > 0  # past the first end token

@@ -401,7 +401,7 @@ def test_phone_and_browser_recordings_upload_like_a_wav(env, monkeypatch, kind):
     upload(at, encoded(speech_like(2.0), kind), f"q.{kind}")
     assert not at.error and not at.button(key="answer").disabled
     assert re.search(r"Heard (\d\.\d) s", texts(at.caption)).group(1) == heard_wav
-    assert "M4A or WebM" in at.file_uploader(key="w_upload").label
+    assert "M4A, AAC or WebM" in at.file_uploader(key="w_upload").label
     run(at.button(key="answer").click())
     assert at.session_state["result"]["name"] == f"q.{kind}"
 

@@ -154,11 +154,12 @@ def test_bad_audio_is_a_question_error(audio, message):
 
 
 def encoded(y: np.ndarray, kind: str, rate: int = 48_000) -> bytes:
-    """16 kHz samples as a phone's m4a (AAC) or a browser's webm (Opus) at `rate`, by PyAV."""
+    """16 kHz samples as a phone's m4a (AAC), a raw AAC stream (ADTS) or a browser's webm
+    (Opus) at `rate`, by PyAV."""
     import av
     import librosa
 
-    fmt, codec = {"m4a": ("ipod", "aac"), "webm": ("webm", "libopus")}[kind]
+    fmt, codec = {"m4a": ("ipod", "aac"), "aac": ("adts", "aac"), "webm": ("webm", "libopus")}[kind]
     z = librosa.resample(np.asarray(y, np.float32), orig_sr=16_000, target_sr=rate)[None, :]
     buf = io.BytesIO()
     with av.open(buf, mode="w", format=fmt) as box:
@@ -178,15 +179,19 @@ def _aligned(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
     return float(np.dot(x, y) / np.sqrt(np.dot(x, x) * np.dot(y, y))), best
 
 
-@pytest.mark.parametrize("kind", ["m4a", "webm"])
-def test_m4a_and_webm_decode_to_the_wavs_audio(kind):
-    """The same question as WAV and as m4a/webm: the same 16 kHz samples after the one intake
-    (lossy codecs: correlation over 0.95 once the encoder's delay is lined up), the same length
-    and the same speech verdict."""
+@pytest.mark.parametrize("kind", ["m4a", "aac", "webm"])
+def test_m4a_aac_and_webm_decode_to_the_wavs_audio(kind):
+    """The same question as WAV and as m4a/aac/webm: the same 16 kHz samples after the one
+    intake (lossy codecs: correlation over 0.95 once the encoder's delay is lined up), the same
+    length and the same speech verdict; the model's own reader (the predictor's command,
+    evaluation) takes the same bytes."""
+    from model.audio import container, load_audio
+
     y = speech_like(2.0)
     wav = capture.decode(wav_bytes(y), "q.wav", trim=True)
     data = encoded(y, kind)
-    assert capture.containers.container(data) is not None
+    assert container(data) is not None
+    assert load_audio(data).size == pytest.approx(32_000, abs=2_400)
     other = capture.decode(data, f"q.{kind}", trim=True)
     assert other.samples.dtype == np.float32
     assert other.seconds == pytest.approx(wav.seconds, abs=0.1)
@@ -206,7 +211,10 @@ def test_m4a_and_webm_hold_the_same_limits_and_errors():
     with pytest.raises(capture.QuestionError, match="Could not read damaged.webm"):
         capture.decode(damaged, "damaged.webm")
     # an Ogg Opus file (.opus) is libsndfile's, through the same intake
-    assert capture.containers.container(b"OggS" + bytes(12)) is None
+    from model.audio import container
+
+    assert container(b"OggS" + bytes(12)) is None
+    assert container(b"\xff\xfb\x90\x00") is None  # an MP3 frame's sync: libsndfile's
 
 
 # --- runs and checkpoints -----------------------------------------------------------------------

@@ -57,7 +57,8 @@ def test_rows_and_summary_match_the_scoring_module(spoken, predictor, tiny_check
     test = load_jsonl(spoken / "splits" / "test.jsonl")[:8]
     assert [(r["video_id"], r["id"]) for r in rows] == [record_key(r) for r in test]
     fields = {"id", "video_id", "question_type", "question", "answer", "short_answer", "prediction",
-              "strict", "lenient", "latency_ms", "audio_tokens", "vision_tokens", "score"}  # fmt: skip
+              "strict", "lenient", "latency_ms", "audio_tokens", "vision_tokens",
+              "score"}  # fmt: skip
     for row, rec in zip(rows, test, strict=True):
         assert fields <= row.keys()
         assert row["answer"] == rec["answer"] and row["short_answer"] == rec["short_answer"]
