@@ -235,3 +235,33 @@ def test_cli_names_the_conversion_when_the_asr_folder_is_unusable(
     assert err.startswith(f"error: --asr {asr}") and err.count("\n") == 1, err
     assert f"python -m model.whisper_ct2 --out {asr}" in err
     assert not (tmp_path / "baseline-asr").exists()
+
+
+def test_the_ears_own_transcripts_lose_words_under_noise(spoken, whisper_tiny_en, tmp_path):
+    """evaluation.hearing on the same recordings twice: quiet, and buried under white noise
+    10 dB above them (a stand-in condition written here): the same picks, the same reference
+    text, more words lost under the noise."""
+    import numpy as np
+    import soundfile as sf
+
+    from data.files import read_split
+    from data.schema import write_jsonl
+    from evaluation.hearing import measure, words
+
+    assert words("Is the, is the scope moving?  NBI's on.") == "is the is the scope moving nbi's on"
+    recs, loud = [], []
+    for r in read_split(spoken, "test")[:3]:
+        y, sr = sf.read(spoken / r["audio"], dtype="float32")
+        noise = np.random.default_rng(0).normal(size=y.size).astype(np.float32)
+        noise *= 3.16 * np.sqrt(np.mean(y**2) / np.mean(noise**2))  # +10 dB over the speech
+        for rows, sub, z in ((recs, "quiet", y), (loud, "loud", np.clip(y + noise, -1, 1))):
+            rel = f"audio/{sub}/{Path(r['audio']).name}"
+            (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+            sf.write(tmp_path / rel, z, sr)
+            rows.append({**r, "audio": rel})
+    write_jsonl(tmp_path / "splits" / "stranger.jsonl", recs)
+    write_jsonl(tmp_path / "splits" / "stranger-noise-0db.jsonl", loud)
+    out = measure(tmp_path, whisper_tiny_en, n=3, conditions=("quiet", "noise-0db"))
+    quiet, noisy = out["conditions"]["quiet"], out["conditions"]["noise-0db"]
+    assert out["n"] == 3 and quiet["examples"][0]["said"] == noisy["examples"][0]["said"]
+    assert noisy["wer"] > quiet["wer"], out
