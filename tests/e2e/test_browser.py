@@ -503,6 +503,47 @@ def test_ten_questions_each_answered_soon_after_the_model(server, browser, stack
     page.close()
 
 
+# Every change to the clip's images (the flipbook and the 8 frames, drawn outside the answer's
+# fragment): a whole-page rerun marks them stale (data-stale) until it draws them again.
+OUTSIDE = """() => {
+  const seen = window.__outside = [];
+  const boxes = [...document.querySelectorAll("[data-testid='stMain'] [data-testid='stImage']")]
+    .map((e) => e.closest("[data-testid='stElementContainer']"));
+  const obs = new MutationObserver((rs) => {
+    for (const r of rs) seen.push(r.type + ":" + (r.attributeName || ""));
+  });
+  for (const b of boxes) obs.observe(b, {attributes: true, childList: true, subtree: true});
+  return boxes.length;
+}"""
+
+
+def test_answer_redraws_only_the_question_and_answer(server, browser, stack):
+    """A click on Answer reruns the fragment alone: the clip's images outside it see no change
+    at all, while a whole-page rerun (the flipbook's speed, outside the fragment) marks them
+    stale, which shows the watch would have seen one."""
+    rec = _records(stack["data"])[0]
+    page = browser.new_page(viewport=VIEW)
+    page.goto(f"{server}/?clip={rec['video_id']}/{rec['id']}")
+    settle(page)
+    page.get_by_text("How this works").wait_for()
+    model_ready(page, {}, time.perf_counter())
+    page.wait_for_function(
+        "() => document.querySelectorAll(\"[data-testid='stImage']\").length === 9"
+    )
+    settle(page)
+    assert page.evaluate(OUTSIDE) == 9
+    answer_now(page, {}, "fragment")
+    settle(page)
+    assert page.evaluate("() => window.__outside") == []
+    slider = page.locator("[data-testid='stSlider'] input[type='range']").first
+    slider.focus()
+    slider.press("ArrowRight")  # the flipbook's speed: the whole page reruns
+    settle(page)
+    page.wait_for_timeout(500)
+    assert "attributes:data-stale" in page.evaluate("() => window.__outside")
+    page.close()
+
+
 def assert_opened(page, rec: dict) -> None:
     """The page shows `rec`'s clip (video and frames) with its recorded question ready."""
     line = page.locator(".svq-clip").inner_text()
