@@ -82,16 +82,6 @@ def weak_note(q: Question) -> str:
     )
 
 
-def _head(src: bytes | Path) -> bytes:
-    """The first bytes, where a container says what it is."""
-    if isinstance(src, bytes):
-        return src[:16]
-    if not src.is_file():
-        return b""  # the intake says the file is missing
-    with src.open("rb") as fh:
-        return fh.read(16)
-
-
 def decode(
     src: bytes | Path,
     name: str,

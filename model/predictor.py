@@ -181,9 +181,10 @@ class Predictor:
                 with self.lock, torch.inference_mode():
                     gen = self.model.generate(**batch, **self._gen_kwargs())
                 ms = (time.perf_counter() - t) * 1000 / len(chunk)
-                scores = self._scores(gen, batch["input_ids"].shape[1])
+                width = batch["input_ids"].shape[1]
+                scores = self._scores(gen, width)
                 for row, i in enumerate(chunk):
-                    new = gen.sequences[row, batch["input_ids"].shape[1] :]
+                    new = gen.sequences[row, width:]
                     out[i] = self._answer(inputs[i]["input_ids"], new, ms, False, mode, scores[row])
         return out
 
